@@ -1,0 +1,361 @@
+/*
+ * http.c - see http.h.
+ */
+#include "http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+int
+kc_http_init(struct kc_http *h, const char *service, const char *ca_file,
+    const char *connect_to, struct kc_error *err)
+{
+	memset(h, 0, sizeof(*h));
+	h->service = service;
+	h->connect_timeout_ms = 10000;
+	h->timeout_ms = 60000;
+	h->max_response_bytes = 64u << 20;
+	h->max_attempts = 4;
+	h->base_backoff_ms = 500;
+	h->max_backoff_ms = 30000;
+	h->curl = curl_easy_init();
+	if (h->curl == NULL) {
+		kc_error_set(err, "cannot start the HTTP client");
+		return -1;
+	}
+	if (ca_file != NULL)
+		h->ca_file = kc_strdup(ca_file);
+	if (connect_to != NULL) {
+		/* "::host:port": any host and port of the URL goes there. */
+		if (asprintf(&h->connect_to, "::%s", connect_to) < 0)
+			h->connect_to = NULL;
+	}
+	return 0;
+}
+
+void
+kc_http_cleanup(struct kc_http *h)
+{
+	if (h->curl != NULL)
+		curl_easy_cleanup(h->curl);
+	free(h->ca_file);
+	free(h->connect_to);
+	memset(h, 0, sizeof(*h));
+}
+
+void
+kc_http_response_init(struct kc_http_response *r)
+{
+	r->status = 0;
+	kc_buf_init(&r->body);
+	r->wp_total = -1;
+	r->wp_total_pages = -1;
+	r->retry_after_s = -1;
+}
+
+void
+kc_http_response_free(struct kc_http_response *r)
+{
+	kc_buf_free(&r->body);
+}
+
+void
+kc_url_path(const char *url, char *out, size_t outsz)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	p = p ? strchr(p + 3, '/') : url;
+	if (p == NULL)
+		p = "/";
+	n = strcspn(p, "?#");
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+long
+kc_parse_retry_after(const char *v, double now)
+{
+	struct tm tm;
+	const char *end;
+	long n = 0;
+
+	while (*v == ' ')
+		v++;
+	if (*v >= '0' && *v <= '9') {
+		for (; *v >= '0' && *v <= '9'; v++) {
+			if (n > 86400)
+				return 86400;
+			n = n * 10 + (*v - '0');
+		}
+		while (*v == ' ' || *v == '\r' || *v == '\n')
+			v++;
+		return *v == '\0' ? n : -1;
+	}
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (end == NULL)
+		return -1;
+	n = (long)(timegm(&tm) - (time_t)now);
+	return n < 0 ? 0 : n;
+}
+
+struct transfer {
+	struct kc_http_response *resp;
+	size_t max;
+	int too_big;
+};
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct transfer *t = arg;
+	size_t n = size * nmemb;
+
+	if (t->resp->body.len + n > t->max) {
+		t->too_big = 1;
+		return 0;
+	}
+	if (kc_buf_add(&t->resp->body, data, n) != 0)
+		return 0;
+	return n;
+}
+
+static long
+header_long(const char *v)
+{
+	long n = 0;
+
+	while (*v == ' ')
+		v++;
+	if (!isdigit((unsigned char)*v))
+		return -1;
+	for (; isdigit((unsigned char)*v); v++) {
+		if (n > 100000000L)
+			return -1;
+		n = n * 10 + (*v - '0');
+	}
+	return n;
+}
+
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct transfer *t = arg;
+	size_t n = size * nmemb;
+	char line[512];
+	char *colon;
+
+	if (n == 0 || n >= sizeof(line))
+		return n;
+	memcpy(line, data, n);
+	line[n] = '\0';
+	/* A new status line (after a 100 Continue) starts a new header set. */
+	if (strncmp(line, "HTTP/", 5) == 0) {
+		t->resp->wp_total = -1;
+		t->resp->wp_total_pages = -1;
+		t->resp->retry_after_s = -1;
+		return n;
+	}
+	colon = strchr(line, ':');
+	if (colon == NULL)
+		return n;
+	*colon = '\0';
+	if (strcasecmp(line, "X-WP-Total") == 0)
+		t->resp->wp_total = header_long(colon + 1);
+	else if (strcasecmp(line, "X-WP-TotalPages") == 0)
+		t->resp->wp_total_pages = header_long(colon + 1);
+	else if (strcasecmp(line, "Retry-After") == 0)
+		t->resp->retry_after_s = kc_parse_retry_after(colon + 1, kc_now());
+	return n;
+}
+
+static int
+retryable_status(long status)
+{
+	return status == 429 || status == 500 || status == 502 ||
+	    status == 503 || status == 504;
+}
+
+static int
+retryable_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int64_t
+kc_http_backoff_ms(const struct kc_http *h, int attempt, long retry_after_s)
+{
+	int64_t wait = h->base_backoff_ms;
+
+	for (int i = 1; i < attempt && wait < h->max_backoff_ms; i++)
+		wait *= 2;
+	if (wait > h->max_backoff_ms)
+		wait = h->max_backoff_ms;
+	/* Jitter spreads out clients that failed together. */
+	wait += (int64_t)kc_random_below((uint32_t)(wait / 2 + 1));
+	if (retry_after_s >= 0 && retry_after_s * 1000 > wait)
+		wait = (int64_t)retry_after_s * 1000 + 50;
+	return wait;
+}
+
+/* One attempt. Returns the curl code; resp holds what arrived. */
+static CURLcode
+attempt(struct kc_http *h, const struct kc_http_request *req,
+    const char *url, struct curl_slist *headers,
+    struct kc_http_response *resp, long timeout_ms, int *too_big,
+    char *errbuf)
+{
+	CURL *c = h->curl;
+	struct transfer t = { resp, h->max_response_bytes, 0 };
+	struct curl_slist *connect_to = NULL;
+	CURLcode rc;
+
+	curl_easy_reset(c);
+	kc_buf_reset(&resp->body);
+	resp->status = 0;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (h->ca_file != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+	if (h->connect_to != NULL) {
+		connect_to = curl_slist_append(NULL, h->connect_to);
+		curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to);
+	}
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "keycrm-sync/1.0");
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	if (strcmp(req->method, "GET") == 0) {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	} else {
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)(req->body ? req->body_len : 0));
+	}
+	errbuf[0] = '\0';
+	rc = curl_easy_perform(c);
+	h->requests++;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+	*too_big = t.too_big;
+	curl_slist_free_all(connect_to);
+	return rc;
+}
+
+int
+kc_http_perform(struct kc_http *h, const struct kc_http_request *req,
+    struct kc_http_response *resp, struct kc_error *err)
+{
+	struct kc_error local;
+	char path[256], errbuf[CURL_ERROR_SIZE];
+	int max = req->retry ? h->max_attempts : 1;
+
+	if (err == NULL)
+		err = &local;
+	kc_url_path(req->url, path, sizeof(path));
+	for (int n = 1;; n++) {
+		struct curl_slist *headers = NULL;
+		struct kc_buf url;
+		long timeout = h->timeout_ms;
+		int too_big = 0, again;
+		CURLcode rc;
+		char ctype[128];
+
+		if (h->deadline_ms > 0) {
+			int64_t left = h->deadline_ms - kc_monotonic_ms();
+			if (left < 200) {
+				kc_error_set(err, "%s %s %s: out of time for this run",
+				    h->service, req->method, path);
+				return -1;
+			}
+			if (left < timeout)
+				timeout = (long)left;
+		}
+		kc_buf_init(&url);
+		headers = curl_slist_append(headers, "Accept: application/json");
+		headers = curl_slist_append(headers, "Expect:");
+		if (req->content_type != NULL) {
+			snprintf(ctype, sizeof(ctype), "Content-Type: %s", req->content_type);
+			headers = curl_slist_append(headers, ctype);
+		}
+		if (req->authorize != NULL) {
+			if (req->authorize(req->auth_ctx, req->method, req->url, &url,
+			    &headers, err) != 0) {
+				curl_slist_free_all(headers);
+				kc_buf_free(&url);
+				return -1;
+			}
+		} else {
+			kc_buf_adds(&url, req->url);
+		}
+		rc = attempt(h, req, url.data, headers, resp, timeout, &too_big, errbuf);
+		curl_slist_free_all(headers);
+		kc_buf_free(&url);
+
+		if (rc == CURLE_OK) {
+			if (!retryable_status(resp->status) || n >= max)
+				return 0;
+			kc_error_set(err, "%s %s %s: HTTP %ld", h->service,
+			    req->method, path, resp->status);
+			again = 1;
+		} else if (too_big) {
+			kc_error_set(err, "%s %s %s: the answer is larger than %zu bytes",
+			    h->service, req->method, path, h->max_response_bytes);
+			return -1;
+		} else {
+			/* curl's own words; they name hosts and ports, not queries. */
+			kc_error_set(err, "%s %s %s: %s", h->service, req->method,
+			    path, errbuf[0] && strchr(errbuf, '?') == NULL ? errbuf :
+			    curl_easy_strerror(rc));
+			again = retryable_curl(rc);
+			if (!again || n >= max) {
+				if (n > 1)
+					kc_error_prefix(err, "after %d attempts", n);
+				return -1;
+			}
+		}
+		if (again) {
+			int64_t wait = kc_http_backoff_ms(h, n,
+			    rc == CURLE_OK ? resp->retry_after_s : -1);
+			if (h->deadline_ms > 0 &&
+			    kc_monotonic_ms() + wait + 200 > h->deadline_ms) {
+				/* No time for another try: report what we have. */
+				return rc == CURLE_OK ? 0 : -1;
+			}
+			kc_log(KC_LOG_DEBUG, "%s; retrying in %lld ms", err->msg,
+			    (long long)wait);
+			kc_sleep_ms(wait);
+		}
+	}
+}

@@ -1,0 +1,80 @@
+/*
+ * request.h - one interface over the three ways a program is run: plain
+ * CGI (environment + stdin/stdout), a FastCGI worker (fcgiapp.h) and a unit
+ * test (an in-memory transport).  Handlers only see struct kc_request and
+ * struct kc_response, so they never know which one it is.
+ */
+#ifndef KC_REQUEST_H
+#define KC_REQUEST_H
+
+#include <stddef.h>
+
+#include "form.h"
+#include "util.h"
+
+struct kc_transport {
+	/* The request's CGI variable, or NULL. */
+	const char *(*getenv)(void *self, const char *name);
+	/* Reads up to len bytes of the body; 0 at its end, -1 on error. */
+	long (*read)(void *self, char *buf, size_t len);
+	/* Writes all of buf; 0 or -1. */
+	int (*write)(void *self, const char *buf, size_t len);
+	void *self;
+};
+
+struct kc_request {
+	struct kc_transport io;
+	/* Filled once by kc_request_begin(). */
+	const char *method;
+	struct kc_form query;
+	const char *remote_user;
+	/* Filled by kc_request_read_body(). */
+	char *body;
+	size_t body_len;
+	int responded;
+};
+
+/* Fills the request's fields from its transport; -1 on a bad query string. */
+int kc_request_begin(struct kc_request *req, const struct kc_transport *io,
+    struct kc_error *err);
+void kc_request_end(struct kc_request *req);
+const char *kc_request_env(const struct kc_request *req, const char *name);
+const char *kc_request_param(const struct kc_request *req, const char *name);
+
+/*
+ * The body, read strictly by CONTENT_LENGTH (RFC 3875 4.1.2): digits only,
+ * no sign, no overflow.  Servers send it missing (Apache mod_cgid, GET or
+ * chunked), empty (nginx, GET) or "0" (mod_fcgid, GET).  Returns 0, or the
+ * HTTP status to answer: 411 when required and absent, 413 over max, 400
+ * when malformed or short.
+ */
+int kc_request_read_body(struct kc_request *req, size_t max, int required,
+    struct kc_error *err);
+
+/* Parses CONTENT_LENGTH: 1 absent/empty, 0 ok, -1 malformed, -2 over max. */
+int kc_parse_content_length(const char *s, size_t max, size_t *out);
+
+struct kc_response {
+	int status;
+	struct kc_buf headers;
+	struct kc_buf body;
+};
+
+void kc_response_init(struct kc_response *resp, int status,
+    const char *content_type);
+void kc_response_free(struct kc_response *resp);
+/* Adds a header; refuses values with CR, LF or other control bytes. */
+int kc_response_header(struct kc_response *resp, const char *name,
+    const char *value);
+/* Writes status line, headers, Content-Length and body; once per request. */
+int kc_response_send(struct kc_request *req, struct kc_response *resp);
+
+/* A JSON error answer {"error": msg} with the given status. */
+int kc_respond_error(struct kc_request *req, int status, const char *msg);
+
+const char *kc_status_reason(int status);
+
+/* Transports: plain CGI (process env, fd 0 and 1). */
+void kc_transport_cgi(struct kc_transport *io);
+
+#endif

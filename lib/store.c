@@ -1,0 +1,607 @@
+/*
+ * store.c - see store.h.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#define HISTORY_KEEP 2000
+
+/*
+ * Each entry moves the schema from version i to i + 1.  Never edit a
+ * shipped entry: add a new one.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"INSERT INTO counters VALUES ('change_seq', 0), ('run_id', 0);"
+	"CREATE TABLE inbox("
+	"  sku TEXT PRIMARY KEY,"
+	"  offer_id INTEGER,"
+	"  in_stock REAL NOT NULL,"
+	"  in_reserve REAL NOT NULL,"
+	"  received_at REAL NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  tried_run INTEGER,"
+	"  last_error TEXT);"
+	"CREATE INDEX inbox_by_seq ON inbox(seq);"
+	"CREATE TABLE ledger("
+	"  sku TEXT PRIMARY KEY,"
+	"  offer_id INTEGER,"
+	"  keycrm_in_stock REAL,"
+	"  keycrm_in_reserve REAL,"
+	"  keycrm_at REAL,"
+	"  agreed_qty INTEGER,"
+	"  agreed_at REAL,"
+	"  seq INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE sku_map("
+	"  sku TEXT NOT NULL,"
+	"  product_id INTEGER NOT NULL,"
+	"  parent_id INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  manage_stock TEXT NOT NULL,"
+	"  stock_quantity INTEGER,"
+	"  refreshed_at REAL NOT NULL,"
+	"  PRIMARY KEY (sku, product_id));"
+	"CREATE TABLE problems("
+	"  sku TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  first_seen REAL NOT NULL,"
+	"  last_seen REAL NOT NULL,"
+	"  PRIMARY KEY (sku, kind));"
+	"CREATE TABLE history("
+	"  id INTEGER PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  started_at REAL NOT NULL,"
+	"  finished_at REAL,"
+	"  received INTEGER, queued INTEGER, rejected INTEGER,"
+	"  applied INTEGER, unchanged INTEGER, unmatched INTEGER,"
+	"  skipped INTEGER, failed INTEGER, pending INTEGER,"
+	"  shop_requests INTEGER, keycrm_requests INTEGER,"
+	"  error TEXT);",
+};
+
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int
+kc_store_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
+static int
+db_error(struct kc_store *st, struct kc_error *err, const char *what)
+{
+	int code = sqlite3_extended_errcode(st->db);
+
+	if ((code & 0xff) == SQLITE_FULL)
+		kc_error_set(err, "state database %s: %s: the disk is full",
+		    st->path, what);
+	else
+		kc_error_set(err, "state database %s: %s: %s", st->path, what,
+		    sqlite3_errmsg(st->db));
+	return -1;
+}
+
+static int
+exec(struct kc_store *st, const char *sql, struct kc_error *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		kc_error_set(err, "state database %s: %s", st->path,
+		    msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+user_version(struct kc_store *st)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int
+migrate(struct kc_store *st, struct kc_error *err)
+{
+	int v;
+	char sql[64];
+
+	if (exec(st, "BEGIN IMMEDIATE", err) != 0)
+		return -1;
+	/* Read inside the write lock: two processes may race to migrate. */
+	v = user_version(st);
+	if (v < 0 || v > SCHEMA_VERSION) {
+		kc_error_set(err, "state database %s has schema version %d; this program knows up to %d (downgrade?)",
+		    st->path, v, SCHEMA_VERSION);
+		exec(st, "ROLLBACK", NULL);
+		return -1;
+	}
+	for (; v < SCHEMA_VERSION; v++) {
+		if (exec(st, migrations[v], err) != 0) {
+			exec(st, "ROLLBACK", NULL);
+			return -1;
+		}
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if (exec(st, sql, err) != 0 || exec(st, "COMMIT", err) != 0) {
+		exec(st, "ROLLBACK", NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+kc_store_open(struct kc_store *st, const char *state_dir, struct kc_error *err)
+{
+	struct stat sb;
+
+	memset(st, 0, sizeof(*st));
+	if (stat(state_dir, &sb) != 0) {
+		if (errno != ENOENT || mkdir(state_dir, 0750) != 0) {
+			kc_error_set(err, "state_dir %s: %s", state_dir, strerror(errno));
+			return -1;
+		}
+	} else if (!S_ISDIR(sb.st_mode)) {
+		kc_error_set(err, "state_dir %s is not a directory", state_dir);
+		return -1;
+	}
+	if (asprintf(&st->path, "%s/state.db", state_dir) < 0) {
+		st->path = NULL;
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	if (sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		kc_error_set(err, "state database %s: %s", st->path,
+		    st->db ? sqlite3_errmsg(st->db) : "cannot open");
+		kc_store_close(st);
+		return -1;
+	}
+	sqlite3_busy_timeout(st->db, 10000);
+	if (exec(st, "PRAGMA journal_mode = WAL", err) != 0 ||
+	    exec(st, "PRAGMA synchronous = FULL", err) != 0 ||
+	    exec(st, "PRAGMA foreign_keys = ON", err) != 0 ||
+	    (user_version(st) != SCHEMA_VERSION && migrate(st, err) != 0)) {
+		kc_store_close(st);
+		return -1;
+	}
+	return 0;
+}
+
+void
+kc_store_close(struct kc_store *st)
+{
+	if (st->db != NULL)
+		sqlite3_close_v2(st->db);
+	free(st->path);
+	memset(st, 0, sizeof(*st));
+}
+
+static sqlite3_stmt *
+prepare(struct kc_store *st, const char *sql, struct kc_error *err)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		db_error(st, err, "prepare");
+		return NULL;
+	}
+	return s;
+}
+
+/* Steps a statement that returns no rows, then finalizes it. */
+static int
+run(struct kc_store *st, sqlite3_stmt *s, const char *what,
+    struct kc_error *err)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, err, what);
+	return 0;
+}
+
+static int64_t
+next_counter(struct kc_store *st, const char *name, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	int64_t v = -1;
+
+	s = prepare(st, "UPDATE counters SET value = value + 1 WHERE name = ?1 "
+	    "RETURNING value", err);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	else
+		db_error(st, err, "counter");
+	sqlite3_finalize(s);
+	return v;
+}
+
+int
+kc_store_begin(struct kc_store *st, struct kc_error *err)
+{
+	return exec(st, "BEGIN IMMEDIATE", err);
+}
+
+int
+kc_store_commit(struct kc_store *st, struct kc_error *err)
+{
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		db_error(st, err, "commit");
+		kc_store_rollback(st);
+		return -1;
+	}
+	return 0;
+}
+
+void
+kc_store_rollback(struct kc_store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
+    size_t n, double now, struct kc_error *err)
+{
+	sqlite3_stmt *ins = NULL, *led = NULL;
+	int64_t seq;
+	size_t i;
+
+	if (kc_store_begin(st, err) != 0)
+		return -1;
+	if ((seq = next_counter(st, "change_seq", err)) < 0)
+		goto fail;
+	ins = prepare(st,
+	    "INSERT INTO inbox(sku, offer_id, in_stock, in_reserve, received_at, seq)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	    " ON CONFLICT(sku) DO UPDATE SET offer_id = excluded.offer_id,"
+	    " in_stock = excluded.in_stock, in_reserve = excluded.in_reserve,"
+	    " received_at = excluded.received_at, seq = excluded.seq,"
+	    " attempts = 0, tried_run = NULL, last_error = NULL", err);
+	led = prepare(st,
+	    "INSERT INTO ledger(sku, offer_id, keycrm_in_stock, keycrm_in_reserve, keycrm_at, seq)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	    " ON CONFLICT(sku) DO UPDATE SET offer_id = excluded.offer_id,"
+	    " keycrm_in_stock = excluded.keycrm_in_stock,"
+	    " keycrm_in_reserve = excluded.keycrm_in_reserve,"
+	    " keycrm_at = excluded.keycrm_at, seq = excluded.seq", err);
+	if (ins == NULL || led == NULL)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		sqlite3_stmt *ss[2] = { ins, led };
+		for (int k = 0; k < 2; k++) {
+			sqlite3_stmt *s = ss[k];
+			sqlite3_reset(s);
+			sqlite3_bind_text(s, 1, r[i].sku, -1, SQLITE_STATIC);
+			if (r[i].offer_id > 0)
+				sqlite3_bind_int64(s, 2, r[i].offer_id);
+			else
+				sqlite3_bind_null(s, 2);
+			sqlite3_bind_double(s, 3, r[i].in_stock);
+			sqlite3_bind_double(s, 4, r[i].in_reserve);
+			sqlite3_bind_double(s, 5, now);
+			sqlite3_bind_int64(s, 6, seq);
+			if (sqlite3_step(s) != SQLITE_DONE) {
+				db_error(st, err, "enqueue");
+				goto fail;
+			}
+		}
+	}
+	sqlite3_finalize(ins);
+	sqlite3_finalize(led);
+	ins = led = NULL;
+	if (kc_store_commit(st, err) != 0)
+		return -1;
+	kc_crash_point("after-inbox-commit");
+	return 0;
+fail:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(led);
+	kc_store_rollback(st);
+	return -1;
+}
+
+int
+kc_store_inbox_take(struct kc_store *st, int64_t run_id, size_t max,
+    struct kc_inbox_row **rows, size_t *n, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	struct kc_inbox_row *out;
+	size_t count = 0;
+	int rc;
+
+	*rows = NULL;
+	*n = 0;
+	out = calloc(max ? max : 1, sizeof(*out));
+	if (out == NULL) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	s = prepare(st, "SELECT sku, offer_id, in_stock, in_reserve, seq, attempts"
+	    " FROM inbox WHERE tried_run IS NULL OR tried_run <> ?1"
+	    " ORDER BY seq, sku LIMIT ?2", err);
+	if (s == NULL) {
+		free(out);
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && count < max) {
+		struct kc_inbox_row *row = &out[count];
+		row->report.sku = kc_strdup((const char *)sqlite3_column_text(s, 0));
+		row->report.offer_id = sqlite3_column_int64(s, 1);
+		row->report.in_stock = sqlite3_column_double(s, 2);
+		row->report.in_reserve = sqlite3_column_double(s, 3);
+		row->seq = sqlite3_column_int64(s, 4);
+		row->attempts = (long)sqlite3_column_int64(s, 5);
+		if (row->report.sku == NULL)
+			break;
+		count++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		kc_store_inbox_rows_free(out, count);
+		return db_error(st, err, "read inbox");
+	}
+	*rows = out;
+	*n = count;
+	return 0;
+}
+
+void
+kc_store_inbox_rows_free(struct kc_inbox_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(rows[i].report.sku);
+	free(rows);
+}
+
+long
+kc_store_inbox_count(struct kc_store *st)
+{
+	sqlite3_stmt *s;
+	long n = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM inbox", -1, &s,
+	    NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+long
+kc_store_inbox_untried(struct kc_store *st, int64_t run_id)
+{
+	sqlite3_stmt *s;
+	long n = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM inbox WHERE"
+	    " tried_run IS NULL OR tried_run <> ?1", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(s, 1, run_id);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+int
+kc_store_inbox_done(struct kc_store *st, const char *sku, int64_t seq,
+    struct kc_error *err)
+{
+	sqlite3_stmt *s = prepare(st,
+	    "DELETE FROM inbox WHERE sku = ?1 AND seq = ?2", err);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, seq);
+	return run(st, s, "inbox done", err);
+}
+
+int
+kc_store_inbox_retry(struct kc_store *st, const char *sku, int64_t seq,
+    int64_t run_id, const char *reason, struct kc_error *err)
+{
+	sqlite3_stmt *s = prepare(st,
+	    "UPDATE inbox SET attempts = attempts + 1, tried_run = ?3,"
+	    " last_error = ?4 WHERE sku = ?1 AND seq = ?2", err);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, seq);
+	sqlite3_bind_int64(s, 3, run_id);
+	sqlite3_bind_text(s, 4, reason, -1, SQLITE_STATIC);
+	return run(st, s, "inbox retry", err);
+}
+
+int
+kc_store_ledger_agree(struct kc_store *st, const char *sku, long long qty,
+    double now, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	int64_t seq = next_counter(st, "change_seq", err);
+
+	if (seq < 0)
+		return -1;
+	s = prepare(st, "INSERT INTO ledger(sku, agreed_qty, agreed_at, seq)"
+	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(sku) DO UPDATE SET"
+	    " agreed_qty = excluded.agreed_qty, agreed_at = excluded.agreed_at,"
+	    " seq = excluded.seq", err);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, qty);
+	sqlite3_bind_double(s, 3, now);
+	sqlite3_bind_int64(s, 4, seq);
+	return run(st, s, "ledger", err);
+}
+
+int
+kc_store_ledger_get(struct kc_store *st, const char *sku,
+    long long *agreed_qty, double *in_stock, double *in_reserve)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT agreed_qty, keycrm_in_stock,"
+	    " keycrm_in_reserve FROM ledger WHERE sku = ?1", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*agreed_qty = sqlite3_column_type(s, 0) == SQLITE_NULL ? -1 :
+		    sqlite3_column_int64(s, 0);
+		*in_stock = sqlite3_column_double(s, 1);
+		*in_reserve = sqlite3_column_double(s, 2);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+kc_store_map_clear(struct kc_store *st, const char *sku, struct kc_error *err)
+{
+	sqlite3_stmt *s = prepare(st, "DELETE FROM sku_map WHERE sku = ?1", err);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	return run(st, s, "sku map", err);
+}
+
+int
+kc_store_map_add(struct kc_store *st, const char *sku, long long id,
+    long long parent_id, const char *type, const char *manage_stock,
+    long long qty, int has_qty, double now, struct kc_error *err)
+{
+	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO sku_map(sku,"
+	    " product_id, parent_id, type, manage_stock, stock_quantity,"
+	    " refreshed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", err);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, id);
+	sqlite3_bind_int64(s, 3, parent_id);
+	sqlite3_bind_text(s, 4, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, manage_stock, -1, SQLITE_STATIC);
+	if (has_qty)
+		sqlite3_bind_int64(s, 6, qty);
+	else
+		sqlite3_bind_null(s, 6);
+	sqlite3_bind_double(s, 7, now);
+	return run(st, s, "sku map", err);
+}
+
+static const char *
+problem_name(enum kc_problem kind)
+{
+	switch (kind) {
+	case KC_PROBLEM_UNMATCHED: return "unmatched";
+	case KC_PROBLEM_DUPLICATE: return "duplicate";
+	case KC_PROBLEM_SKIPPED: return "skipped";
+	case KC_PROBLEM_FAILED: return "failed";
+	}
+	return "?";
+}
+
+int
+kc_store_problem(struct kc_store *st, const char *sku, enum kc_problem kind,
+    const char *detail, double now, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+
+	if (detail == NULL) {
+		s = prepare(st, "DELETE FROM problems WHERE sku = ?1 AND kind = ?2", err);
+		if (s == NULL)
+			return -1;
+		sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, problem_name(kind), -1, SQLITE_STATIC);
+		return run(st, s, "problems", err);
+	}
+	s = prepare(st, "INSERT INTO problems(sku, kind, detail, count, first_seen,"
+	    " last_seen) VALUES (?1, ?2, ?3, 1, ?4, ?4) ON CONFLICT(sku, kind)"
+	    " DO UPDATE SET detail = excluded.detail, count = count + 1,"
+	    " last_seen = excluded.last_seen", err);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, problem_name(kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, detail, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 4, now);
+	return run(st, s, "problems", err);
+}
+
+int
+kc_store_history_add(struct kc_store *st, const struct kc_history *h,
+    struct kc_error *err)
+{
+	sqlite3_stmt *s = prepare(st, "INSERT INTO history(kind, started_at,"
+	    " finished_at, received, queued, rejected, applied, unchanged,"
+	    " unmatched, skipped, failed, pending, shop_requests,"
+	    " keycrm_requests, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+	    " ?9, ?10, ?11, ?12, ?13, ?14, ?15)", err);
+	long v[] = { h->received, h->queued, h->rejected, h->applied,
+	    h->unchanged, h->unmatched, h->skipped, h->failed, h->pending,
+	    h->shop_requests, h->keycrm_requests };
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, h->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 2, h->started_at);
+	sqlite3_bind_double(s, 3, h->finished_at);
+	for (int i = 0; i < (int)(sizeof(v) / sizeof(v[0])); i++)
+		sqlite3_bind_int64(s, 4 + i, v[i]);
+	if (h->error != NULL)
+		sqlite3_bind_text(s, 15, h->error, -1, SQLITE_STATIC);
+	if (run(st, s, "history", err) != 0)
+		return -1;
+	/* Keep the table small: the page shows recent entries only. */
+	return exec(st, "DELETE FROM history WHERE id <= (SELECT max(id) FROM history) - "
+	    "2000", err);
+}
+
+int64_t
+kc_store_next_run_id(struct kc_store *st)
+{
+	int64_t v;
+
+	if (kc_store_begin(st, NULL) != 0)
+		return -1;
+	v = next_counter(st, "run_id", NULL);
+	if (v < 0 || kc_store_commit(st, NULL) != 0) {
+		kc_store_rollback(st);
+		return -1;
+	}
+	return v;
+}

@@ -1,0 +1,129 @@
+/*
+ * store.h - the state store: one SQLite file, state_dir/state.db.
+ *
+ * It holds the webhook inbox (what KeyCRM told us and the shop has not
+ * taken yet), the per-SKU ledger of SPEC section 4, the SKU -> product map
+ * learned from shop lookups, the problems found (SKUs that matched nothing,
+ * duplicates, skipped products) and the history of webhooks and runs.
+ *
+ * WAL mode lets readers work while one writer commits; synchronous=FULL
+ * makes a commit durable before a webhook is answered; busy_timeout
+ * absorbs the short lock waits between concurrent workers.  The schema is
+ * versioned (PRAGMA user_version) and migrated forward on open.
+ */
+#ifndef KC_STORE_H
+#define KC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct sqlite3;
+
+struct kc_store {
+	struct sqlite3 *db;
+	char *path;
+};
+
+/* One stock report from KeyCRM, as the inbox keeps it. */
+struct kc_stock_report {
+	char *sku;
+	long long offer_id;		/* 0 when absent */
+	double in_stock;
+	double in_reserve;
+};
+
+/* An inbox row handed to the applier. */
+struct kc_inbox_row {
+	struct kc_stock_report report;
+	int64_t seq;			/* changes when a newer value arrives */
+	long attempts;
+};
+
+enum kc_problem {
+	KC_PROBLEM_UNMATCHED,		/* no shop product has the SKU */
+	KC_PROBLEM_DUPLICATE,		/* several shop products have it */
+	KC_PROBLEM_SKIPPED,		/* matched, but cannot take a quantity */
+	KC_PROBLEM_FAILED,		/* the shop refused the write */
+};
+
+/* One history record: a webhook, an applier run or a sync run. */
+struct kc_history {
+	const char *kind;		/* "webhook", "apply", "sync" */
+	double started_at;
+	double finished_at;
+	long received, queued, rejected;
+	long applied, unchanged, unmatched, skipped, failed, pending;
+	long shop_requests, keycrm_requests;
+	const char *error;		/* NULL: none */
+};
+
+/* Opens (creating and migrating as needed) state_dir/state.db. */
+int kc_store_open(struct kc_store *st, const char *state_dir,
+    struct kc_error *err);
+void kc_store_close(struct kc_store *st);
+
+/* The schema version this build writes. */
+int kc_store_schema_version(void);
+
+/*
+ * Commits reports to the inbox in one transaction: per SKU only the newest
+ * value is kept, and the ledger records what KeyCRM said.  After this
+ * returns 0 the reports survive a crash.
+ */
+int kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
+    size_t n, double now, struct kc_error *err);
+
+/*
+ * Up to max inbox rows not yet tried by this run, oldest first.  run_id
+ * tells this run's tries apart from earlier ones.
+ */
+int kc_store_inbox_take(struct kc_store *st, int64_t run_id, size_t max,
+    struct kc_inbox_row **rows, size_t *n, struct kc_error *err);
+void kc_store_inbox_rows_free(struct kc_inbox_row *rows, size_t n);
+long kc_store_inbox_count(struct kc_store *st);
+/* Rows that run_id has not tried yet. */
+long kc_store_inbox_untried(struct kc_store *st, int64_t run_id);
+
+/* Starts/ends a write transaction around a batch of the calls below. */
+int kc_store_begin(struct kc_store *st, struct kc_error *err);
+int kc_store_commit(struct kc_store *st, struct kc_error *err);
+void kc_store_rollback(struct kc_store *st);
+
+/*
+ * The row is settled: removes it from the inbox unless a newer value
+ * replaced it meanwhile (seq differs), which then stays for the next round.
+ */
+int kc_store_inbox_done(struct kc_store *st, const char *sku, int64_t seq,
+    struct kc_error *err);
+/* The row stays; the try is counted and the reason kept. */
+int kc_store_inbox_retry(struct kc_store *st, const char *sku, int64_t seq,
+    int64_t run_id, const char *reason, struct kc_error *err);
+
+/* Both sides agree that the shop holds qty for sku. */
+int kc_store_ledger_agree(struct kc_store *st, const char *sku,
+    long long qty, double now, struct kc_error *err);
+/* -1 when unknown. */
+int kc_store_ledger_get(struct kc_store *st, const char *sku,
+    long long *agreed_qty, double *in_stock, double *in_reserve);
+
+/* Replaces what the map knows of sku with the given matches. */
+int kc_store_map_clear(struct kc_store *st, const char *sku,
+    struct kc_error *err);
+int kc_store_map_add(struct kc_store *st, const char *sku, long long id,
+    long long parent_id, const char *type, const char *manage_stock,
+    long long qty, int has_qty, double now, struct kc_error *err);
+
+/* Records (or, with detail NULL, clears) a problem of one SKU. */
+int kc_store_problem(struct kc_store *st, const char *sku,
+    enum kc_problem kind, const char *detail, double now,
+    struct kc_error *err);
+
+int kc_store_history_add(struct kc_store *st, const struct kc_history *h,
+    struct kc_error *err);
+
+/* A new run id (monotonic across processes). */
+int64_t kc_store_next_run_id(struct kc_store *st);
+
+#endif

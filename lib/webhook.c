@@ -1,0 +1,331 @@
+/*
+ * webhook.c - see webhook.h.
+ */
+#include "webhook.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "lock.h"
+#include "stock.h"
+
+void
+kc_webhook_body_free(struct kc_webhook_body *b)
+{
+	for (size_t i = 0; i < b->count; i++)
+		free(b->reports[i].sku);
+	free(b->reports);
+	json_decref(b->rejected);
+	memset(b, 0, sizeof(*b));
+}
+
+static const char *
+json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: case JSON_REAL: return "a number";
+	case JSON_TRUE: case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	}
+	return "something else";
+}
+
+/* A count: a finite JSON number within range.  NULL reason: ok. */
+static const char *
+read_count(const json_t *v, const char *name, double *out)
+{
+	double d;
+
+	if (v == NULL)
+		return strcmp(name, "in_stock") == 0 ? "in_stock is missing" : NULL;
+	if (!json_is_number(v))
+		return strcmp(name, "in_stock") == 0 ? "in_stock is not a number" :
+		    "in_reserve is not a number";
+	d = json_number_value(v);
+	if (!isfinite(d) || fabs(d) > KC_STOCK_MAX_ABS)
+		return strcmp(name, "in_stock") == 0 ? "in_stock is out of range" :
+		    "in_reserve is out of range";
+	*out = d;
+	return NULL;
+}
+
+static const char *
+check_sku(const json_t *v)
+{
+	const char *s;
+	size_t len;
+
+	if (v == NULL)
+		return "sku is missing";
+	if (!json_is_string(v))
+		return "sku is not a string";
+	s = json_string_value(v);
+	len = json_string_length(v);
+	if (len == 0)
+		return "sku is empty";
+	if (len > KC_SKU_MAX_BYTES)
+		return "sku is longer than 200 bytes";
+	if (strlen(s) != len)
+		return "sku contains a NUL character";
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return "sku contains control characters";
+	if (strspn(s, " ") == len)
+		return "sku is blank";
+	return NULL;
+}
+
+static void
+reject(struct kc_webhook_body *out, size_t index, const json_t *item,
+    const char *reason)
+{
+	json_t *sku = json_is_object(item) ? json_object_get(item, "sku") : NULL;
+	json_t *entry = json_pack("{s:I,s:O,s:s}", "index", (json_int_t)index,
+	    "sku", json_is_string(sku) ? sku : json_null(), "reason", reason);
+
+	if (entry != NULL)
+		json_array_append_new(out->rejected, entry);
+}
+
+static const char *
+read_item(const json_t *item, struct kc_stock_report *r)
+{
+	const char *why;
+	json_t *offer;
+
+	memset(r, 0, sizeof(*r));
+	if (!json_is_object(item))
+		return "the item is not an object";
+	if ((why = check_sku(json_object_get(item, "sku"))) != NULL)
+		return why;
+	if ((why = read_count(json_object_get(item, "in_stock"), "in_stock",
+	    &r->in_stock)) != NULL)
+		return why;
+	if ((why = read_count(json_object_get(item, "in_reserve"), "in_reserve",
+	    &r->in_reserve)) != NULL)
+		return why;
+	offer = json_object_get(item, "offer_id");
+	if (offer != NULL && !json_is_null(offer)) {
+		if (!json_is_integer(offer) || json_integer_value(offer) <= 0)
+			return "offer_id is not a positive whole number";
+		r->offer_id = json_integer_value(offer);
+	}
+	r->sku = kc_strdup(json_string_value(json_object_get(item, "sku")));
+	return r->sku ? NULL : "out of memory";
+}
+
+int
+kc_webhook_parse(const char *body, size_t len, struct kc_webhook_body *out,
+    struct kc_error *err)
+{
+	json_error_t jerr;
+	json_t *root, *item;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0) {
+		kc_error_set(err, "the body is empty; expected a JSON array of stock items");
+		return -1;
+	}
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		kc_error_set(err, "the body is not valid JSON: %s (line %d, column %d)",
+		    jerr.text, jerr.line, jerr.column);
+		return -1;
+	}
+	if (json_is_object(root) && json_object_get(root, "event") != NULL) {
+		out->is_event = 1;
+		json_decref(root);
+		return 0;
+	}
+	if (!json_is_array(root)) {
+		kc_error_set(err, "the body must be a JSON array of stock items, not %s",
+		    json_type_name(root));
+		json_decref(root);
+		return -1;
+	}
+	out->rejected = json_array();
+	out->received = json_array_size(root);
+	out->reports = calloc(out->received ? out->received : 1, sizeof(*out->reports));
+	if (out->rejected == NULL || out->reports == NULL) {
+		kc_error_set(err, "out of memory");
+		json_decref(root);
+		kc_webhook_body_free(out);
+		return -1;
+	}
+	json_array_foreach(root, i, item) {
+		const char *why = read_item(item, &out->reports[out->count]);
+		if (why != NULL)
+			reject(out, i, item, why);
+		else
+			out->count++;
+	}
+	json_decref(root);
+	return 0;
+}
+
+/* A JSON answer with the given status; consumes obj. */
+static void
+respond_json(struct kc_request *req, int status, json_t *obj)
+{
+	struct kc_response resp;
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+	kc_response_init(&resp, status, "application/json");
+	kc_response_header(&resp, "Cache-Control", "no-store");
+	kc_buf_adds(&resp.body, text ? text : "{}");
+	kc_buf_adds(&resp.body, "\n");
+	kc_response_send(req, &resp);
+	kc_response_free(&resp);
+	free(text);
+	json_decref(obj);
+}
+
+static int
+wants_wait(const struct kc_request *req)
+{
+	const char *w = kc_request_param(req, "wait");
+
+	return w != NULL && (strcmp(w, "1") == 0 || strcmp(w, "true") == 0 ||
+	    strcmp(w, "yes") == 0);
+}
+
+static void
+add_apply_result(json_t *ans, const struct kc_apply_result *res)
+{
+	json_object_set_new(ans, "applied", json_integer(res->applied));
+	json_object_set_new(ans, "unchanged", json_integer(res->unchanged));
+	json_object_set(ans, "unmatched", res->unmatched_skus);
+	json_object_set(ans, "skipped", res->skipped_items);
+	json_object_set(ans, "duplicates", res->duplicate_skus);
+	json_object_set(ans, "failed", res->failed_items);
+	json_object_set_new(ans, "queued", json_integer(res->pending));
+	if (res->error[0])
+		json_object_set_new(ans, "error", json_string(res->error));
+}
+
+/* Answers with the reports durable; returns 0 when they were committed. */
+static int
+accept_reports(struct kc_request *req, const struct kc_config *cfg,
+    struct kc_webhook_body *body, struct kc_job *job, double started)
+{
+	struct kc_store st;
+	struct kc_error err = { { 0 } };
+	struct kc_history h = { 0 };
+	json_t *ans;
+
+	if (kc_store_open(&st, cfg->state_dir, &err) != 0 ||
+	    (body->count > 0 &&
+	    kc_store_enqueue(&st, body->reports, body->count, kc_now(), &err) != 0)) {
+		kc_log(KC_LOG_ERROR, "webhook: cannot store %zu reports: %s",
+		    body->count, err.msg);
+		kc_store_close(&st);
+		kc_respond_error(req, 503, "the update could not be stored right now, so none of it was accepted; please send it again");
+		return -1;
+	}
+	h.kind = "webhook";
+	h.started_at = started;
+	h.received = (long)body->received;
+	h.queued = (long)body->count;
+	h.rejected = (long)json_array_size(body->rejected);
+
+	ans = json_pack("{s:I,s:I,s:O}", "received", (json_int_t)body->received,
+	    "queued", (json_int_t)body->count, "rejected", body->rejected);
+	if (wants_wait(req) && body->count > 0) {
+		struct kc_apply_result res;
+		int rc;
+
+		kc_store_close(&st);
+		kc_apply_result_init(&res);
+		/* Wait for a running applier rather than answer early. */
+		rc = kc_apply_run(cfg, cfg->sync_max_seconds * 1000, &res, &err);
+		if (rc == 0) {
+			add_apply_result(ans, &res);
+		} else {
+			json_object_set_new(ans, "error", json_string(rc > 0 ?
+			    "another applier is busy; the reports stay queued" : err.msg));
+		}
+		kc_apply_result_free(&res);
+		if (kc_store_open(&st, cfg->state_dir, &err) != 0) {
+			respond_json(req, 200, ans);
+			return 0;
+		}
+	} else {
+		job->apply = body->count > 0;
+	}
+	h.finished_at = kc_now();
+	if (kc_store_history_add(&st, &h, &err) != 0)
+		kc_log(KC_LOG_WARN, "webhook: cannot record history: %s", err.msg);
+	kc_store_close(&st);
+	respond_json(req, 200, ans);
+	kc_log(KC_LOG_INFO, "webhook: %zu items, %zu queued, %zu rejected in %.3f s",
+	    body->received, body->count, json_array_size(body->rejected),
+	    kc_now() - started);
+	return 0;
+}
+
+static const char *
+given_secret(const struct kc_request *req)
+{
+	const char *s = kc_request_param(req, "secret");
+
+	return s ? s : kc_request_env(req, "HTTP_X_WEBHOOK_SECRET");
+}
+
+void
+kc_webhook_handle(struct kc_request *req, struct kc_job *job)
+{
+	struct kc_config cfg;
+	struct kc_webhook_body body;
+	struct kc_error err = { { 0 } };
+	double started = kc_now();
+	int status;
+
+	if (strcmp(req->method, "POST") != 0) {
+		struct kc_response resp;
+		kc_response_init(&resp, 405, "application/json");
+		kc_response_header(&resp, "Allow", "POST");
+		kc_buf_adds(&resp.body, "{\"error\":\"use POST\"}\n");
+		kc_response_send(req, &resp);
+		kc_response_free(&resp);
+		return;
+	}
+	if (kc_config_load(&cfg, job->config_path, &err) != 0) {
+		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
+		kc_respond_error(req, 500, "configuration error; the details are in the web server's error log");
+		return;
+	}
+	if (cfg.webhook_secret == NULL) {
+		kc_respond_error(req, 503, "the webhook is not set up (webhook_secret is not configured)");
+		goto out;
+	}
+	if (!kc_secret_equal(given_secret(req), cfg.webhook_secret)) {
+		kc_log(KC_LOG_WARN, "webhook: refused a request with a wrong or missing secret");
+		kc_respond_error(req, 403, "forbidden");
+		goto out;
+	}
+	status = kc_request_read_body(req, (size_t)cfg.webhook_max_bytes, 1, &err);
+	if (status != 0) {
+		kc_respond_error(req, status, err.msg);
+		goto out;
+	}
+	if (kc_webhook_parse(req->body, req->body_len, &body, &err) != 0) {
+		kc_log(KC_LOG_WARN, "webhook: refused: %s", err.msg);
+		kc_respond_error(req, 400, err.msg);
+		goto out;
+	}
+	if (body.is_event) {
+		respond_json(req, 200, json_pack("{s:s}", "ignored",
+		    "an order event; only stock webhooks are handled here"));
+	} else {
+		accept_reports(req, &cfg, &body, job, started);
+	}
+	kc_webhook_body_free(&body);
+out:
+	kc_config_free(&cfg);
+}

@@ -1,0 +1,548 @@
+/*
+ * woo.c - see woo.h.
+ */
+#include "woo.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "form.h"
+#include "oauth.h"
+
+#define LOOKUP_URL_BUDGET 4000	/* encoded SKU bytes per lookup URL */
+#define MAX_PAGES 1000
+#define PRODUCT_FIELDS "id,type,parent_id,sku,manage_stock,stock_quantity"
+
+int
+kc_woo_init(struct kc_woo *w, const struct kc_config *cfg, struct kc_error *err)
+{
+	memset(w, 0, sizeof(*w));
+	if (cfg->woo_url == NULL || cfg->woo_consumer_key == NULL ||
+	    cfg->woo_consumer_secret == NULL) {
+		kc_error_set(err, "the shop is not configured (woo_url, woo_consumer_key and woo_consumer_secret are needed)");
+		return -1;
+	}
+	if (kc_http_init(&w->http, "WooCommerce", cfg->ca_file,
+	    cfg->woo_connect_to, err) != 0)
+		return -1;
+	if (asprintf(&w->api, "%s/wp-json/wc/v3", cfg->woo_url) < 0) {
+		w->api = NULL;
+		kc_http_cleanup(&w->http);
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	w->consumer_key = kc_strdup(cfg->woo_consumer_key);
+	w->consumer_secret = kc_strdup(cfg->woo_consumer_secret);
+	w->oauth = strncmp(cfg->woo_url, "http://", 7) == 0;
+	/* Batch answers are full product objects: ~10 KB each. */
+	w->http.timeout_ms = 120000;
+	return 0;
+}
+
+void
+kc_woo_cleanup(struct kc_woo *w)
+{
+	kc_http_cleanup(&w->http);
+	free(w->api);
+	free(w->consumer_key);
+	if (w->consumer_secret != NULL)
+		memset(w->consumer_secret, 0, strlen(w->consumer_secret));
+	free(w->consumer_secret);
+	memset(w, 0, sizeof(*w));
+}
+
+static int
+authorize(void *ctx, const char *method, const char *url, struct kc_buf *out,
+    struct curl_slist **headers, struct kc_error *err)
+{
+	struct kc_woo *w = ctx;
+	struct kc_buf cred, line;
+	int rc = 0;
+
+	if (w->oauth)
+		return kc_oauth_sign_url(method, url, w->consumer_key,
+		    w->consumer_secret, NULL, 0, out, err);
+	kc_buf_adds(out, url);
+	kc_buf_init(&cred);
+	kc_buf_init(&line);
+	kc_buf_addf(&cred, "%s:%s", w->consumer_key, w->consumer_secret);
+	kc_buf_adds(&line, "Authorization: Basic ");
+	if (cred.data == NULL || kc_base64((unsigned char *)cred.data, cred.len,
+	    &line) != 0 || (*headers = curl_slist_append(*headers, line.data)) == NULL) {
+		kc_error_set(err, "out of memory");
+		rc = -1;
+	}
+	memset(cred.data, 0, cred.len);
+	memset(line.data, 0, line.len);
+	kc_buf_free(&cred);
+	kc_buf_free(&line);
+	return rc;
+}
+
+/* The "message" of a WordPress error answer, trimmed, for reports. */
+static void
+error_message(const struct kc_http_response *resp, char *out, size_t outsz)
+{
+	json_t *root = json_loadb(resp->body.data ? resp->body.data : "",
+	    resp->body.len, 0, NULL);
+	const char *msg = NULL;
+
+	if (json_is_object(root))
+		msg = json_string_value(json_object_get(root, "message"));
+	snprintf(out, outsz, "%.200s", msg ? msg : "no error message");
+	json_decref(root);
+}
+
+/* Turns a non-200 answer into an error; returns -1. */
+static int
+answer_error(struct kc_woo *w, const char *method, const char *url,
+    const struct kc_http_response *resp, struct kc_error *err)
+{
+	char path[256], msg[256];
+
+	kc_url_path(url, path, sizeof(path));
+	error_message(resp, msg, sizeof(msg));
+	if (resp->status == 401 || resp->status == 403) {
+		w->auth_failed = 1;
+		kc_error_set(err, "WooCommerce rejected the API key (HTTP %ld: %s); check woo_consumer_key and woo_consumer_secret and that the key has read/write permission",
+		    resp->status, msg);
+	} else {
+		kc_error_set(err, "WooCommerce %s %s: HTTP %ld: %s", method, path,
+		    resp->status, msg);
+	}
+	return -1;
+}
+
+void
+kc_woo_products_free(struct kc_woo_products *p)
+{
+	for (size_t i = 0; i < p->count; i++)
+		free(p->items[i].sku);
+	free(p->items);
+	memset(p, 0, sizeof(*p));
+}
+
+static int
+products_push(struct kc_woo_products *p, const struct kc_woo_product *item)
+{
+	if (p->count == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 64;
+		struct kc_woo_product *n = realloc(p->items, cap * sizeof(*n));
+		if (n == NULL)
+			return -1;
+		p->items = n;
+		p->cap = cap;
+	}
+	p->items[p->count++] = *item;
+	return 0;
+}
+
+static int
+parse_product(json_t *o, struct kc_woo_product *p, struct kc_error *err)
+{
+	json_t *id = json_object_get(o, "id"), *v;
+
+	memset(p, 0, sizeof(*p));
+	if (!json_is_integer(id) || json_integer_value(id) <= 0) {
+		kc_error_set(err, "a product without a valid id");
+		return -1;
+	}
+	p->id = json_integer_value(id);
+	v = json_object_get(o, "parent_id");
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+		kc_error_set(err, "product %lld has a bad parent_id", p->id);
+		return -1;
+	}
+	p->parent_id = v ? json_integer_value(v) : 0;
+	v = json_object_get(o, "type");
+	if (!json_is_string(v) || json_string_length(v) >= sizeof(p->type)) {
+		kc_error_set(err, "product %lld has no valid type", p->id);
+		return -1;
+	}
+	kc_strlcpy(p->type, json_string_value(v), sizeof(p->type));
+	v = json_object_get(o, "sku");
+	if (v != NULL && !json_is_string(v)) {
+		kc_error_set(err, "product %lld has a non-text sku", p->id);
+		return -1;
+	}
+	p->sku = kc_strdup(v ? json_string_value(v) : "");
+	v = json_object_get(o, "manage_stock");
+	if (json_is_true(v))
+		p->manage = KC_WOO_MANAGE_YES;
+	else if (json_is_string(v) && strcmp(json_string_value(v), "parent") == 0)
+		p->manage = KC_WOO_MANAGE_PARENT;
+	else if (v == NULL || json_is_false(v))
+		p->manage = KC_WOO_MANAGE_NO;
+	else {
+		kc_error_set(err, "product %lld has a bad manage_stock", p->id);
+		free(p->sku);
+		return -1;
+	}
+	v = json_object_get(o, "stock_quantity");
+	if (json_is_integer(v)) {
+		p->has_qty = 1;
+		p->qty = json_integer_value(v);
+	} else if (json_is_real(v) && isfinite(json_real_value(v)) &&
+	    fabs(json_real_value(v)) < 1e15) {
+		p->has_qty = 1;
+		p->qty = (long long)floor(json_real_value(v));
+	} else if (v != NULL && !json_is_null(v)) {
+		kc_error_set(err, "product %lld has a bad stock_quantity", p->id);
+		free(p->sku);
+		return -1;
+	}
+	if (p->sku == NULL) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+kc_woo_parse_products(const char *json, size_t len,
+    struct kc_woo_products *out, struct kc_error *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	size_t i;
+	json_t *o;
+
+	if (root == NULL) {
+		kc_error_set(err, "not JSON (%s)", jerr.text);
+		return -1;
+	}
+	if (!json_is_array(root)) {
+		kc_error_set(err, "not a list of products");
+		json_decref(root);
+		return -1;
+	}
+	json_array_foreach(root, i, o) {
+		struct kc_woo_product p;
+
+		if (!json_is_object(o)) {
+			kc_error_set(err, "item %zu is not an object", i);
+			json_decref(root);
+			return -1;
+		}
+		if (parse_product(o, &p, err) != 0) {
+			json_decref(root);
+			return -1;
+		}
+		if (products_push(out, &p) != 0) {
+			free(p.sku);
+			kc_error_set(err, "out of memory");
+			json_decref(root);
+			return -1;
+		}
+	}
+	json_decref(root);
+	return 0;
+}
+
+int
+kc_woo_sku_equal(const char *a, const char *b)
+{
+	return strcasecmp(a, b) == 0;
+}
+
+static int
+wanted(const char *sku, char *const *skus, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (kc_woo_sku_equal(sku, skus[i]))
+			return 1;
+	return 0;
+}
+
+/* Fetches every page of one ?sku= query. */
+static int
+lookup_chunk(struct kc_woo *w, const char *sku_param, char *const *skus,
+    size_t n, struct kc_woo_products *out, struct kc_error *err)
+{
+	for (long page = 1; page <= MAX_PAGES; page++) {
+		struct kc_http_response resp;
+		struct kc_woo_products got = { 0 };
+		struct kc_http_request req = { 0 };
+		char *url = NULL;
+		size_t i;
+
+		if (asprintf(&url, "%s/products?sku=%s&per_page=100&page=%ld"
+		    "&orderby=id&order=asc&_fields=" PRODUCT_FIELDS, w->api,
+		    sku_param, page) < 0) {
+			kc_error_set(err, "out of memory");
+			return -1;
+		}
+		req.method = "GET";
+		req.url = url;
+		req.authorize = authorize;
+		req.auth_ctx = w;
+		req.retry = 1;
+		kc_http_response_init(&resp);
+		if (kc_http_perform(&w->http, &req, &resp, err) != 0) {
+			kc_http_response_free(&resp);
+			free(url);
+			return -1;
+		}
+		if (resp.status != 200) {
+			answer_error(w, "GET", url, &resp, err);
+			kc_http_response_free(&resp);
+			free(url);
+			return -1;
+		}
+		free(url);
+		if (kc_woo_parse_products(resp.body.data ? resp.body.data : "",
+		    resp.body.len, &got, err) != 0) {
+			kc_error_prefix(err, "WooCommerce sent an unexpected product list");
+			kc_http_response_free(&resp);
+			kc_woo_products_free(&got);
+			return -1;
+		}
+		for (i = 0; i < got.count; i++) {
+			if (wanted(got.items[i].sku, skus, n)) {
+				if (products_push(out, &got.items[i]) != 0) {
+					kc_error_set(err, "out of memory");
+					break;
+				}
+				got.items[i].sku = NULL;
+			}
+		}
+		kc_woo_products_free(&got);
+		if (i < got.count) {
+			kc_http_response_free(&resp);
+			return -1;
+		}
+		if (resp.wp_total_pages < 0 || page >= resp.wp_total_pages) {
+			kc_http_response_free(&resp);
+			return 0;
+		}
+		kc_http_response_free(&resp);
+	}
+	kc_error_set(err, "WooCommerce returned more than %d pages for one lookup", MAX_PAGES);
+	return -1;
+}
+
+int
+kc_woo_find_skus(struct kc_woo *w, char *const *skus, size_t n,
+    struct kc_woo_products *out, struct kc_error *err)
+{
+	size_t start = 0;
+
+	while (start < n) {
+		struct kc_buf param;
+		size_t end = start;
+		int rc;
+
+		kc_buf_init(&param);
+		/*
+		 * The shop splits the parameter on commas, so a SKU that has
+		 * one goes alone (the shop also matches the whole string).
+		 */
+		if (strchr(skus[start], ',') != NULL) {
+			kc_percent_encode(&param, skus[start], strlen(skus[start]));
+			end = start + 1;
+		} else {
+			while (end < n && end - start < KC_WOO_LOOKUP_MAX &&
+			    strchr(skus[end], ',') == NULL &&
+			    param.len < LOOKUP_URL_BUDGET) {
+				if (end > start)
+					kc_buf_adds(&param, ",");
+				kc_percent_encode(&param, skus[end], strlen(skus[end]));
+				end++;
+			}
+			/* PHP's empty("0") is true: "0" alone would match all. */
+			if (end == start + 1 && strcmp(skus[start], "0") == 0)
+				kc_buf_adds(&param, ",0");
+		}
+		if (param.data == NULL) {
+			kc_error_set(err, "out of memory");
+			return -1;
+		}
+		rc = lookup_chunk(w, param.data, skus + start, end - start, out, err);
+		kc_buf_free(&param);
+		if (rc != 0)
+			return -1;
+		start = end;
+	}
+	return 0;
+}
+
+static void
+mark_all(struct kc_woo_write **group, size_t n, const char *why)
+{
+	for (size_t i = 0; i < n; i++) {
+		group[i]->transient = 1;
+		kc_strlcpy(group[i]->error, why, sizeof(group[i]->error));
+	}
+}
+
+/* Reads the outcome of each item from a batch answer. */
+static void
+read_batch_answer(json_t *root, struct kc_woo_write **group, size_t n)
+{
+	json_t *list = json_is_object(root) ? json_object_get(root, "update") : NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		struct kc_woo_write *wr = group[i];
+		json_t *item = json_array_get(list, i), *e, *v;
+
+		/* Items stand in request order; check the id all the same. */
+		if (!json_is_object(item) ||
+		    json_integer_value(json_object_get(item, "id")) != wr->id) {
+			size_t k;
+			json_t *o;
+			item = NULL;
+			json_array_foreach(list, k, o)
+				if (json_integer_value(json_object_get(o, "id")) == wr->id)
+					item = o;
+		}
+		if (item == NULL) {
+			wr->transient = 1;
+			kc_strlcpy(wr->error, "the shop's answer does not mention this product",
+			    sizeof(wr->error));
+			continue;
+		}
+		if ((e = json_object_get(item, "error")) != NULL) {
+			const char *code = json_string_value(json_object_get(e, "code"));
+			const char *msg = json_string_value(json_object_get(e, "message"));
+			snprintf(wr->error, sizeof(wr->error), "the shop refused: %.80s: %.150s",
+			    code ? code : "error", msg ? msg : "");
+			continue;
+		}
+		v = json_object_get(item, "stock_quantity");
+		if (!json_is_true(json_object_get(item, "manage_stock")) ||
+		    !json_is_integer(v) || json_integer_value(v) != wr->qty) {
+			snprintf(wr->error, sizeof(wr->error),
+			    "the shop did not take the quantity (is stock management on in WooCommerce > Settings > Products > Inventory?)");
+			continue;
+		}
+		wr->done = 1;
+	}
+}
+
+static int
+write_group(struct kc_woo *w, long long parent, struct kc_woo_write **group,
+    size_t n, struct kc_error *err)
+{
+	struct kc_http_request req = { 0 };
+	struct kc_http_response resp;
+	json_t *body = json_array(), *root;
+	char *url = NULL, *text = NULL;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(body, json_pack("{s:I,s:b,s:I}", "id",
+		    (json_int_t)group[i]->id, "manage_stock", 1,
+		    "stock_quantity", (json_int_t)group[i]->qty));
+	root = json_pack("{s:o}", "update", body);
+	text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+	json_decref(root);
+	if (parent > 0)
+		rc = asprintf(&url, "%s/products/%lld/variations/batch", w->api, parent);
+	else
+		rc = asprintf(&url, "%s/products/batch", w->api);
+	if (rc < 0 || text == NULL) {
+		free(text);
+		if (rc >= 0)
+			free(url);
+		mark_all(group, n, "out of memory");
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	req.method = "POST";
+	req.url = url;
+	req.body = text;
+	req.body_len = strlen(text);
+	req.content_type = "application/json";
+	req.authorize = authorize;
+	req.auth_ctx = w;
+	req.retry = 1;		/* absolute quantities: repeating is harmless */
+	kc_http_response_init(&resp);
+	rc = 0;
+	if (kc_http_perform(&w->http, &req, &resp, err) != 0) {
+		mark_all(group, n, err->msg);
+		rc = -1;
+	} else if (resp.status != 200) {
+		answer_error(w, "POST", url, &resp, err);
+		mark_all(group, n, err->msg);
+		rc = -1;
+	} else {
+		json_t *ans = json_loadb(resp.body.data ? resp.body.data : "",
+		    resp.body.len, 0, NULL);
+		if (!json_is_object(ans)) {
+			kc_error_set(err, "WooCommerce sent an unreadable batch answer");
+			mark_all(group, n, err->msg);
+			rc = -1;
+		} else {
+			read_batch_answer(ans, group, n);
+		}
+		json_decref(ans);
+	}
+	kc_http_response_free(&resp);
+	free(url);
+	free(text);
+	return rc;
+}
+
+static int
+cmp_write(const void *a, const void *b)
+{
+	const struct kc_woo_write *x = *(struct kc_woo_write *const *)a;
+	const struct kc_woo_write *y = *(struct kc_woo_write *const *)b;
+	long long px = x->is_variation ? x->parent_id : 0;
+	long long py = y->is_variation ? y->parent_id : 0;
+
+	if (px != py)
+		return px < py ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int
+kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes, size_t n,
+    struct kc_error *err)
+{
+	struct kc_woo_write **order;
+	size_t i = 0;
+	int failed = 0;
+
+	if (n == 0)
+		return 0;
+	order = calloc(n, sizeof(*order));
+	if (order == NULL) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	for (size_t k = 0; k < n; k++) {
+		writes[k].done = writes[k].transient = 0;
+		writes[k].error[0] = '\0';
+		order[k] = &writes[k];
+	}
+	qsort(order, n, sizeof(*order), cmp_write);
+	while (i < n) {
+		long long parent = order[i]->is_variation ? order[i]->parent_id : 0;
+		size_t j = i;
+		struct kc_error e = { { 0 } };
+
+		while (j < n && j - i < KC_WOO_BATCH_MAX &&
+		    (order[j]->is_variation ? order[j]->parent_id : 0) == parent)
+			j++;
+		if (w->auth_failed) {
+			mark_all(order + i, j - i, "WooCommerce rejected the API key");
+		} else if (failed) {
+			/* The shop just failed a whole request: don't hammer it. */
+			mark_all(order + i, j - i, err->msg);
+		} else if (write_group(w, parent, order + i, j - i, &e) != 0) {
+			failed = 1;
+			*err = e;
+		}
+		i = j;
+	}
+	free(order);
+	return failed ? -1 : 0;
+}

@@ -1,0 +1,95 @@
+/*
+ * woo.h - the WooCommerce REST API (wc/v3) client: finding products by
+ * SKU and setting their stock.
+ *
+ * Facts it relies on (reference/woocommerce-api.md and the recordings):
+ * ?sku=a,b,c matches case-insensitively and includes variations (with
+ * type "variation" and parent_id); an empty sku= (or "0") means no filter at
+ * all; '+' must be sent as %2B; batches take at most 100 items, always
+ * answer 200 and report failures per item in place; a variation sent to
+ * another parent's batch is moved there, so variations are grouped by
+ * their true parent.  Over https the key goes as HTTP Basic; over plain
+ * http WooCommerce only accepts OAuth 1.0a signatures.
+ */
+#ifndef KC_WOO_H
+#define KC_WOO_H
+
+#include <stddef.h>
+
+#include "http.h"
+#include "util.h"
+
+#define KC_WOO_BATCH_MAX 100
+#define KC_WOO_LOOKUP_MAX 100
+
+struct kc_config;
+
+struct kc_woo {
+	struct kc_http http;
+	char *api;			/* woo_url + "/wp-json/wc/v3" */
+	char *consumer_key;
+	char *consumer_secret;
+	int oauth;			/* plain http: sign with OAuth 1.0a */
+	int auth_failed;		/* the shop rejected our key */
+};
+
+enum kc_woo_manage { KC_WOO_MANAGE_NO, KC_WOO_MANAGE_YES, KC_WOO_MANAGE_PARENT };
+
+/* One product or variation as a lookup returned it. */
+struct kc_woo_product {
+	long long id;
+	long long parent_id;		/* 0 for top-level products */
+	char type[16];			/* simple, variable, variation, ... */
+	char *sku;
+	enum kc_woo_manage manage;
+	int has_qty;
+	long long qty;
+};
+
+struct kc_woo_products {
+	struct kc_woo_product *items;
+	size_t count, cap;
+};
+
+/* A stock write and, after kc_woo_set_stock(), its outcome. */
+struct kc_woo_write {
+	long long id;
+	long long parent_id;		/* variations: their true parent */
+	int is_variation;
+	long long qty;
+	/* outcome */
+	int done;			/* the shop reports the new quantity */
+	int transient;			/* failed, worth retrying as is */
+	char error[256];
+};
+
+int kc_woo_init(struct kc_woo *w, const struct kc_config *cfg,
+    struct kc_error *err);
+void kc_woo_cleanup(struct kc_woo *w);
+
+/*
+ * Looks up skus (any number; chunked) and appends every returned product
+ * whose SKU equals one of them, ignoring ASCII case as the shop does.
+ */
+int kc_woo_find_skus(struct kc_woo *w, char *const *skus, size_t n,
+    struct kc_woo_products *out, struct kc_error *err);
+void kc_woo_products_free(struct kc_woo_products *p);
+
+/*
+ * Writes {"manage_stock":true,"stock_quantity":N} through the batch
+ * endpoints, grouped by parent, at most 100 per request.  Each write gets
+ * its outcome.  Returns -1 when a whole request failed (shop down, key
+ * rejected); the writes not done are then marked transient and the rest
+ * are not tried.
+ */
+int kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes,
+    size_t n, struct kc_error *err);
+
+/* Parses a lookup answer (a JSON array); for tests and fuzzing. */
+int kc_woo_parse_products(const char *json, size_t len,
+    struct kc_woo_products *out, struct kc_error *err);
+
+/* SKU comparison as the shop's database collation does it (ASCII). */
+int kc_woo_sku_equal(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * worker.h - the main loop every program shares.
+ *
+ * One binary runs as plain CGI (one request, then exit), as a FastCGI
+ * worker (a loop over FCGX_Accept_r until SIGTERM or max requests), or from
+ * a shell.  A handler may leave a job to do after its answer is complete:
+ * a FastCGI worker does it before accepting the next request; a plain CGI
+ * process hands it to a detached child, because Apache's mod_cgid kills the
+ * script itself once the answer is sent.
+ */
+#ifndef KC_WORKER_H
+#define KC_WORKER_H
+
+#include <limits.h>
+
+#include "request.h"
+
+struct kc_job {
+	char config_path[PATH_MAX];
+	int apply;			/* apply the inbox after answering */
+};
+
+struct kc_program {
+	const char *name;
+	void (*handle)(struct kc_request *req, struct kc_job *job);
+	void (*run_job)(const struct kc_job *job);
+	/* From a shell (no REQUEST_METHOD); returns the exit status. */
+	int (*shell)(int argc, char **argv);
+};
+
+int kc_program_main(const struct kc_program *prog, int argc, char **argv);
+
+/* The config file path a request names (or the process's, or default). */
+const char *kc_config_path(const struct kc_request *req);
+
+/* The job that applies the inbox (webhook.cgi and sync.cgi share it). */
+void kc_job_apply(const struct kc_job *job);
+
+#endif
