@@ -44,16 +44,18 @@ $(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h)
 	@$(CC) $(KC_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB_A): $(LIB_OBJ)
-	rm -f $@
-	ar rcs $@ $^
+	@rm -f $@
+	@ar rcs $@ $^
 
 $(BINDIR)/%.cgi: cgi-bin/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(KC_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(KC_LIBS)
+	@echo "  LD $@"
+	@$(CC) $(KC_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(KC_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(KC_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(KC_LIBS) -lcmocka
+	@echo "  LD $@"
+	@$(CC) $(KC_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(KC_LIBS) -lcmocka
 
 unit: $(UNIT_BINS)
 
