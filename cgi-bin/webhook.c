@@ -50,7 +50,7 @@ shell(int argc, char **argv)
 		return 2;
 	}
 	kc_apply_result_init(&res);
-	rc = kc_apply_run(&cfg, cfg.sync_max_seconds * 1000, &res, &err);
+	rc = kc_apply_run(&cfg, cfg.sync_max_seconds * 1000, -1, &res, &err);
 	if (rc < 0)
 		fprintf(stderr, "webhook.cgi: %s\n", err.msg);
 	else if (rc > 0)

@@ -338,7 +338,14 @@ record(struct kc_store *st, const struct kc_apply_result *res, double started)
 }
 
 int
-kc_apply_run(const struct kc_config *cfg, long wait_ms,
+kc_apply_lock(const struct kc_config *cfg, long wait_ms, int *fd,
+    struct kc_error *err)
+{
+	return kc_lock_take(cfg->state_dir, "apply.lock", wait_ms, fd, err);
+}
+
+int
+kc_apply_run(const struct kc_config *cfg, long wait_ms, int held_fd,
     struct kc_apply_result *res, struct kc_error *err)
 {
 	int64_t deadline = kc_monotonic_ms() + cfg->sync_max_seconds * 1000;
@@ -346,12 +353,15 @@ kc_apply_run(const struct kc_config *cfg, long wait_ms,
 	int64_t run_id;
 	int ran = 0;
 
-	if (kc_store_open(&st, cfg->state_dir, err) != 0)
+	if (kc_store_open(&st, cfg->state_dir, err) != 0) {
+		kc_lock_release(held_fd);
 		return -1;
+	}
 	run_id = kc_store_next_run_id(&st);
 	if (run_id < 0) {
 		kc_error_set(err, "cannot use the state database in %s", cfg->state_dir);
 		kc_store_close(&st);
+		kc_lock_release(held_fd);
 		return -1;
 	}
 	/*
@@ -362,8 +372,12 @@ kc_apply_run(const struct kc_config *cfg, long wait_ms,
 		int fd, rc;
 		double started;
 
-		rc = kc_lock_take(cfg->state_dir, "apply.lock",
-		    pass == 0 ? wait_ms : 0, &fd, err);
+		if (pass == 0 && held_fd >= 0) {
+			fd = held_fd;
+			rc = 0;
+		} else {
+			rc = kc_apply_lock(cfg, pass == 0 ? wait_ms : 0, &fd, err);
+		}
 		if (rc != 0) {
 			kc_store_close(&st);
 			return ran ? 0 : rc;

@@ -162,6 +162,30 @@ kc_request_read_body(struct kc_request *req, size_t max, int required,
 	return 0;
 }
 
+void
+kc_request_drain(struct kc_request *req, size_t max)
+{
+	const char *cl = kc_request_env(req, "CONTENT_LENGTH");
+	char buf[16384];
+	size_t want, got = 0;
+	int rc;
+
+	if (req->body != NULL)
+		return;
+	rc = kc_parse_content_length(cl, max, &want);
+	if (rc == -1 || rc == -2)
+		return;		/* too much to drain: the server's limit applies */
+	if (rc == 1)
+		want = max;	/* chunked under mod_cgid: read to the end */
+	while (got < want) {
+		size_t n = want - got < sizeof(buf) ? want - got : sizeof(buf);
+		long r = req->io.read(req->io.self, buf, n);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+}
+
 const char *
 kc_status_reason(int status)
 {

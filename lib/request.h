@@ -51,6 +51,13 @@ const char *kc_request_param(const struct kc_request *req, const char *name);
 int kc_request_read_body(struct kc_request *req, size_t max, int required,
     struct kc_error *err);
 
+/*
+ * Reads and drops a body the handler did not read (up to max bytes), so
+ * the server is not left writing into a closed pipe: Apache's mod_cgid
+ * then resets the client's connection instead of sending the answer.
+ */
+void kc_request_drain(struct kc_request *req, size_t max);
+
 /* Parses CONTENT_LENGTH: 1 absent/empty, 0 ok, -1 malformed, -2 over max. */
 int kc_parse_content_length(const char *s, size_t max, size_t *out);
 

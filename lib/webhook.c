@@ -132,7 +132,7 @@ kc_webhook_parse(const char *body, size_t len, struct kc_webhook_body *out,
 		kc_error_set(err, "the body is empty; expected a JSON array of stock items");
 		return -1;
 	}
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (root == NULL) {
 		kc_error_set(err, "the body is not valid JSON: %s (line %d, column %d)",
 		    jerr.text, jerr.line, jerr.column);
@@ -209,64 +209,82 @@ add_apply_result(json_t *ans, const struct kc_apply_result *res)
 		json_object_set_new(ans, "error", json_string(res->error));
 }
 
-/* Answers with the reports durable; returns 0 when they were committed. */
-static int
+static void
+record_webhook(const struct kc_config *cfg, const struct kc_webhook_body *body,
+    double started)
+{
+	struct kc_store st;
+	struct kc_error err = { { 0 } };
+	struct kc_history h = { 0 };
+
+	h.kind = "webhook";
+	h.started_at = started;
+	h.finished_at = kc_now();
+	h.received = (long)body->received;
+	h.queued = (long)body->count;
+	h.rejected = (long)json_array_size(body->rejected);
+	if (kc_store_open(&st, cfg->state_dir, &err) != 0 ||
+	    kc_store_history_add(&st, &h, &err) != 0)
+		kc_log(KC_LOG_WARN, "webhook: cannot record history: %s", err.msg);
+	kc_store_close(&st);
+	kc_log(KC_LOG_INFO, "webhook: %zu items, %zu queued, %zu rejected in %.3f s",
+	    body->received, body->count, json_array_size(body->rejected),
+	    h.finished_at - started);
+}
+
+/*
+ * Commits the reports (answering 503 when that fails: then nothing was
+ * accepted).  With ?wait=1 the apply lock is taken first, so that the
+ * run that follows is the one that applies these very reports.
+ */
+static void
 accept_reports(struct kc_request *req, const struct kc_config *cfg,
     struct kc_webhook_body *body, struct kc_job *job, double started)
 {
 	struct kc_store st;
 	struct kc_error err = { { 0 } };
-	struct kc_history h = { 0 };
+	int wait = wants_wait(req) && body->count > 0, lock_fd = -1, busy = 0;
 	json_t *ans;
 
+	if (wait) {
+		int rc = kc_apply_lock(cfg, cfg->sync_max_seconds * 1000, &lock_fd, &err);
+		if (rc < 0)
+			kc_log(KC_LOG_WARN, "webhook: %s", err.msg);
+		busy = rc != 0;
+	}
 	if (kc_store_open(&st, cfg->state_dir, &err) != 0 ||
 	    (body->count > 0 &&
 	    kc_store_enqueue(&st, body->reports, body->count, kc_now(), &err) != 0)) {
 		kc_log(KC_LOG_ERROR, "webhook: cannot store %zu reports: %s",
 		    body->count, err.msg);
 		kc_store_close(&st);
+		kc_lock_release(lock_fd);
 		kc_respond_error(req, 503, "the update could not be stored right now, so none of it was accepted; please send it again");
-		return -1;
+		return;
 	}
-	h.kind = "webhook";
-	h.started_at = started;
-	h.received = (long)body->received;
-	h.queued = (long)body->count;
-	h.rejected = (long)json_array_size(body->rejected);
-
+	kc_store_close(&st);
 	ans = json_pack("{s:I,s:I,s:O}", "received", (json_int_t)body->received,
 	    "queued", (json_int_t)body->count, "rejected", body->rejected);
-	if (wants_wait(req) && body->count > 0) {
+	if (wait && !busy) {
 		struct kc_apply_result res;
 		int rc;
 
-		kc_store_close(&st);
 		kc_apply_result_init(&res);
-		/* Wait for a running applier rather than answer early. */
-		rc = kc_apply_run(cfg, cfg->sync_max_seconds * 1000, &res, &err);
-		if (rc == 0) {
+		rc = kc_apply_run(cfg, 0, lock_fd, &res, &err);
+		if (rc == 0)
 			add_apply_result(ans, &res);
-		} else {
-			json_object_set_new(ans, "error", json_string(rc > 0 ?
-			    "another applier is busy; the reports stay queued" : err.msg));
-		}
+		else
+			json_object_set_new(ans, "error", json_string(err.msg));
 		kc_apply_result_free(&res);
-		if (kc_store_open(&st, cfg->state_dir, &err) != 0) {
-			respond_json(req, 200, ans);
-			return 0;
-		}
+	} else if (wait) {
+		json_object_set_new(ans, "error", json_string(
+		    "another applier is still busy; the reports stay queued"));
+		job->apply = 1;
 	} else {
 		job->apply = body->count > 0;
 	}
-	h.finished_at = kc_now();
-	if (kc_store_history_add(&st, &h, &err) != 0)
-		kc_log(KC_LOG_WARN, "webhook: cannot record history: %s", err.msg);
-	kc_store_close(&st);
 	respond_json(req, 200, ans);
-	kc_log(KC_LOG_INFO, "webhook: %zu items, %zu queued, %zu rejected in %.3f s",
-	    body->received, body->count, json_array_size(body->rejected),
-	    kc_now() - started);
-	return 0;
+	record_webhook(cfg, body, started);
 }
 
 static const char *

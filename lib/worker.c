@@ -20,6 +20,9 @@
 #include "apply.h"
 #include "config.h"
 
+/* Bodies up to this size are read to the end even when refused. */
+#define DRAIN_MAX (16u << 20)
+
 const char *
 kc_config_path(const struct kc_request *req)
 {
@@ -45,7 +48,7 @@ kc_job_apply(const struct kc_job *job)
 	}
 	kc_apply_result_init(&res);
 	/* Busy means a running applier will take these reports too. */
-	if (kc_apply_run(&cfg, 0, &res, &err) < 0)
+	if (kc_apply_run(&cfg, 0, -1, &res, &err) < 0)
 		kc_log(KC_LOG_ERROR, "cannot apply the inbox: %s", err.msg);
 	kc_apply_result_free(&res);
 	kc_config_free(&cfg);
@@ -127,6 +130,7 @@ serve_one(const struct kc_program *prog, const struct kc_transport *io,
 		if (!req.responded)
 			kc_respond_error(&req, 500, "no answer");
 	}
+	kc_request_drain(&req, DRAIN_MAX);
 	kc_request_end(&req);
 }
 

@@ -1,0 +1,268 @@
+"""Shared pieces of the integration tests: the simulated shop and CRM as
+subprocesses, configuration files, the binaries under test, and the
+targets a request can go through (the binary run directly as CGI, nginx
+with FastCGI workers, Apache with mod_cgid).
+
+Which binaries are tested comes from KC_BINDIR (default cgi-bin/), so the
+same tests run against the normal and the sanitizer build.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from harness import servers  # noqa: E402
+
+PYTHON = "/usr/bin/python3"
+BINDIR = Path(os.environ.get("KC_BINDIR", REPO / "cgi-bin")).resolve()
+SANITIZED = os.environ.get("KC_SANITIZED") == "1"
+
+# Test credentials: random per run, so nothing here is a real secret.
+CK = "ck_" + secrets.token_hex(20)
+CS = "cs_" + secrets.token_hex(20)
+WEBHOOK_SECRET = secrets.token_urlsafe(32)
+SYNC_TOKEN = secrets.token_urlsafe(32)
+KEYCRM_KEY = secrets.token_urlsafe(36)
+
+_root = None
+
+
+def root():
+    """A temporary directory for this test run that www-data can enter."""
+    global _root
+    if _root is None:
+        _root = Path(tempfile.mkdtemp(prefix="kc-test-"))
+        os.chmod(_root, 0o755)
+        if SANITIZED:
+            sanitizer_dir().mkdir(mode=0o777)
+            os.chmod(sanitizer_dir(), 0o777)
+    return _root
+
+
+def sanitizer_dir():
+    return Path(tempfile.gettempdir()) / f"{root().name}-sanitizer"
+
+
+def sanitizer_env():
+    """ASan/UBSan write their reports to files, so that even a detached
+    applier (whose stderr is /dev/null) cannot hide one."""
+    if not SANITIZED:
+        return {}
+    d = sanitizer_dir()
+    return {
+        "ASAN_OPTIONS": f"log_path={d}/asan:detect_leaks=1:exitcode=86",
+        "UBSAN_OPTIONS": f"log_path={d}/ubsan:print_stacktrace=1:halt_on_error=1",
+    }
+
+
+def sanitizer_reports():
+    if not SANITIZED or not sanitizer_dir().exists():
+        return []
+    return [p.read_text(errors="replace") for p in sanitizer_dir().iterdir()]
+
+
+class Fake:
+    """A fake server (tests/fakes/*.py) in a subprocess, driven through
+    its /_control/ interface."""
+
+    def __init__(self, script, *args, scheme="http"):
+        self.proc = subprocess.Popen([PYTHON, str(HERE / "fakes" / script), "--port", "0", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("PORT="):
+            self.proc.kill()
+            raise RuntimeError(f"{script} did not start: {line!r}")
+        self.port = int(line[5:])
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.control_url = f"http://127.0.0.1:{self.port}" if scheme == "http" else None
+
+    def control(self, path, body=None, method=None):
+        url = (self.control_url or self.url) + "/_control/" + path
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
+                                     headers={"Content-Type": "application/json"})
+        ctx = None
+        if url.startswith("https"):
+            import ssl
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+        with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
+            return json.loads(r.read() or b"null")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class FakeShop(Fake):
+    """The simulated WooCommerce shop (plain http: the programs sign with
+    OAuth 1.0a; https: Basic auth, verified against ca_file)."""
+
+    def __init__(self, tls=False):
+        args = ["--consumer-key", CK, "--consumer-secret", CS]
+        self.ca_file = None
+        if tls:
+            d = root() / "tls"
+            d.mkdir(exist_ok=True)
+            cert, key = d / "cert.pem", d / "key.pem"
+            if not cert.exists():
+                subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                "-days", "2", "-subj", "/CN=shop.example",
+                                "-addext", "subjectAltName=DNS:shop.example,IP:127.0.0.1",
+                                "-keyout", str(key), "-out", str(cert)],
+                               check=True, capture_output=True)
+                os.chmod(cert, 0o644)
+            self.ca_file = str(cert)
+            args += ["--tls-cert", str(cert), "--tls-key", str(key)]
+        super().__init__("fake_woo.py", *args, scheme="https" if tls else "http")
+
+    def reset(self, products=None, options=None):
+        body = {}
+        if products is not None:
+            body["products"] = products
+        if options is not None:
+            body["options"] = options
+        return self.control("reset", body)
+
+    def products(self):
+        return {p["id"]: p for p in self.control("products")}
+
+    def qty(self, pid):
+        return self.products()[pid]["stock_quantity"]
+
+    def upsert(self, *products):
+        return self.control("products", {"upsert": list(products)})
+
+    def log(self):
+        return self.control("log")
+
+    def clear_log(self):
+        return self.control("log/clear", {})
+
+    def faults(self, **spec):
+        return self.control("faults", spec)
+
+    def writes(self):
+        """The batch requests the shop received."""
+        return [e for e in self.log() if e["method"] in ("POST", "PUT") and
+                e["path"].endswith("/batch")]
+
+
+def write_config(path, **values):
+    """A configuration file as an administrator writes it, readable by
+    root and the web server's group only."""
+    lines = [f"{k} = {v}" for k, v in values.items() if v is not None]
+    Path(path).write_text("# written by the tests\n" + "\n".join(lines) + "\n")
+    servers.prepare_for_www_data(str(path))
+    return str(path)
+
+
+def make_state_dir(name):
+    d = root() / name
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir()
+    servers.prepare_for_www_data(str(d))
+    return d
+
+
+def inbox(state_dir):
+    """The webhook inbox as {sku: (in_stock, in_reserve)}."""
+    db = Path(state_dir) / "state.db"
+    if not db.exists():
+        return {}
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return {r[0]: (r[1], r[2]) for r in
+                con.execute("SELECT sku, in_stock, in_reserve FROM inbox")}
+    finally:
+        con.close()
+
+
+def query(state_dir, sql, *args):
+    con = sqlite3.connect(f"file:{Path(state_dir) / 'state.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def wait_for(predicate, timeout=20.0, what="condition"):
+    """Polls for an outcome that happens after an answer (the applier
+    runs once the webhook has answered); fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class Direct:
+    """The binary run as plain CGI, as a server would exec it."""
+    name = "cgi"
+
+    def __init__(self, config_path, program="webhook.cgi"):
+        self.config_path = config_path
+        self.binary = BINDIR / program
+
+    def request(self, method="POST", query="", body=None, headers=None, env=None):
+        e = {"REQUEST_METHOD": method, "QUERY_STRING": query,
+             "KEYCRM_SYNC_CONFIG": self.config_path, **sanitizer_env()}
+        if body is not None:
+            e["CONTENT_LENGTH"] = str(len(body))
+        for k, v in (headers or {}).items():
+            e["HTTP_" + k.upper().replace("-", "_")] = v
+        e.update(env or {})
+        return servers.run_cgi(self.binary, env=e, body=body or b"")
+
+    def stop(self):
+        pass
+
+
+class ThroughServer:
+    """Requests through a real web server started from the example configs."""
+
+    def __init__(self, kind, config_path, workers=2):
+        cls = servers.Nginx if kind == "nginx" else servers.Apache
+        kwargs = {"workers": workers} if kind == "nginx" else {}
+        self.name = kind
+        self.server = cls(str(root()), str(BINDIR),
+                          config_path, programs=("webhook.cgi",), env=sanitizer_env(),
+                          **kwargs)
+        self.server.start()
+
+    def request(self, method="POST", query="", body=None, headers=None, env=None):
+        url = f"{self.server.url}/keycrm/webhook" + (f"?{query}" if query else "")
+        return servers.http_request(url, method=method, body=body, headers=headers)
+
+    def stop(self):
+        self.server.stop()
+
+
+def body(items):
+    return json.dumps(items).encode()
+
+
+class Result(unittest.TextTestResult):
+    pass
