@@ -68,6 +68,10 @@ static const char *const migrations[] = {
 	"  skipped INTEGER, failed INTEGER, pending INTEGER,"
 	"  shop_requests INTEGER, keycrm_requests INTEGER,"
 	"  error TEXT);",
+	/* 1 -> 2: sync cursors, and the KeyCRM request window shared by all processes */
+	"CREATE TABLE kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE keycrm_requests(t REAL NOT NULL);"
+	"CREATE INDEX keycrm_requests_by_t ON keycrm_requests(t);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -604,4 +608,93 @@ kc_store_next_run_id(struct kc_store *st)
 		return -1;
 	}
 	return v;
+}
+
+int
+kc_store_kv_get(struct kc_store *st, const char *key, char *out, size_t outsz)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT value FROM kv WHERE key = ?1", -1,
+	    &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		kc_strlcpy(out, (const char *)sqlite3_column_text(s, 0), outsz);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+kc_store_kv_set(struct kc_store *st, const char *key, const char *value,
+    struct kc_error *err)
+{
+	sqlite3_stmt *s;
+
+	if (value == NULL) {
+		s = prepare(st, "DELETE FROM kv WHERE key = ?1", err);
+		if (s == NULL)
+			return -1;
+		sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+		return run(st, s, "kv", err);
+	}
+	s = prepare(st, "INSERT OR REPLACE INTO kv(key, value) VALUES (?1, ?2)", err);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+	return run(st, s, "kv", err);
+}
+
+/*
+ * The window is kept in the database so that every process - sync runs,
+ * backfills, the settings page - counts against the same limit.
+ */
+int
+kc_store_rate_take(struct kc_store *st, long per_minute, double now,
+    int64_t *wait_ms, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	long used = 0;
+	double oldest = now;
+
+	*wait_ms = 0;
+	if (kc_store_begin(st, err) != 0)
+		return -1;
+	s = prepare(st, "DELETE FROM keycrm_requests WHERE t <= ?1", err);
+	if (s == NULL)
+		goto fail;
+	sqlite3_bind_double(s, 1, now - 60.0);
+	if (run(st, s, "rate window", err) != 0)
+		goto fail;
+	s = prepare(st, "SELECT count(*), min(t) FROM keycrm_requests", err);
+	if (s == NULL)
+		goto fail;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		used = (long)sqlite3_column_int64(s, 0);
+		if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+			oldest = sqlite3_column_double(s, 1);
+	}
+	sqlite3_finalize(s);
+	if (used >= per_minute) {
+		/* The oldest request leaves the window at oldest + 60 s. */
+		*wait_ms = (int64_t)((oldest + 60.0 - now) * 1000.0) + 20;
+		if (*wait_ms < 20)
+			*wait_ms = 20;
+		kc_store_rollback(st);
+		return 0;
+	}
+	s = prepare(st, "INSERT INTO keycrm_requests(t) VALUES (?1)", err);
+	if (s == NULL)
+		goto fail;
+	sqlite3_bind_double(s, 1, now);
+	if (run(st, s, "rate window", err) != 0)
+		goto fail;
+	return kc_store_commit(st, err);
+fail:
+	kc_store_rollback(st);
+	return -1;
 }

@@ -123,6 +123,21 @@ int kc_store_problem(struct kc_store *st, const char *sku,
 int kc_store_history_add(struct kc_store *st, const struct kc_history *h,
     struct kc_error *err);
 
+/* Small named values (sync cursors and such); -1 when absent. */
+int kc_store_kv_get(struct kc_store *st, const char *key, char *out,
+    size_t outsz);
+/* value NULL removes the key. */
+int kc_store_kv_set(struct kc_store *st, const char *key, const char *value,
+    struct kc_error *err);
+
+/*
+ * Takes a slot in the sliding 60-second window of KeyCRM requests.  Sets
+ * *wait_ms to 0 when the request may go now (the slot is taken), or to how
+ * long to wait before asking again.
+ */
+int kc_store_rate_take(struct kc_store *st, long per_minute, double now,
+    int64_t *wait_ms, struct kc_error *err);
+
 /* A new run id (monotonic across processes). */
 int64_t kc_store_next_run_id(struct kc_store *st);
 

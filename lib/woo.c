@@ -38,6 +38,12 @@ kc_woo_init(struct kc_woo *w, const struct kc_config *cfg, struct kc_error *err)
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
+	if (asprintf(&w->root, "%s/wp-json", cfg->woo_url) < 0) {
+		w->root = NULL;
+		kc_woo_cleanup(w);
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
 	w->consumer_key = kc_strdup(cfg->woo_consumer_key);
 	w->consumer_secret = kc_strdup(cfg->woo_consumer_secret);
 	w->oauth = strncmp(cfg->woo_url, "http://", 7) == 0;
@@ -51,6 +57,7 @@ kc_woo_cleanup(struct kc_woo *w)
 {
 	kc_http_cleanup(&w->http);
 	free(w->api);
+	free(w->root);
 	free(w->consumer_key);
 	if (w->consumer_secret != NULL)
 		memset(w->consumer_secret, 0, strlen(w->consumer_secret));
@@ -87,8 +94,8 @@ authorize(void *ctx, const char *method, const char *url, struct kc_buf *out,
 }
 
 /* The "message" of a WordPress error answer, trimmed, for reports. */
-static void
-error_message(const struct kc_http_response *resp, char *out, size_t outsz)
+void
+kc_woo_error_message(const struct kc_http_response *resp, char *out, size_t outsz)
 {
 	json_t *root = json_loadb(resp->body.data ? resp->body.data : "",
 	    resp->body.len, 0, NULL);
@@ -108,7 +115,7 @@ answer_error(struct kc_woo *w, const char *method, const char *url,
 	char path[256], msg[256];
 
 	kc_url_path(url, path, sizeof(path));
-	error_message(resp, msg, sizeof(msg));
+	kc_woo_error_message(resp, msg, sizeof(msg));
 	if (resp->status == 401 || resp->status == 403) {
 		w->auth_failed = 1;
 		kc_error_set(err, "WooCommerce rejected the API key (HTTP %ld: %s); check woo_consumer_key and woo_consumer_secret and that the key has read/write permission",
@@ -545,4 +552,31 @@ kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes, size_t n,
 	}
 	free(order);
 	return failed ? -1 : 0;
+}
+
+int
+kc_woo_request(struct kc_woo *w, const char *method, const char *path_query,
+    const char *json_body, struct kc_http_response *resp, struct kc_error *err)
+{
+	struct kc_http_request req = { 0 };
+	char *url = NULL;
+	int rc;
+
+	if (asprintf(&url, "%s%s", w->root, path_query) < 0) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	req.method = method;
+	req.url = url;
+	req.body = json_body;
+	req.body_len = json_body ? strlen(json_body) : 0;
+	req.content_type = json_body ? "application/json" : NULL;
+	req.authorize = authorize;
+	req.auth_ctx = w;
+	req.retry = 1;
+	rc = kc_http_perform(&w->http, &req, resp, err);
+	if (rc == 0 && (resp->status == 401 || resp->status == 403))
+		w->auth_failed = 1;
+	free(url);
+	return rc;
 }

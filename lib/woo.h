@@ -27,6 +27,7 @@ struct kc_config;
 struct kc_woo {
 	struct kc_http http;
 	char *api;			/* woo_url + "/wp-json/wc/v3" */
+	char *root;			/* woo_url + "/wp-json" */
 	char *consumer_key;
 	char *consumer_secret;
 	int oauth;			/* plain http: sign with OAuth 1.0a */
@@ -84,6 +85,19 @@ void kc_woo_products_free(struct kc_woo_products *p);
  */
 int kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes,
     size_t n, struct kc_error *err);
+
+/*
+ * One authenticated request to the shop's REST API: path_query starts
+ * after "/wp-json" (e.g. "/wc/v3/products?per_page=1").  Returns 0 when an
+ * answer arrived (any status; 401/403 also set w->auth_failed), -1 when
+ * none did.
+ */
+int kc_woo_request(struct kc_woo *w, const char *method, const char *path_query,
+    const char *json_body, struct kc_http_response *resp, struct kc_error *err);
+
+/* "message" of a WordPress error answer, for reports. */
+void kc_woo_error_message(const struct kc_http_response *resp, char *out,
+    size_t outsz);
 
 /* Parses a lookup answer (a JSON array); for tests and fuzzing. */
 int kc_woo_parse_products(const char *json, size_t len,
