@@ -24,7 +24,7 @@ KC_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfcgi -lm
 LIB_SRC   = $(wildcard lib/*.c)
 LIB_OBJ   = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 LIB_A     = $(BUILD)/libkeycrm-sync.a
-PROGRAMS  = webhook
+PROGRAMS  = webhook sync
 BINS      = $(PROGRAMS:%=$(BINDIR)/%.cgi)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

@@ -319,6 +319,19 @@ kc_http_perform(struct kc_http *h, const struct kc_http_request *req,
 		} else {
 			kc_buf_adds(&url, req->url);
 		}
+		/* Authorizing may have waited (KeyCRM's rate window). */
+		if (h->deadline_ms > 0) {
+			int64_t left = h->deadline_ms - kc_monotonic_ms();
+			if (left < 200) {
+				curl_slist_free_all(headers);
+				kc_buf_free(&url);
+				kc_error_set(err, "%s %s %s: out of time for this run",
+				    h->service, req->method, path);
+				return -1;
+			}
+			if (left < timeout)
+				timeout = (long)left;
+		}
 		rc = attempt(h, req, url.data, headers, resp, timeout, &too_big, errbuf);
 		curl_slist_free_all(headers);
 		kc_buf_free(&url);

@@ -71,7 +71,9 @@ static const char *const migrations[] = {
 	/* 1 -> 2: sync cursors, and the KeyCRM request window shared by all processes */
 	"CREATE TABLE kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"CREATE TABLE keycrm_requests(t REAL NOT NULL);"
-	"CREATE INDEX keycrm_requests_by_t ON keycrm_requests(t);",
+	"CREATE INDEX keycrm_requests_by_t ON keycrm_requests(t);"
+	"CREATE TABLE shop_parents(id INTEGER PRIMARY KEY, sku TEXT NOT NULL,"
+	"  seen_at REAL NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -697,4 +699,152 @@ kc_store_rate_take(struct kc_store *st, long per_minute, double now,
 fail:
 	kc_store_rollback(st);
 	return -1;
+}
+
+int
+kc_store_ledger_state(struct kc_store *st, const char *sku,
+    struct kc_ledger_state *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->agreed_qty = -1;
+	if (sqlite3_prepare_v2(st->db, "SELECT l.agreed_qty, l.keycrm_in_stock,"
+	    " l.keycrm_in_reserve, l.seq, (SELECT count(*) FROM inbox i WHERE i.sku = ?1),"
+	    " l.keycrm_at IS NOT NULL FROM ledger l WHERE l.sku = ?1", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->known = 1;
+		if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+			out->agreed_qty = sqlite3_column_int64(s, 0);
+		out->in_stock = sqlite3_column_double(s, 1);
+		out->in_reserve = sqlite3_column_double(s, 2);
+		out->seq = sqlite3_column_int64(s, 3);
+		out->pending = sqlite3_column_int(s, 4) > 0;
+		out->keycrm_known = sqlite3_column_int(s, 5);
+	} else if (rc == SQLITE_DONE) {
+		/* Not in the ledger; the inbox may still hold it. */
+		sqlite3_finalize(s);
+		if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM inbox WHERE sku = ?1",
+		    -1, &s, NULL) != SQLITE_OK)
+			return -1;
+		sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			out->pending = sqlite3_column_int(s, 0) > 0;
+	} else {
+		sqlite3_finalize(s);
+		return -1;
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int64_t
+kc_store_change_seq(struct kc_store *st)
+{
+	sqlite3_stmt *s;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT value FROM counters WHERE name = 'change_seq'",
+	    -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int
+kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
+    long long shop_qty, double keycrm_in_stock, double now, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	int64_t seq = next_counter(st, "change_seq", err);
+
+	if (seq < 0)
+		return -1;
+	/* Only when nothing changed since the decision (if_seq 0: new SKU). */
+	s = prepare(st, "INSERT INTO ledger(sku, agreed_qty, agreed_at, keycrm_in_stock,"
+	    " keycrm_in_reserve, keycrm_at, seq) VALUES (?1, ?2, ?3, ?4, 0, ?3, ?5)"
+	    " ON CONFLICT(sku) DO UPDATE SET agreed_qty = excluded.agreed_qty,"
+	    " agreed_at = excluded.agreed_at, keycrm_in_stock = excluded.keycrm_in_stock,"
+	    " keycrm_at = excluded.keycrm_at, seq = excluded.seq"
+	    " WHERE ledger.seq = ?6", err);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, shop_qty);
+	sqlite3_bind_double(s, 3, now);
+	sqlite3_bind_double(s, 4, keycrm_in_stock);
+	sqlite3_bind_int64(s, 5, seq);
+	sqlite3_bind_int64(s, 6, if_seq);
+	return run(st, s, "ledger", err);
+}
+
+int
+kc_store_ledger_has_agreed(struct kc_store *st)
+{
+	sqlite3_stmt *s;
+	int v = 0;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT EXISTS (SELECT 1 FROM ledger WHERE"
+	    " agreed_qty IS NOT NULL)", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int
+kc_store_parent_set(struct kc_store *st, long long id, const char *sku,
+    double now, struct kc_error *err)
+{
+	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO shop_parents(id, sku,"
+	    " seen_at) VALUES (?1, ?2, ?3)", err);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 3, now);
+	return run(st, s, "shop parents", err);
+}
+
+long long
+kc_store_parent_next(struct kc_store *st, long long after, double seen_since)
+{
+	sqlite3_stmt *s;
+	long long id = 0;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT min(id) FROM shop_parents WHERE"
+	    " id > ?1 AND seen_at >= ?2", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_double(s, 2, seen_since);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		id = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return id;
+}
+
+int
+kc_store_parent_sku(struct kc_store *st, long long id, char *out, size_t outsz)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT sku FROM shop_parents WHERE id = ?1",
+	    -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		kc_strlcpy(out, (const char *)sqlite3_column_text(s, 0), outsz);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
 }

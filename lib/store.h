@@ -138,6 +138,39 @@ int kc_store_kv_set(struct kc_store *st, const char *key, const char *value,
 int kc_store_rate_take(struct kc_store *st, long per_minute, double now,
     int64_t *wait_ms, struct kc_error *err);
 
+/* What the ledger knows of one SKU, for a sync decision. */
+struct kc_ledger_state {
+	int known;			/* a ledger row exists */
+	long long agreed_qty;		/* -1: never agreed */
+	int keycrm_known;		/* KeyCRM's numbers were seen */
+	double in_stock, in_reserve;	/* KeyCRM's last numbers */
+	int64_t seq;			/* change counter of the row */
+	int pending;			/* the inbox holds a report for it */
+};
+
+int kc_store_ledger_state(struct kc_store *st, const char *sku,
+    struct kc_ledger_state *out);
+/* The current value of the change counter (every ledger change bumps it). */
+int64_t kc_store_change_seq(struct kc_store *st);
+/*
+ * KeyCRM accepted shop_qty (sent as keycrm_in_stock) for sku: records the
+ * agreement, but only if the row's seq is still if_seq - a webhook that
+ * arrived meanwhile wins, and the next run decides.
+ */
+int kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
+    long long shop_qty, double keycrm_in_stock, double now, struct kc_error *err);
+/* 1 when any SKU has an agreed quantity (the first run is over). */
+int kc_store_ledger_has_agreed(struct kc_store *st);
+
+/* Variable products' SKUs, to spot variations that show their parent's. */
+int kc_store_parent_set(struct kc_store *st, long long id, const char *sku,
+    double now, struct kc_error *err);
+/* The next parent id above after seen since seen_since; 0 when none. */
+long long kc_store_parent_next(struct kc_store *st, long long after,
+    double seen_since);
+int kc_store_parent_sku(struct kc_store *st, long long id, char *out,
+    size_t outsz);
+
 /* A new run id (monotonic across processes). */
 int64_t kc_store_next_run_id(struct kc_store *st);
 

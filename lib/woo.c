@@ -151,8 +151,13 @@ products_push(struct kc_woo_products *p, const struct kc_woo_product *item)
 	return 0;
 }
 
+/*
+ * /products/{id}/variations objects carry neither type nor parent_id, so
+ * a listing can supply them (def_type NULL: type is required).
+ */
 static int
-parse_product(json_t *o, struct kc_woo_product *p, struct kc_error *err)
+parse_product(json_t *o, struct kc_woo_product *p, const char *def_type,
+    long long def_parent, struct kc_error *err)
 {
 	json_t *id = json_object_get(o, "id"), *v;
 
@@ -167,13 +172,16 @@ parse_product(json_t *o, struct kc_woo_product *p, struct kc_error *err)
 		kc_error_set(err, "product %lld has a bad parent_id", p->id);
 		return -1;
 	}
-	p->parent_id = v ? json_integer_value(v) : 0;
+	p->parent_id = v ? json_integer_value(v) : def_parent;
 	v = json_object_get(o, "type");
-	if (!json_is_string(v) || json_string_length(v) >= sizeof(p->type)) {
+	if (v == NULL && def_type != NULL) {
+		kc_strlcpy(p->type, def_type, sizeof(p->type));
+	} else if (!json_is_string(v) || json_string_length(v) >= sizeof(p->type)) {
 		kc_error_set(err, "product %lld has no valid type", p->id);
 		return -1;
+	} else {
+		kc_strlcpy(p->type, json_string_value(v), sizeof(p->type));
 	}
-	kc_strlcpy(p->type, json_string_value(v), sizeof(p->type));
 	v = json_object_get(o, "sku");
 	if (v != NULL && !json_is_string(v)) {
 		kc_error_set(err, "product %lld has a non-text sku", p->id);
@@ -212,9 +220,20 @@ parse_product(json_t *o, struct kc_woo_product *p, struct kc_error *err)
 	return 0;
 }
 
+static int
+parse_list(const char *json, size_t len, const char *def_type,
+    long long def_parent, struct kc_woo_products *out, struct kc_error *err);
+
 int
 kc_woo_parse_products(const char *json, size_t len,
     struct kc_woo_products *out, struct kc_error *err)
+{
+	return parse_list(json, len, NULL, 0, out, err);
+}
+
+static int
+parse_list(const char *json, size_t len, const char *def_type,
+    long long def_parent, struct kc_woo_products *out, struct kc_error *err)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -238,7 +257,7 @@ kc_woo_parse_products(const char *json, size_t len,
 			json_decref(root);
 			return -1;
 		}
-		if (parse_product(o, &p, err) != 0) {
+		if (parse_product(o, &p, def_type, def_parent, err) != 0) {
 			json_decref(root);
 			return -1;
 		}
@@ -578,5 +597,71 @@ kc_woo_request(struct kc_woo *w, const char *method, const char *path_query,
 	if (rc == 0 && (resp->status == 401 || resp->status == 403))
 		w->auth_failed = 1;
 	free(url);
+	return rc;
+}
+
+int
+kc_woo_list(struct kc_woo *w, enum kc_woo_listing what, long long parent,
+    const char *modified_after, long page, struct kc_woo_products *out,
+    long *total_pages, struct kc_error *err)
+{
+	struct kc_http_response resp;
+	struct kc_buf pq;
+	char msg[256];
+	int rc = -1;
+
+	kc_buf_init(&pq);
+	switch (what) {
+	case KC_WOO_LIST_PRODUCTS:
+		kc_buf_addf(&pq, "/wc/v3/products?per_page=100&page=%ld&orderby=id"
+		    "&order=asc&_fields=" PRODUCT_FIELDS, page);
+		break;
+	case KC_WOO_LIST_VARIATIONS:
+		kc_buf_addf(&pq, "/wc-analytics/variations?per_page=100&page=%ld"
+		    "&orderby=id&order=asc&_fields=" PRODUCT_FIELDS, page);
+		break;
+	case KC_WOO_LIST_PARENT_VARIATIONS:
+		kc_buf_addf(&pq, "/wc/v3/products/%lld/variations?per_page=100&page=%ld"
+		    "&orderby=id&order=asc&_fields=id,sku,manage_stock,stock_quantity",
+		    parent, page);
+		break;
+	}
+	if (modified_after != NULL) {
+		kc_buf_adds(&pq, "&dates_are_gmt=true&modified_after=");
+		kc_percent_encode(&pq, modified_after, strlen(modified_after));
+	}
+	if (pq.data == NULL) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	kc_http_response_init(&resp);
+	*total_pages = -1;
+	w->no_route = 0;
+	if (kc_woo_request(w, "GET", pq.data, NULL, &resp, err) != 0)
+		goto out;
+	if (resp.status != 200) {
+		kc_woo_error_message(&resp, msg, sizeof(msg));
+		if (resp.status == 404 && strstr(resp.body.data ? resp.body.data : "",
+		    "rest_no_route") != NULL)
+			w->no_route = 1;
+		if (w->auth_failed)
+			kc_error_set(err, "WooCommerce rejected the API key (HTTP %ld: %s)",
+			    resp.status, msg);
+		else
+			kc_error_set(err, "WooCommerce GET /wp-json%.*s: HTTP %ld: %s",
+			    (int)strcspn(pq.data, "?"), pq.data, resp.status, msg);
+		goto out;
+	}
+	if (parse_list(resp.body.data ? resp.body.data : "", resp.body.len,
+	    what == KC_WOO_LIST_PRODUCTS ? NULL : "variation",
+	    what == KC_WOO_LIST_PARENT_VARIATIONS ? parent : 0, out, err) != 0) {
+		kc_error_prefix(err, "WooCommerce sent an unexpected list");
+		goto out;
+	}
+	*total_pages = resp.wp_total_pages;
+	rc = 0;
+out:
+	kc_http_response_free(&resp);
+	kc_buf_free(&pq);
 	return rc;
 }

@@ -32,6 +32,7 @@ struct kc_woo {
 	char *consumer_secret;
 	int oauth;			/* plain http: sign with OAuth 1.0a */
 	int auth_failed;		/* the shop rejected our key */
+	int no_route;			/* the last listing's route does not exist */
 };
 
 enum kc_woo_manage { KC_WOO_MANAGE_NO, KC_WOO_MANAGE_YES, KC_WOO_MANAGE_PARENT };
@@ -98,6 +99,22 @@ int kc_woo_request(struct kc_woo *w, const char *method, const char *path_query,
 /* "message" of a WordPress error answer, for reports. */
 void kc_woo_error_message(const struct kc_http_response *resp, char *out,
     size_t outsz);
+
+enum kc_woo_listing {
+	KC_WOO_LIST_PRODUCTS,		/* /wc/v3/products: never variations */
+	KC_WOO_LIST_VARIATIONS,		/* /wc-analytics/variations: all of them */
+	KC_WOO_LIST_PARENT_VARIATIONS,	/* /wc/v3/products/{parent}/variations */
+};
+
+/*
+ * One page (100 items, by id) of a catalogue listing, optionally only
+ * what changed after modified_after (GMT, "2026-11-27T01:02:03").  Sets
+ * w->no_route when the shop has no such route (older WooCommerce, or
+ * WooCommerce Admin disabled for the analytics one).
+ */
+int kc_woo_list(struct kc_woo *w, enum kc_woo_listing what, long long parent,
+    const char *modified_after, long page, struct kc_woo_products *out,
+    long *total_pages, struct kc_error *err);
 
 /* Parses a lookup answer (a JSON array); for tests and fuzzing. */
 int kc_woo_parse_products(const char *json, size_t len,

@@ -297,7 +297,10 @@ class Demo:
             f"OAuth 1.0a)")
 
         call("POST", f"{self.woo.url}/_control/reset", {})
-        call("POST", f"{self.keycrm.url}/_control/reset", {})
+        # The supported layout: KeyCRM's webhook watches the warehouse
+        # that keycrm_warehouse_id names (SPEC 4.2).
+        call("POST", f"{self.keycrm.url}/_control/reset",
+             {"options": {"webhook_warehouses": [WAREHOUSE_ID]}})
         call("POST", f"{self.keycrm.url}/_control/config", {"webhook_url": self.webhook_url()})
         say("fake shop loaded with its default catalogue; fake KeyCRM reset and pointed at "
             "the webhook URL")
@@ -356,7 +359,7 @@ class Demo:
         deadline = time.monotonic() + POLL_SECONDS
         while time.monotonic() < deadline:
             found = self.deliveries()
-            if len(found) > seen:
+            if len(found) > seen and found[-1].get("deliveries"):
                 return found[-1]
             time.sleep(0.2)
         raise DemoError(f"the fake KeyCRM sent no webhook within {POLL_SECONDS}s")
@@ -386,16 +389,14 @@ class Demo:
              {"sku": sku, "warehouse_id": WAREHOUSE_ID, "quantity": in_stock,
               "reserve": in_reserve})
         say(f"KeyCRM, warehouse {WAREHOUSE_ID}: in_stock {in_stock}, in_reserve {in_reserve}")
-        delivery = self.wait_for_delivery(seen)
-        status = first_of(delivery, "status", "response_status", "http_status")
-        answer = first_of(delivery, "response", "response_body", "answer", "body")
-        if isinstance(answer, str):
-            try:
-                answer = json.loads(answer)
-            except ValueError:
-                pass
+        record = self.wait_for_delivery(seen)
+        say("KeyCRM sent: " + json.dumps(record.get("payload")))
+        sent = next((i for i in record.get("payload") or [] if i.get("sku") == sku), None)
+        if sent is not None:
+            in_stock, in_reserve = sent["in_stock"], sent["in_reserve"]
+            target = max(0, int(in_stock - in_reserve))
+        status = record["deliveries"][-1].get("status")
         say(f"webhook.cgi answered KeyCRM: {status}")
-        say(pretty(answer) if not isinstance(answer, str) else answer)
         if status != 200:
             raise DemoError(f"the webhook answered {status}, not 200; worker log:\n"
                             f"{self.nginx.error_log_text()[-2000:]}")
@@ -434,9 +435,25 @@ class Demo:
         status, answer = call("GET", self.sync_url(), expect=(200, 409), timeout=300)
         say(f"answer: {status}")
         say(pretty(answer) if not isinstance(answer, str) else answer)
+        if isinstance(answer, dict) and answer.get("first_run"):
+            say("(the first run only records the shop's quantities as the baseline)")
+        product = self.product_by_sku("RW-SIMPLE-003") or {}
+        if product.get("manage_stock") is True:
+            heading(5, "A sale in the shop, then the next cron call sends it to KeyCRM")
+            call("POST", f"{self.woo.url}/_control/sale", {"id": product["id"], "quantity": 2})
+            now = self.product_by_sku("RW-SIMPLE-003")["stock_quantity"]
+            say(f"shop: 2 x RW-SIMPLE-003 sold, stock {product['stock_quantity']} -> {now}")
+            status, answer = call("GET", self.sync_url(), expect=(200,), timeout=300)
+            say(f"sync answer: sent {answer.get('sent')} SKU(s) in "
+                f"{answer.get('keycrm_requests')} KeyCRM request(s), errors: {answer.get('errors')}")
+            _, state = call("GET", f"{self.keycrm.url}/_control/state")
+            offer = next((o for o in state.get("offers", []) if o.get("sku") == "RW-SIMPLE-003"), {})
+            say(f"KeyCRM now: in_stock {offer.get('in_stock')}, in_reserve "
+                f"{offer.get('in_reserve')} -> available {offer.get('in_stock', 0) - offer.get('in_reserve', 0)}"
+                f" = the shop's {now}")
 
     def show_urls(self):
-        heading(5, "Running")
+        heading(6, "Running")
         say(f"webhook URL (paste into KeyCRM): {self.webhook_url()}")
         say(f"sync URL (for crontab):          {self.sync_url()}")
         if (self.bindir / "settings.cgi").is_file():

@@ -243,12 +243,12 @@ class Direct:
 class ThroughServer:
     """Requests through a real web server started from the example configs."""
 
-    def __init__(self, kind, config_path, workers=2):
+    def __init__(self, kind, config_path, workers=2, programs=("webhook.cgi",)):
         cls = servers.Nginx if kind == "nginx" else servers.Apache
         kwargs = {"workers": workers} if kind == "nginx" else {}
         self.name = kind
         self.server = cls(str(root()), str(BINDIR),
-                          config_path, programs=("webhook.cgi",), env=sanitizer_env(),
+                          config_path, programs=programs, env=sanitizer_env(),
                           **kwargs)
         self.server.start()
 
@@ -266,3 +266,75 @@ def body(items):
 
 class Result(unittest.TextTestResult):
     pass
+
+
+class FakeCRM(Fake):
+    """The simulated KeyCRM (base URL .url + "/v1")."""
+
+    def __init__(self, webhook_url=None):
+        args = ["--api-key", KEYCRM_KEY]
+        if webhook_url:
+            args += ["--webhook-url", webhook_url]
+        super().__init__("fake_keycrm.py", *args)
+        self.api_url = self.url + "/v1"
+
+    def reset(self, **body):
+        return self.control("reset", body)
+
+    def state(self):
+        return self.control("state")
+
+    def offers(self):
+        """{sku: offer} with per-warehouse stock and totals."""
+        return {o["sku"]: o for o in self.state()["offers"]}
+
+    def log(self):
+        return self.control("log")
+
+    def puts(self):
+        return [e for e in self.log() if e["method"] == "PUT"]
+
+    def clear_log(self):
+        return self.control("log/clear", {})
+
+    def configure(self, **options):
+        return self.control("config", options)
+
+    def set_stock(self, sku, warehouse_id=1, **values):
+        return self.control("stock", {"sku": sku, "warehouse_id": warehouse_id, **values})
+
+    def webhooks(self):
+        return self.control("webhooks")
+
+    def deliver(self, ids=None, times=1):
+        body = {"times": times}
+        if ids is not None:
+            body["ids"] = ids
+        return self.control("webhooks/deliver", body)
+
+    def faults(self, **spec):
+        return self.control("faults", spec)
+
+
+class Program:
+    """Any of the programs run as plain CGI or from a shell."""
+
+    def __init__(self, name, config_path):
+        self.binary = BINDIR / name
+        self.config_path = config_path
+
+    def cgi(self, method="GET", query="", body=None, headers=None, env=None):
+        e = {"REQUEST_METHOD": method, "QUERY_STRING": query,
+             "KEYCRM_SYNC_CONFIG": self.config_path, **sanitizer_env()}
+        if body is not None:
+            e["CONTENT_LENGTH"] = str(len(body))
+        for k, v in (headers or {}).items():
+            e["HTTP_" + k.upper().replace("-", "_")] = v
+        e.update(env or {})
+        return servers.run_cgi(self.binary, env=e, body=body or b"")
+
+    def shell(self, *args, env=None):
+        e = {"PATH": "/usr/bin:/bin", "KEYCRM_SYNC_CONFIG": self.config_path,
+             **sanitizer_env(), **(env or {})}
+        return subprocess.run([str(self.binary), *args], capture_output=True, text=True,
+                              env=e, timeout=300)

@@ -1,0 +1,833 @@
+/*
+ * sync.c - see sync.h.
+ *
+ * The shop is read page by page and every page is decided at once, so a
+ * run stopped by sync_max_seconds has lost nothing: its cursor (phase and
+ * page) is kept in the store and the next call carries on from there.
+ *
+ * The lost-update rule (SPEC 4.3) is checked twice: a SKU whose ledger
+ * changed after its page was requested is held, and again just before
+ * sending, since a webhook may arrive between the two; the ledger is then
+ * only updated if it still has not changed.
+ */
+#include "sync.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "apply.h"
+#include "keycrm.h"
+#include "lock.h"
+#include "store.h"
+#include "woo.h"
+
+#define OVERLAP_SECONDS 300	/* modified_after reaches back this far */
+#define APPLY_WAIT_MS 30000	/* for a running applier before the scan */
+#define LIST_CAP 1000
+
+/* A set of strings, to notice a SKU the shop shows twice. */
+struct strset {
+	char **slot;
+	size_t cap, count;
+};
+
+static uint64_t
+hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* Adds s; returns 1 when it was already there, -1 on no memory. */
+static int
+strset_add(struct strset *set, const char *s)
+{
+	size_t i;
+
+	if (set->count * 2 >= set->cap) {
+		struct strset bigger = { NULL, set->cap ? set->cap * 2 : 1024, 0 };
+		bigger.slot = calloc(bigger.cap, sizeof(char *));
+		if (bigger.slot == NULL)
+			return -1;
+		for (i = 0; i < set->cap; i++)
+			if (set->slot[i] != NULL) {
+				size_t j = hash_str(set->slot[i]) & (bigger.cap - 1);
+				while (bigger.slot[j] != NULL)
+					j = (j + 1) & (bigger.cap - 1);
+				bigger.slot[j] = set->slot[i];
+			}
+		free(set->slot);
+		bigger.count = set->count;
+		*set = bigger;
+	}
+	for (i = hash_str(s) & (set->cap - 1); set->slot[i] != NULL;
+	    i = (i + 1) & (set->cap - 1))
+		if (strcmp(set->slot[i], s) == 0)
+			return 1;
+	if ((set->slot[i] = kc_strdup(s)) == NULL)
+		return -1;
+	set->count++;
+	return 0;
+}
+
+static int
+strset_has(const struct strset *set, const char *s)
+{
+	if (set->cap == 0)
+		return 0;
+	for (size_t i = hash_str(s) & (set->cap - 1); set->slot[i] != NULL;
+	    i = (i + 1) & (set->cap - 1))
+		if (strcmp(set->slot[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+strset_free(struct strset *set)
+{
+	for (size_t i = 0; i < set->cap; i++)
+		free(set->slot[i]);
+	free(set->slot);
+	memset(set, 0, sizeof(*set));
+}
+
+struct pending {
+	char *sku;
+	long long shop_qty;
+	double send;
+	int64_t seq;		/* ledger seq when decided; 0: no row */
+};
+
+enum phase { PHASE_PRODUCTS, PHASE_VARIATIONS, PHASE_PARENTS, PHASE_DONE };
+static const char *const phase_names[] = { "products", "variations", "parents", "done" };
+
+struct run {
+	const struct kc_config *cfg;
+	const struct kc_sync_options *opts;
+	struct kc_sync_result *res;
+	struct kc_store st;
+	struct kc_woo woo;
+	struct kc_keycrm crm;
+	int woo_ready, crm_ready;
+	int64_t deadline;
+	int baseline;		/* first run: record the shop, send nothing */
+	int full;
+	double started;		/* when this scan began (kept across calls) */
+	char since[32];		/* modified_after, "" for the whole catalogue */
+	enum phase phase;
+	long page;
+	long long parent;	/* PHASE_PARENTS: the parent being read */
+	struct pending *pend;
+	size_t npend, cap;
+	struct strset seen;
+	struct strset parents;	/* "id:sku" of variable products seen */
+	/* Where the first decision not yet sent was made, to go back to. */
+	enum phase unsent_phase;
+	long unsent_page;
+	long long unsent_parent;
+	int rewind;		/* a send failed: resume from there */
+	int stop;		/* out of time, or a side failed */
+};
+
+void
+kc_sync_result_init(struct kc_sync_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->complete = 1;
+	r->plan = json_array();
+	r->errors = json_array();
+	r->unknown_skus = json_array();
+}
+
+void
+kc_sync_result_free(struct kc_sync_result *r)
+{
+	json_decref(r->plan);
+	json_decref(r->errors);
+	json_decref(r->unknown_skus);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+add_error(struct kc_sync_result *r, const char *msg)
+{
+	if (json_array_size(r->errors) < 20)
+		json_array_append_new(r->errors, json_string(msg));
+}
+
+static int
+out_of_time(struct run *run)
+{
+	if (kc_monotonic_ms() < run->deadline - 1000 && !kc_apply_stop)
+		return 0;
+	run->res->complete = 0;
+	run->stop = 1;
+	return 1;
+}
+
+static void
+progress(struct run *run, const char *phase, long done, long total)
+{
+	if (run->opts->progress != NULL)
+		run->opts->progress(run->opts->progress_ctx, phase, done, total);
+}
+
+/* GMT text as WooCommerce's modified_after takes it. */
+static void
+gmt_text(double t, char *out, size_t outsz)
+{
+	time_t secs = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+static double
+kv_double(struct kc_store *st, const char *key, double def)
+{
+	char buf[64];
+
+	return kc_store_kv_get(st, key, buf, sizeof(buf)) == 0 ? strtod(buf, NULL) : def;
+}
+
+static int
+kv_put_double(struct kc_store *st, const char *key, double v,
+    struct kc_error *err)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%.3f", v);
+	return kc_store_kv_set(st, key, buf, err);
+}
+
+/* Where this scan stands, so that a stopped run can be resumed. */
+static int
+save_cursor(struct run *run, struct kc_error *err)
+{
+	char buf[64];
+
+	if (run->opts->dry_run)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s %ld %lld %d", phase_names[run->phase],
+	    run->page, run->parent, run->full);
+	if (kc_store_kv_set(&run->st, "scan.cursor", buf, err) != 0 ||
+	    kv_put_double(&run->st, "scan.started", run->started, err) != 0 ||
+	    kc_store_kv_set(&run->st, "scan.since", run->since, err) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+load_cursor(struct run *run)
+{
+	char buf[64], name[16];
+	int full;
+
+	if (kc_store_kv_get(&run->st, "scan.cursor", buf, sizeof(buf)) != 0 ||
+	    sscanf(buf, "%15s %ld %lld %d", name, &run->page, &run->parent, &full) != 4)
+		return 0;
+	for (int p = PHASE_PRODUCTS; p < PHASE_DONE; p++)
+		if (strcmp(name, phase_names[p]) == 0)
+			run->phase = (enum phase)p;
+	run->full = full;
+	run->started = kv_double(&run->st, "scan.started", kc_now());
+	if (kc_store_kv_get(&run->st, "scan.since", run->since, sizeof(run->since)) != 0)
+		run->since[0] = '\0';
+	return 1;
+}
+
+static int
+ensure_crm(struct run *run, struct kc_error *err)
+{
+	if (run->crm_ready)
+		return 0;
+	if (run->cfg->keycrm_warehouse_id <= 0) {
+		kc_error_set(err, "keycrm_warehouse_id is not set: KeyCRM needs to know which warehouse to write");
+		return -1;
+	}
+	if (kc_keycrm_init(&run->crm, run->cfg, &run->st, err) != 0)
+		return -1;
+	run->crm.http.deadline_ms = run->deadline;
+	run->crm_ready = 1;
+	return 0;
+}
+
+static void
+clear_pending(struct run *run)
+{
+	for (size_t i = 0; i < run->npend; i++)
+		free(run->pend[i].sku);
+	run->npend = 0;
+}
+
+/* Sends what is pending to KeyCRM and records what it accepted. */
+static int
+flush(struct run *run)
+{
+	struct kc_keycrm_stock *items = NULL;
+	struct pending **which = NULL;
+	struct kc_error err = { { 0 } };
+	size_t n = 0, sent = 0;
+	int rc = 0;
+
+	if (run->npend == 0)
+		return 0;
+	items = calloc(run->npend, sizeof(*items));
+	which = calloc(run->npend, sizeof(*which));
+	if (items == NULL || which == NULL) {
+		add_error(run->res, "out of memory");
+		rc = -1;
+		goto out;
+	}
+	/* A webhook may have come in since the decision: it wins. */
+	for (size_t i = 0; i < run->npend; i++) {
+		struct kc_ledger_state ls;
+		struct pending *p = &run->pend[i];
+
+		if (kc_store_ledger_state(&run->st, p->sku, &ls) != 0 || ls.pending ||
+		    (ls.known ? ls.seq : 0) != p->seq) {
+			run->res->held++;
+			continue;
+		}
+		items[n].sku = p->sku;
+		items[n].quantity = p->send;
+		which[n++] = p;
+	}
+	if (n == 0)
+		goto out;
+	if (ensure_crm(run, &err) != 0) {
+		add_error(run->res, err.msg);
+		run->stop = 1;
+		run->rewind = 1;
+		rc = -1;
+		goto out;
+	}
+	rc = kc_keycrm_put_stocks(&run->crm, run->cfg->keycrm_warehouse_id, items,
+	    n, &sent, &err);
+	if (rc != 0) {
+		add_error(run->res, err.msg);
+		run->stop = 1;
+		run->rewind = 1;
+	}
+	if (sent > 0 && kc_store_begin(&run->st, &err) == 0) {
+		double now = kc_now();
+		for (size_t i = 0; i < sent; i++) {
+			if (items[i].unknown) {
+				run->res->unknown++;
+				if (json_array_size(run->res->unknown_skus) < LIST_CAP)
+					json_array_append_new(run->res->unknown_skus,
+					    json_string(items[i].sku));
+				kc_store_problem(&run->st, items[i].sku, KC_PROBLEM_UNMATCHED,
+				    "KeyCRM has no offer with this SKU", now, NULL);
+				continue;
+			}
+			run->res->sent++;
+			if (kc_store_ledger_sent(&run->st, which[i]->sku, which[i]->seq,
+			    which[i]->shop_qty, which[i]->send, now, &err) != 0)
+				break;
+		}
+		if (kc_store_commit(&run->st, &err) != 0)
+			add_error(run->res, err.msg);
+	} else if (sent > 0) {
+		add_error(run->res, err.msg);
+	}
+out:
+	free(items);
+	free(which);
+	clear_pending(run);
+	return rc;
+}
+
+static int
+push_pending(struct run *run, const char *sku, long long qty, double send,
+    int64_t seq)
+{
+	if (run->npend == 0) {
+		run->unsent_phase = run->phase;
+		run->unsent_page = run->page;
+		run->unsent_parent = run->parent;
+	}
+	if (run->npend == run->cap) {
+		size_t cap = run->cap ? run->cap * 2 : 256;
+		struct pending *p = realloc(run->pend, cap * sizeof(*p));
+		if (p == NULL)
+			return -1;
+		run->pend = p;
+		run->cap = cap;
+	}
+	run->pend[run->npend].sku = kc_strdup(sku);
+	run->pend[run->npend].shop_qty = qty;
+	run->pend[run->npend].send = send;
+	run->pend[run->npend].seq = seq;
+	if (run->pend[run->npend].sku == NULL)
+		return -1;
+	run->npend++;
+	if (run->npend >= KC_KEYCRM_PUT_MAX)
+		return flush(run);
+	return 0;
+}
+
+/* The reason a shop item has no stock of its own to send, or NULL. */
+static const char *
+not_syncable(struct run *run, const struct kc_woo_product *p)
+{
+	char parent_sku[256];
+
+	if (p->sku[0] == '\0')
+		return "no SKU";
+	if (strcmp(p->type, "grouped") == 0 || strcmp(p->type, "external") == 0)
+		return "no stock of its own";
+	if (p->manage == KC_WOO_MANAGE_PARENT)
+		return "stock managed by the parent product";
+	if (p->manage != KC_WOO_MANAGE_YES || !p->has_qty)
+		return "does not manage stock";
+	/* A variation without a SKU of its own shows its parent's. */
+	if (p->parent_id > 0) {
+		char key[300];
+		snprintf(key, sizeof(key), "%lld:%s", p->parent_id, p->sku);
+		if (strset_has(&run->parents, key) ||
+		    (kc_store_parent_sku(&run->st, p->parent_id, parent_sku,
+		    sizeof(parent_sku)) == 0 && strcmp(parent_sku, p->sku) == 0))
+			return "variation without a SKU of its own";
+	}
+	return NULL;
+}
+
+/* SPEC 4.2 and 4.3 for one shop item. */
+static int
+consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
+{
+	struct kc_ledger_state ls;
+	struct kc_error err;
+	int dup;
+	double send;
+
+	run->res->scanned++;
+	if (not_syncable(run, p) != NULL) {
+		run->res->skipped++;
+		return 0;
+	}
+	dup = strset_add(&run->seen, p->sku);
+	if (dup != 0) {
+		run->res->skipped++;
+		if (dup > 0 && !run->opts->dry_run)
+			kc_store_problem(&run->st, p->sku, KC_PROBLEM_DUPLICATE,
+			    "several shop products have this SKU; the first one is sent",
+			    kc_now(), NULL);
+		return dup < 0 ? -1 : 0;
+	}
+	if (kc_store_ledger_state(&run->st, p->sku, &ls) != 0)
+		return -1;
+	if (ls.pending || (ls.known && ls.seq > seq_before)) {
+		run->res->held++;
+		return 0;
+	}
+	if (run->baseline) {
+		if (!run->opts->dry_run && (ls.agreed_qty != p->qty) &&
+		    kc_store_ledger_agree(&run->st, p->sku, p->qty, kc_now(), &err) != 0)
+			return -1;
+		return 0;
+	}
+	if (ls.agreed_qty == p->qty && !run->opts->push_all)
+		return 0;
+	run->res->changed++;
+	/* KeyCRM's available stock must come out as the shop's quantity. */
+	send = (double)p->qty;
+	if (run->cfg->subtract_reserve && ls.keycrm_known && isfinite(ls.in_reserve) &&
+	    ls.in_reserve > 0)
+		send += ls.in_reserve;
+	if (run->opts->dry_run) {
+		if (json_array_size(run->res->plan) < 10000)
+			json_array_append_new(run->res->plan, json_pack("{s:s,s:I,s:f}",
+			    "sku", p->sku, "shop", (json_int_t)p->qty, "send", send));
+		return 0;
+	}
+	return push_pending(run, p->sku, p->qty, send, ls.known ? ls.seq : 0);
+}
+
+/* Reads one page of the current phase and decides it. */
+static int
+scan_page(struct run *run, enum kc_woo_listing what, long long parent,
+    long *total_pages)
+{
+	struct kc_woo_products got = { 0 };
+	struct kc_error err = { { 0 } };
+	int64_t seq_before = kc_store_change_seq(&run->st);
+	double now = kc_now();
+	int rc = 0;
+
+	if (kc_woo_list(&run->woo, what, parent, run->since[0] ? run->since : NULL,
+	    run->page, &got, total_pages, &err) != 0) {
+		kc_woo_products_free(&got);
+		if (run->woo.no_route && what == KC_WOO_LIST_VARIATIONS)
+			return 1;
+		add_error(run->res, err.msg);
+		run->stop = 1;
+		return -1;
+	}
+	if (!run->opts->dry_run && kc_store_begin(&run->st, &err) != 0) {
+		add_error(run->res, err.msg);
+		kc_woo_products_free(&got);
+		run->stop = 1;
+		return -1;
+	}
+	for (size_t i = 0; i < got.count && rc == 0; i++) {
+		const struct kc_woo_product *p = &got.items[i];
+		if (strcmp(p->type, "variable") == 0) {
+			char key[300];
+			snprintf(key, sizeof(key), "%lld:%s", p->id, p->sku);
+			if (strset_add(&run->parents, key) < 0)
+				rc = -1;
+			if (!run->opts->dry_run)
+				kc_store_parent_set(&run->st, p->id, p->sku, now, NULL);
+		}
+		rc = consider(run, p, seq_before);
+	}
+	if (!run->opts->dry_run && kc_store_commit(&run->st, &err) != 0) {
+		add_error(run->res, err.msg);
+		rc = -1;
+	}
+	kc_woo_products_free(&got);
+	if (rc != 0) {
+		run->stop = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Walks every page of one listing from the cursor on. */
+static int
+scan_listing(struct run *run, enum kc_woo_listing what, long long parent)
+{
+	long total = -1;
+	struct kc_error err;
+
+	for (;;) {
+		int rc;
+
+		if (out_of_time(run))
+			return save_cursor(run, &err) == 0 ? 0 : -1;
+		rc = scan_page(run, what, parent, &total);
+		if (rc != 0)
+			return rc;
+		progress(run, phase_names[run->phase], run->page, total);
+		if (total < 0 || run->page >= total)
+			return 0;
+		run->page++;
+		if (save_cursor(run, &err) != 0) {
+			add_error(run->res, err.msg);
+			return -1;
+		}
+	}
+}
+
+static void
+next_phase(struct run *run, enum phase phase)
+{
+	struct kc_error err;
+
+	run->phase = phase;
+	run->page = 1;
+	run->parent = 0;
+	save_cursor(run, &err);
+}
+
+static int
+scan(struct run *run)
+{
+	char mode[32] = "";
+	int rc;
+
+	if (run->phase == PHASE_PRODUCTS) {
+		if (scan_listing(run, KC_WOO_LIST_PRODUCTS, 0) != 0 || run->stop)
+			return -1;
+		kc_store_kv_get(&run->st, "woo.variations", mode, sizeof(mode));
+		next_phase(run, strcmp(mode, "per_parent") == 0 ? PHASE_PARENTS :
+		    PHASE_VARIATIONS);
+	}
+	if (run->phase == PHASE_VARIATIONS) {
+		rc = scan_listing(run, KC_WOO_LIST_VARIATIONS, 0);
+		if (rc > 0) {
+			/* No analytics route: read each variable product's list. */
+			if (!run->opts->dry_run)
+				kc_store_kv_set(&run->st, "woo.variations", "per_parent", NULL);
+			next_phase(run, PHASE_PARENTS);
+		} else if (rc != 0 || run->stop) {
+			return -1;
+		} else {
+			next_phase(run, PHASE_DONE);
+		}
+	}
+	if (run->phase == PHASE_PARENTS) {
+		/* Only the variable products this scan's product pages showed. */
+		if (run->parent == 0)
+			run->parent = kc_store_parent_next(&run->st, 0, run->started - 1);
+		while (run->parent > 0) {
+			if (scan_listing(run, KC_WOO_LIST_PARENT_VARIATIONS, run->parent) != 0 ||
+			    run->stop)
+				return -1;
+			run->parent = kc_store_parent_next(&run->st, run->parent,
+			    run->started - 1);
+			run->page = 1;
+		}
+		next_phase(run, PHASE_DONE);
+	}
+	return 0;
+}
+
+static int
+run_sync(struct run *run, struct kc_error *err)
+{
+	struct kc_sync_result *res = run->res;
+	char flag[8];
+	double last_full, last_scan;
+
+	run->baseline = kc_store_kv_get(&run->st, "baseline.done", flag, sizeof(flag)) != 0 &&
+	    !run->opts->push_all;
+	res->first_run = run->baseline;
+	if (!run->baseline && !run->opts->dry_run && run->cfg->keycrm_warehouse_id <= 0) {
+		kc_error_set(err, "keycrm_warehouse_id is not set: KeyCRM needs to know which warehouse to write");
+		return -1;
+	}
+	if (!load_cursor(run) || run->opts->full || run->opts->push_all) {
+		last_full = kv_double(&run->st, "scan.last_full", 0);
+		last_scan = kv_double(&run->st, "scan.last_started", 0);
+		run->started = kc_now();
+		run->full = run->opts->full || run->opts->push_all || run->baseline ||
+		    last_full <= 0 || last_scan <= 0 ||
+		    run->started - last_full >= run->cfg->full_scan_hours * 3600.0;
+		run->since[0] = '\0';
+		if (!run->full)
+			gmt_text(last_scan - OVERLAP_SECONDS, run->since, sizeof(run->since));
+		run->phase = PHASE_PRODUCTS;
+		run->page = 1;
+		run->parent = 0;
+	}
+	if (kc_woo_init(&run->woo, run->cfg, err) != 0)
+		return -1;
+	run->woo_ready = 1;
+	run->woo.http.deadline_ms = run->deadline;
+	if (save_cursor(run, err) != 0)
+		return -1;
+	scan(run);
+	if (run->npend > 0) {
+		/*
+		 * Decisions made are sent even when time is up (with a short
+		 * grace), so that a resumed scan need not read them again.
+		 */
+		if (run->crm_ready)
+			run->crm.http.deadline_ms = run->deadline + 15000;
+		else
+			run->deadline += 15000;
+		flush(run);
+	}
+	if (run->rewind && !run->opts->dry_run) {
+		run->phase = run->unsent_phase;
+		run->page = run->unsent_page;
+		run->parent = run->unsent_parent;
+		run->res->complete = 0;
+		save_cursor(run, err);
+	}
+	if (run->phase == PHASE_DONE && !run->stop && !run->opts->dry_run) {
+		kc_store_kv_set(&run->st, "scan.cursor", NULL, NULL);
+		kv_put_double(&run->st, "scan.last_started", run->started, NULL);
+		if (run->full)
+			kv_put_double(&run->st, "scan.last_full", run->started, NULL);
+		if (run->baseline || run->opts->push_all)
+			kc_store_kv_set(&run->st, "baseline.done", "1", NULL);
+	}
+	if (run->phase != PHASE_DONE)
+		res->complete = 0;
+	return 0;
+}
+
+/* Backfill: KeyCRM's stock list through the inbox, then applied. */
+static int
+run_pull(struct run *run, struct kc_error *err)
+{
+	struct kc_sync_result *res = run->res;
+	char buf[32];
+	long page = 1, last = 1;
+
+	if (kc_keycrm_init(&run->crm, run->cfg, &run->st, err) != 0)
+		return -1;
+	run->crm_ready = 1;
+	run->crm.http.deadline_ms = run->deadline;
+	if (kc_store_kv_get(&run->st, "pull.page", buf, sizeof(buf)) == 0)
+		page = strtol(buf, NULL, 10) > 0 ? strtol(buf, NULL, 10) : 1;
+	for (;; page++) {
+		struct kc_keycrm_offer *offers = NULL;
+		struct kc_stock_report *reports;
+		struct kc_error e = { { 0 } };
+		size_t n = 0, k = 0;
+
+		if (out_of_time(run))
+			break;
+		if (kc_keycrm_get_stocks(&run->crm, page, run->cfg->keycrm_warehouse_id,
+		    &offers, &n, &last, &e) != 0) {
+			add_error(res, e.msg);
+			res->complete = 0;
+			break;
+		}
+		reports = calloc(n ? n : 1, sizeof(*reports));
+		for (size_t i = 0; reports != NULL && i < n; i++) {
+			if (offers[i].sku == NULL || offers[i].sku[0] == '\0')
+				continue;
+			reports[k].sku = offers[i].sku;
+			reports[k].offer_id = offers[i].id;
+			reports[k].in_stock = offers[i].quantity;
+			reports[k].in_reserve = offers[i].reserve;
+			k++;
+		}
+		if (reports == NULL ||
+		    (k > 0 && kc_store_enqueue(&run->st, reports, k, kc_now(), &e) != 0)) {
+			add_error(res, reports ? e.msg : "out of memory");
+			free(reports);
+			kc_keycrm_offers_free(offers, n);
+			res->complete = 0;
+			break;
+		}
+		res->pulled += (long)k;
+		free(reports);
+		kc_keycrm_offers_free(offers, n);
+		progress(run, "backfill", page, last);
+		snprintf(buf, sizeof(buf), "%ld", page + 1);
+		kc_store_kv_set(&run->st, "pull.page", buf, NULL);
+		if (page >= last) {
+			kc_store_kv_set(&run->st, "pull.page", NULL, NULL);
+			kc_store_kv_set(&run->st, "baseline.done", "1", NULL);
+			break;
+		}
+	}
+	return 0;
+}
+
+static void
+apply_inbox(struct run *run)
+{
+	struct kc_apply_result ares;
+	struct kc_error err = { { 0 } };
+	int64_t left = run->deadline - kc_monotonic_ms();
+	int rc;
+
+	kc_apply_result_init(&ares);
+	rc = kc_apply_run(run->cfg, left < APPLY_WAIT_MS ? left / 2 : APPLY_WAIT_MS, -1,
+	    &ares, &err);
+	if (rc < 0)
+		add_error(run->res, err.msg);
+	else if (rc > 0)
+		add_error(run->res, "the webhook applier is busy; its reports are left to it");
+	else if (ares.error[0])
+		add_error(run->res, ares.error);
+	run->res->applied += ares.applied;
+	run->res->shop_requests += ares.shop_requests;
+	kc_apply_result_free(&ares);
+}
+
+static void
+record(struct run *run, double started)
+{
+	struct kc_sync_result *res = run->res;
+	struct kc_history h = { 0 };
+	struct kc_error err;
+
+	h.kind = run->opts->pull ? "pull" : "sync";
+	h.started_at = started;
+	h.finished_at = kc_now();
+	h.received = run->opts->pull ? res->pulled : res->scanned;
+	h.queued = res->changed;
+	h.applied = res->sent;
+	h.unmatched = res->unknown;
+	h.skipped = res->skipped;
+	h.pending = res->held;
+	h.failed = (long)json_array_size(res->errors);
+	h.shop_requests = (long)res->shop_requests;
+	h.keycrm_requests = (long)res->keycrm_requests;
+	h.error = json_array_size(res->errors) ?
+	    json_string_value(json_array_get(res->errors, 0)) : NULL;
+	if (kc_store_history_add(&run->st, &h, &err) != 0)
+		kc_log(KC_LOG_WARN, "cannot record the run: %s", err.msg);
+}
+
+int
+kc_sync_run(const struct kc_config *cfg, const struct kc_sync_options *opts,
+    struct kc_sync_result *res, struct kc_error *err)
+{
+	struct run run;
+	double started = kc_now();
+	int lock_fd, rc;
+
+	memset(&run, 0, sizeof(run));
+	run.cfg = cfg;
+	run.opts = opts;
+	run.res = res;
+	run.deadline = kc_monotonic_ms() + cfg->sync_max_seconds * 1000;
+	if (kc_store_open(&run.st, cfg->state_dir, err) != 0)
+		return -1;
+	rc = kc_lock_take(cfg->state_dir, "sync.lock", 0, &lock_fd, err);
+	if (rc != 0) {
+		kc_store_close(&run.st);
+		res->busy = rc > 0;
+		return rc;
+	}
+	if (!opts->dry_run)
+		apply_inbox(&run);
+	rc = opts->pull ? run_pull(&run, err) : run_sync(&run, err);
+	if (opts->pull && rc == 0 && !out_of_time(&run))
+		apply_inbox(&run);
+	if (run.woo_ready) {
+		res->shop_requests += run.woo.http.requests;
+		kc_woo_cleanup(&run.woo);
+	}
+	if (run.crm_ready) {
+		res->keycrm_requests += run.crm.http.requests;
+		kc_keycrm_cleanup(&run.crm);
+	}
+	clear_pending(&run);
+	free(run.pend);
+	strset_free(&run.seen);
+	strset_free(&run.parents);
+	res->seconds = kc_now() - started;
+	if (rc != 0)
+		add_error(res, err->msg);
+	if (!opts->dry_run)
+		record(&run, started);
+	kc_lock_release(lock_fd);
+	kc_store_close(&run.st);
+	kc_log(json_array_size(res->errors) ? KC_LOG_WARN : KC_LOG_INFO,
+	    "%s: %ld scanned, %ld changed, %ld sent, %ld unknown to KeyCRM, %ld skipped,"
+	    " %ld held, %ld applied from the inbox; %lu shop and %lu KeyCRM requests"
+	    " in %.2f s%s%s", opts->pull ? "backfill" : opts->dry_run ? "dry run" : "sync",
+	    res->scanned, res->changed, res->sent, res->unknown, res->skipped, res->held,
+	    res->applied, res->shop_requests, res->keycrm_requests, res->seconds,
+	    res->complete ? "" : "; stopped by sync_max_seconds, the next call resumes",
+	    json_array_size(res->errors) ? "; errors" : "");
+	return 0;
+}
+
+json_t *
+kc_sync_result_json(const struct kc_sync_result *r)
+{
+	json_t *o = json_pack("{s:s,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:O,s:O}",
+	    "status", json_array_size(r->errors) ? "error" : "ok",
+	    "complete", r->complete, "first_run", r->first_run,
+	    "scanned", (json_int_t)r->scanned, "changed", (json_int_t)r->changed,
+	    "sent", (json_int_t)r->sent, "unknown", (json_int_t)r->unknown,
+	    "skipped", (json_int_t)r->skipped, "held", (json_int_t)r->held,
+	    "applied", (json_int_t)r->applied,
+	    "shop_requests", (json_int_t)r->shop_requests,
+	    "keycrm_requests", (json_int_t)r->keycrm_requests,
+	    "seconds", round(r->seconds * 1000) / 1000,
+	    "errors", r->errors, "unknown_skus", r->unknown_skus);
+
+	if (o != NULL && r->pulled > 0)
+		json_object_set_new(o, "pulled", json_integer(r->pulled));
+	return o;
+}

@@ -1,0 +1,15 @@
+/*
+ * sync_endpoint.h - sync.cgi's two faces (SPEC section 3): the cron URL
+ * (token, 409 when busy, a JSON summary) and the shell command (options,
+ * a progress bar on a terminal, a readable summary, exit statuses).
+ */
+#ifndef KC_SYNC_ENDPOINT_H
+#define KC_SYNC_ENDPOINT_H
+
+#include "request.h"
+#include "worker.h"
+
+void kc_sync_handle(struct kc_request *req, struct kc_job *job);
+int kc_sync_shell(int argc, char **argv);
+
+#endif

@@ -1,0 +1,363 @@
+"""sync.cgi through the real binary (SPEC section 3 sync.cgi, section 4):
+token auth, one run at a time, the first run's baseline, sending only
+what changed (value = shop quantity + KeyCRM's reserve), no lost update
+when a webhook arrives during the scan, resuming after sync_max_seconds,
+KeyCRM's 422 for unknown SKUs, a rejected key, dry run, push all,
+backfill, and the echo of our own push dying out.
+"""
+
+import fcntl
+import json
+import os
+import threading
+import time
+import unittest
+from pathlib import Path
+
+import kctest
+from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
+                    Program, ThroughServer, inbox, make_state_dir, query, root, wait_for,
+                    write_config)
+
+SHOP = CRM = None
+TOKEN_Q = f"token={SYNC_TOKEN}"
+
+
+def setUpModule():
+    global SHOP, CRM
+    SHOP = FakeShop()
+    CRM = FakeCRM()
+
+
+def tearDownModule():
+    for fake in (SHOP, CRM):
+        if fake is not None:
+            fake.stop()
+
+
+def config(name, state, **extra):
+    values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
+                  woo_url=SHOP.url, woo_consumer_key=CK, woo_consumer_secret=CS,
+                  keycrm_api_url=CRM.api_url, keycrm_api_key=KEYCRM_KEY,
+                  keycrm_warehouse_id=1, sync_max_seconds=60)
+    values.update(extra)
+    return write_config(root() / f"{name}.conf", **values)
+
+
+def crm_like_shop(reserve=0):
+    """KeyCRM offers for every shop SKU, warehouse 1 stocked like the shop."""
+    offers, stocks = [], []
+    for p in sorted(SHOP.products().values(), key=lambda p: p["id"]):
+        if not p.get("sku") or p["sku"] in [o["sku"] for o in offers]:
+            continue
+        offers.append({"id": 1000 + p["id"], "product_id": p["id"], "sku": p["sku"]})
+        if p.get("manage_stock") is True and p.get("stock_quantity") is not None:
+            stocks.append({"sku": p["sku"], "warehouse_id": 1,
+                           "quantity": p["stock_quantity"] + reserve, "reserve": reserve})
+    return {"offers": offers, "stocks": stocks}
+
+
+def body_of(entry):
+    """A logged request's JSON body (the fake keeps it parsed or as text)."""
+    b = entry["body"]
+    return json.loads(b) if isinstance(b, (str, bytes)) else b
+
+
+class SyncCase(unittest.TestCase):
+    def setUp(self):
+        self.state = make_state_dir("state-sync")
+        SHOP.reset()
+        SHOP.faults()
+        CRM.reset(**crm_like_shop())
+        CRM.configure(webhook_mode="hold", unknown_sku="skip")
+        self.config = config("sync", self.state)
+        self.sync = Program("sync.cgi", self.config)
+        self.webhook = Program("webhook.cgi", self.config)
+
+    def run_sync(self, query="", expect=200, **kw):
+        r = self.sync.cgi("GET", TOKEN_Q + ("&" + query if query else ""), **kw)
+        self.assertEqual(r.status, expect, r.text + r.stderr.decode())
+        return r.json()
+
+    def baseline(self):
+        ans = self.run_sync()
+        self.assertTrue(ans["first_run"], ans)
+        CRM.clear_log()
+        SHOP.clear_log()
+        return ans
+
+    def deliver_echoes(self):
+        """KeyCRM's webhooks (held by the fake) delivered to webhook.cgi."""
+        for hook in CRM.webhooks():
+            if hook["delivered"]:
+                continue
+            r = self.webhook.cgi("POST", f"secret={WEBHOOK_SECRET}&wait=1",
+                                 json.dumps(hook["payload"]).encode())
+            self.assertEqual(r.status, 200, r.text)
+        CRM.control("webhooks/clear", {})
+
+
+class Auth(SyncCase):
+    def test_token_required(self):
+        for q in ("", "token=wrong", "token=" + SYNC_TOKEN[:-1]):
+            r = self.sync.cgi("GET", q)
+            self.assertEqual(r.status, 403, q)
+            self.assertNotIn(SYNC_TOKEN, r.text)
+        self.assertEqual(SHOP.log(), [])
+
+    def test_token_in_header(self):
+        r = self.sync.cgi("GET", "", headers={"X-Sync-Token": SYNC_TOKEN})
+        self.assertEqual(r.status, 200, r.text)
+
+    def test_no_token_configured_is_503(self):
+        cfg = write_config(root() / "notoken.conf", state_dir=self.state, woo_url=SHOP.url)
+        r = Program("sync.cgi", cfg).cgi("GET", "token=x")
+        self.assertEqual(r.status, 503)
+
+    def test_other_methods_are_405(self):
+        r = self.sync.cgi("PUT", TOKEN_Q)
+        self.assertEqual(r.status, 405)
+        self.assertEqual(r.headers.get("allow"), "GET, POST")
+
+    def test_busy_is_409_at_once(self):
+        lock = Path(self.state) / "sync.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o660)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            started = time.monotonic()
+            r = self.sync.cgi("GET", TOKEN_Q)
+            self.assertEqual(r.status, 409)
+            self.assertEqual(r.json(), {"status": "busy"})
+            out = self.sync.shell()
+            self.assertEqual(out.returncode, 3, out.stderr)
+        finally:
+            os.close(fd)
+        self.assertEqual(SHOP.log(), [])
+
+
+class Decisions(SyncCase):
+    def test_first_run_records_the_baseline_and_sends_nothing(self):
+        ans = self.run_sync()
+        self.assertTrue(ans["first_run"])
+        self.assertEqual(ans["sent"], 0)
+        self.assertEqual(CRM.puts(), [])
+        agreed = dict(query(self.state, "SELECT sku, agreed_qty FROM ledger"))
+        p = SHOP.products()
+        self.assertEqual(agreed["RW-SIMPLE-001"], p[10]["stock_quantity"])
+        self.assertEqual(agreed["RW-TEE-M"], p[23]["stock_quantity"])
+        self.assertNotIn("RW-SIMPLE-006", agreed)   # does not manage stock
+        # A second run is no first run, and nothing changed.
+        ans = self.run_sync()
+        self.assertFalse(ans["first_run"])
+        self.assertEqual((ans["changed"], ans["sent"]), (0, 0))
+        self.assertEqual(CRM.puts(), [])
+
+    def test_sale_in_the_shop_is_sent_with_the_reserve_added(self):
+        self.baseline()
+        # KeyCRM told us about a reserve of 2 on RW-SIMPLE-003 (shop then 25 - 2).
+        CRM.set_stock("RW-SIMPLE-003", quantity=27, reserve=2)
+        self.deliver_echoes()
+        shop_before = SHOP.qty(12)
+        SHOP.control("sale", {"id": 12, "quantity": 3})
+        SHOP.control("sale", {"id": 23, "quantity": 1})
+        ans = self.run_sync()
+        self.assertEqual((ans["changed"], ans["sent"]), (2, 2), ans)
+        puts = CRM.puts()
+        self.assertEqual(len(puts), 1)
+        sent = {s["sku"]: s["quantity"] for s in body_of(puts[0])["stocks"]}
+        self.assertEqual(sent["RW-SIMPLE-003"], shop_before - 3 + 2)
+        self.assertEqual(sent["RW-TEE-M"], SHOP.qty(23))
+        self.assertEqual(body_of(puts[0])["warehouse_id"], 1)
+        offers = CRM.offers()
+        self.assertEqual(offers["RW-SIMPLE-003"]["in_stock"] - offers["RW-SIMPLE-003"]["in_reserve"],
+                         SHOP.qty(12))
+
+    def test_echo_of_our_push_dies_out(self):
+        self.baseline()
+        SHOP.control("sale", {"id": 10, "quantity": 2})
+        SHOP.control("sale", {"id": 26, "quantity": 1})
+        ans = self.run_sync()
+        self.assertEqual(ans["sent"], 2, ans)
+        self.assertEqual(len(CRM.webhooks()), 1)
+        SHOP.clear_log()
+        CRM.clear_log()
+        self.deliver_echoes()
+        # The echo computes back to what the shop holds: no write.
+        self.assertEqual([e for e in SHOP.log() if e["method"] == "POST"], [])
+        ans = self.run_sync()
+        self.assertEqual((ans["changed"], ans["sent"]), (0, 0), ans)
+        self.assertEqual(CRM.puts(), [])
+
+    def test_skips_are_counted_not_guessed(self):
+        ans = self.run_sync(query="full=1")
+        # 17 has no SKU, 15 does not manage stock, 28 shows its parent's SKU.
+        self.assertGreaterEqual(ans["skipped"], 3, ans)
+
+    def test_new_sku_after_the_first_run_is_sent(self):
+        self.baseline()
+        SHOP.upsert({"id": 50, "type": "simple", "parent_id": 0, "sku": "RW-NEW-1",
+                     "manage_stock": True, "stock_quantity": 4, "status": "publish",
+                     "name": "New"})
+        CRM.control("offers", {"upsert": [{"id": 5050, "sku": "RW-NEW-1"}]})
+        ans = self.run_sync(query="full=1")
+        self.assertEqual(ans["sent"], 1, ans)
+        self.assertEqual(CRM.offers()["RW-NEW-1"]["in_stock"], 4)
+
+    def test_unknown_skus_are_dropped_from_a_422_and_the_rest_sent(self):
+        self.baseline()
+        CRM.configure(unknown_sku="422")
+        SHOP.upsert({"id": 51, "type": "simple", "parent_id": 0, "sku": "SHOP-ONLY-1",
+                     "manage_stock": True, "stock_quantity": 9, "status": "publish",
+                     "name": "Shop only"})
+        SHOP.control("sale", {"id": 13, "quantity": 1})
+        ans = self.run_sync(query="full=1")
+        self.assertEqual(ans["unknown_skus"], ["SHOP-ONLY-1"], ans)
+        self.assertEqual(ans["sent"], 1)
+        self.assertEqual(CRM.offers()["RW-SIMPLE-004"]["in_stock"], SHOP.qty(13))
+        self.assertIn(("SHOP-ONLY-1", "unmatched"),
+                      query(self.state, "SELECT sku, kind FROM problems"))
+
+    def test_rejected_key_is_said_plainly(self):
+        self.baseline()
+        SHOP.control("sale", {"id": 10, "quantity": 1})
+        cfg = config("badcrm", self.state, keycrm_api_key="not-the-key")
+        r = Program("sync.cgi", cfg).cgi("GET", TOKEN_Q)
+        ans = r.json()
+        self.assertEqual(ans["sent"], 0)
+        self.assertIn("rejected the API key", " ".join(ans["errors"]))
+        self.assertNotIn("not-the-key", r.text)
+        # Not recorded as agreed: the next run sends it.
+        ans = self.run_sync()
+        self.assertEqual(ans["sent"], 1, ans)
+
+    def test_dry_run_writes_nothing_anywhere(self):
+        self.baseline()
+        SHOP.control("sale", {"id": 10, "quantity": 2})
+        ledger = query(self.state, "SELECT * FROM ledger ORDER BY sku")
+        ans = self.run_sync(query="dry_run=1")
+        self.assertEqual(ans["plan"], [{"sku": "RW-SIMPLE-001", "shop": SHOP.qty(10),
+                                        "send": float(SHOP.qty(10))}])
+        self.assertEqual(CRM.puts(), [])
+        self.assertEqual(query(self.state, "SELECT * FROM ledger ORDER BY sku"), ledger)
+        self.assertEqual([e for e in SHOP.log() if e["method"] != "GET"], [])
+        out = self.sync.shell("--dry-run")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("RW-SIMPLE-001", out.stdout)
+
+    def test_push_all_sends_every_managed_sku(self):
+        ans = self.run_sync(query="push_all=1")
+        self.assertFalse(ans["first_run"])
+        self.assertGreaterEqual(ans["sent"], 10, ans)
+        self.assertEqual(len(CRM.puts()), 1)
+        # And the baseline is done: the next run sends nothing.
+        CRM.clear_log()
+        self.assertEqual(self.run_sync()["sent"], 0)
+
+
+class Races(SyncCase):
+    def test_webhook_during_the_scan_wins(self):
+        self.baseline()
+        SHOP.control("sale", {"id": 10, "quantity": 1})
+        SHOP.faults(latency_ms=1500)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(self.run_sync()))
+        t.start()
+        time.sleep(0.6)
+        # KeyCRM reports a new quantity while the sync reads the shop.
+        r = self.webhook.cgi("POST", f"secret={WEBHOOK_SECRET}",
+                             json.dumps([{"sku": "RW-SIMPLE-001", "in_stock": 40,
+                                          "in_reserve": 0}]).encode())
+        self.assertEqual(r.status, 200)
+        t.join(120)
+        SHOP.faults()
+        self.assertGreaterEqual(result["held"], 1, result)
+        sent = [s["sku"] for e in CRM.puts() for s in body_of(e)["stocks"]]
+        self.assertNotIn("RW-SIMPLE-001", sent)
+        wait_for(lambda: SHOP.qty(10) == 40, what="the webhook's value in the shop")
+        ans = self.run_sync()
+        self.assertEqual(ans["sent"], 0, ans)
+
+    def test_stops_at_sync_max_seconds_and_resumes(self):
+        self.baseline()
+        SHOP.upsert(*[{"id": 3000 + i, "type": "simple", "parent_id": 0,
+                       "sku": f"PAGE-{i:04d}", "manage_stock": True, "stock_quantity": 5,
+                       "status": "publish", "name": f"P{i}"} for i in range(250)])
+        SHOP.faults(latency_ms=1200)
+        cfg = config("short", self.state, sync_max_seconds=3)
+        first = Program("sync.cgi", cfg).cgi("GET", TOKEN_Q + "&full=1").json()
+        self.assertFalse(first["complete"], first)
+        first_pages = [e["query"].get("page") for e in SHOP.log()
+                       if e["path"].endswith("/products")]
+        SHOP.clear_log()
+        SHOP.faults()
+        ans = Program("sync.cgi", cfg).cgi("GET", TOKEN_Q).json()
+        self.assertTrue(ans["complete"], ans)
+        resumed = [e["query"].get("page") for e in SHOP.log()
+                   if e["path"].endswith("/products")]
+        self.assertNotEqual(resumed[0], "1", (first_pages, resumed))
+        self.assertEqual(resumed[-1], "3")
+        # What the first call decided was sent before it stopped.
+        self.assertEqual(first["sent"] + ans["sent"], 250, (first, ans))
+
+
+class Backfill(SyncCase):
+    def test_pull_sets_the_shop_from_keycrm(self):
+        CRM.reset(stocks=[{"sku": "RW-SIMPLE-001", "warehouse_id": 1, "quantity": 30,
+                           "reserve": 4},
+                          {"sku": "RW-SIMPLE-001", "warehouse_id": 2, "quantity": 100,
+                           "reserve": 0},
+                          {"sku": "RW-TEE-S", "warehouse_id": 1, "quantity": 6,
+                           "reserve": 0}])
+        ans = self.run_sync(query="pull=1")
+        self.assertGreaterEqual(ans["pulled"], 2, ans)
+        # The configured warehouse's numbers, not the totals.
+        self.assertEqual(SHOP.qty(10), 26)
+        self.assertEqual(SHOP.qty(22), 6)
+        gets = [e for e in CRM.log() if e["path"] == "/v1/offers/stocks"]
+        self.assertTrue(gets and all(e["query"].get("filter", {}).get("details") == "true" for e in gets), gets)
+        self.assertTrue(all(e["query"].get("limit") == "50" for e in gets))
+        # Afterwards the first run is over: a sync sends only changes.
+        self.assertFalse(self.run_sync()["first_run"])
+
+
+class ThroughServers(unittest.TestCase):
+    """The cron URL behind the real servers, as wget calls it."""
+
+    def test_nginx_and_apache(self):
+        for kind in ("nginx", "apache"):
+            with self.subTest(kind=kind):
+                state = make_state_dir(f"state-sync-{kind}")
+                SHOP.reset()
+                CRM.reset(**crm_like_shop())
+                cfg = config(f"sync-{kind}", state)
+                srv = ThroughServer(kind, cfg, programs=("webhook.cgi", "sync.cgi"))
+                try:
+                    r = kctest.servers.http_request(f"{srv.server.url}/keycrm/sync?{TOKEN_Q}")
+                    self.assertEqual(r.status, 200, r.text)
+                    self.assertTrue(r.json()["first_run"])
+                    SHOP.control("sale", {"id": 12, "quantity": 1})
+                    r = kctest.servers.http_request(
+                        f"{srv.server.url}/keycrm/sync?{TOKEN_Q}", method="POST", body=b"")
+                    self.assertEqual(r.json()["sent"], 1, r.text)
+                    r = kctest.servers.http_request(f"{srv.server.url}/keycrm/sync?token=no")
+                    self.assertEqual(r.status, 403)
+                    self.assertNotIn(SYNC_TOKEN, srv.server.access_log_text())
+                finally:
+                    srv.stop()
+
+
+class Shell(SyncCase):
+    def test_summary_and_exit_statuses(self):
+        out = self.sync.shell()
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("first run", out.stdout)
+        out = self.sync.shell("--bogus")
+        self.assertEqual(out.returncode, 2)
+        bad = write_config(root() / "bad-shell.conf", sync_max_seconds="soon")
+        out = Program("sync.cgi", bad).shell()
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("sync_max_seconds must be a whole number", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
