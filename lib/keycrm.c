@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "form.h"
 
 #define AUTH_PREFIX "Authorization: Bearer "
 #define SKU_MAX 200		/* longer SKUs from KeyCRM are not kept */
@@ -843,8 +844,9 @@ kc_keycrm_parse_stocks(const char *json, size_t len, long warehouse_id,
 	return 0;
 }
 
-int
-kc_keycrm_get_stocks(struct kc_keycrm *k, long page, long warehouse_id,
+/* One GET /offers/stocks; extra is more of the query string, or "". */
+static int
+get_stocks(struct kc_keycrm *k, long page, long warehouse_id, const char *extra,
     struct kc_keycrm_offer **offers, size_t *n, long *last_page,
     struct kc_error *err)
 {
@@ -860,9 +862,9 @@ kc_keycrm_get_stocks(struct kc_keycrm *k, long page, long warehouse_id,
 		return -1;
 	}
 	/* PHP reads filter%5Bdetails%5D as filter[details]; curl keeps it as is. */
-	if (asprintf(&url, "%s/offers/stocks?limit=%d&page=%ld%s", k->base,
+	if (asprintf(&url, "%s/offers/stocks?limit=%d&page=%ld%s%s", k->base,
 	    KC_KEYCRM_PAGE_MAX, page, warehouse_id > 0 ?
-	    "&filter%5Bdetails%5D=true" : "") < 0) {
+	    "&filter%5Bdetails%5D=true" : "", extra) < 0) {
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
@@ -884,5 +886,43 @@ kc_keycrm_get_stocks(struct kc_keycrm *k, long page, long warehouse_id,
 		kc_error_prefix(err, "KeyCRM GET /offers/stocks page %ld: an unexpected answer",
 		    page);
 	kc_http_response_free(&resp);
+	return rc;
+}
+
+int
+kc_keycrm_get_stocks(struct kc_keycrm *k, long page, long warehouse_id,
+    struct kc_keycrm_offer **offers, size_t *n, long *last_page,
+    struct kc_error *err)
+{
+	return get_stocks(k, page, warehouse_id, "", offers, n, last_page, err);
+}
+
+int
+kc_keycrm_get_stocks_of(struct kc_keycrm *k, const char *const *skus, size_t nskus,
+    long warehouse_id, struct kc_keycrm_offer **offers, size_t *n,
+    struct kc_error *err)
+{
+	struct kc_buf extra;
+	long last;
+	int rc;
+
+	if (nskus == 0 || nskus > KC_KEYCRM_PAGE_MAX) {
+		kc_error_set(err, "KeyCRM GET /offers/stocks: 1 to %d SKUs at a time",
+		    KC_KEYCRM_PAGE_MAX);
+		return -1;
+	}
+	kc_buf_init(&extra);
+	kc_buf_adds(&extra, "&filter%5Boffers_sku%5D=");
+	for (size_t i = 0; i < nskus; i++) {
+		if (i > 0)
+			kc_buf_adds(&extra, ",");
+		kc_percent_encode(&extra, skus[i], strlen(skus[i]));
+	}
+	if (extra.data == NULL) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	rc = get_stocks(k, 1, warehouse_id, extra.data, offers, n, &last, err);
+	kc_buf_free(&extra);
 	return rc;
 }

@@ -85,6 +85,11 @@ int kc_keycrm_get_stocks(struct kc_keycrm *k, long page, long warehouse_id,
     struct kc_error *err);
 void kc_keycrm_offers_free(struct kc_keycrm_offer *offers, size_t n);
 
+/* The stock of up to 50 SKUs (filter[offers_sku]), as above. */
+int kc_keycrm_get_stocks_of(struct kc_keycrm *k, const char *const *skus,
+    size_t nskus, long warehouse_id, struct kc_keycrm_offer **offers, size_t *n,
+    struct kc_error *err);
+
 /* Parses a GET /offers/stocks answer; for tests and fuzzing. */
 int kc_keycrm_parse_stocks(const char *json, size_t len, long warehouse_id,
     struct kc_keycrm_offer **offers, size_t *n, long *last_page,

@@ -73,7 +73,12 @@ static const char *const migrations[] = {
 	"CREATE TABLE keycrm_requests(t REAL NOT NULL);"
 	"CREATE INDEX keycrm_requests_by_t ON keycrm_requests(t);"
 	"CREATE TABLE shop_parents(id INTEGER PRIMARY KEY, sku TEXT NOT NULL,"
-	"  seen_at REAL NOT NULL);",
+	"  seen_at REAL NOT NULL);"
+	/* shop_orders_in_keycrm: how much of each order line was counted */
+	"CREATE TABLE order_lines(line_id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL,"
+	"  sku TEXT NOT NULL, counted REAL NOT NULL);"
+	/* ... and the stock decrease per SKU those orders explain, not yet used */
+	"CREATE TABLE explained(sku TEXT PRIMARY KEY, qty REAL NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -847,4 +852,82 @@ kc_store_parent_sku(struct kc_store *st, long long id, char *out, size_t outsz)
 	}
 	sqlite3_finalize(s);
 	return rc;
+}
+
+int
+kc_store_order_line(struct kc_store *st, long long line_id, long long order_id,
+    const char *sku, double reduced, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	double counted = 0;
+
+	s = prepare(st, "SELECT counted FROM order_lines WHERE line_id = ?1", err);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, line_id);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		counted = sqlite3_column_double(s, 0);
+	sqlite3_finalize(s);
+	if (reduced == counted)
+		return 0;
+	s = prepare(st, "INSERT OR REPLACE INTO order_lines(line_id, order_id, sku, counted)"
+	    " VALUES (?1, ?2, ?3, ?4)", err);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, line_id);
+	sqlite3_bind_int64(s, 2, order_id);
+	sqlite3_bind_text(s, 3, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 4, reduced);
+	if (run(st, s, "order lines", err) != 0)
+		return -1;
+	s = prepare(st, "INSERT INTO explained(sku, qty) VALUES (?1, ?2) ON CONFLICT(sku)"
+	    " DO UPDATE SET qty = qty + excluded.qty", err);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 2, reduced - counted);
+	return run(st, s, "explained", err);
+}
+
+double
+kc_store_explained(struct kc_store *st, const char *sku)
+{
+	sqlite3_stmt *s;
+	double v = 0;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT qty FROM explained WHERE sku = ?1", -1,
+	    &s, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_double(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int
+kc_store_explained_used(struct kc_store *st, const char *sku, struct kc_error *err)
+{
+	sqlite3_stmt *s = prepare(st, "DELETE FROM explained WHERE sku = ?1", err);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	return run(st, s, "explained", err);
+}
+
+double
+kc_store_order_counted(struct kc_store *st, long long line_id)
+{
+	sqlite3_stmt *s;
+	double v = 0;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT counted FROM order_lines WHERE line_id = ?1",
+	    -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(s, 1, line_id);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_double(s, 0);
+	sqlite3_finalize(s);
+	return v;
 }

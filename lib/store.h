@@ -171,6 +171,20 @@ long long kc_store_parent_next(struct kc_store *st, long long after,
 int kc_store_parent_sku(struct kc_store *st, long long id, char *out,
     size_t outsz);
 
+/*
+ * shop_orders_in_keycrm = yes: records that an order line has reduced the
+ * shop's stock of sku by `reduced` in all (0 once cancelled or refunded);
+ * only the change since it was last seen counts as explained.
+ */
+int kc_store_order_line(struct kc_store *st, long long line_id,
+    long long order_id, const char *sku, double reduced, struct kc_error *err);
+/* How much of an order line was counted so far. */
+double kc_store_order_counted(struct kc_store *st, long long line_id);
+/* The stock decrease of sku that orders explain and no decision used yet. */
+double kc_store_explained(struct kc_store *st, const char *sku);
+int kc_store_explained_used(struct kc_store *st, const char *sku,
+    struct kc_error *err);
+
 /* A new run id (monotonic across processes). */
 int64_t kc_store_next_run_id(struct kc_store *st);
 

@@ -102,6 +102,9 @@ struct pending {
 	long long shop_qty;
 	double send;
 	int64_t seq;		/* ledger seq when decided; 0: no row */
+	/* shop_orders_in_keycrm: send = KeyCRM's in_stock + this, once known */
+	int relative;
+	double change;
 };
 
 enum phase { PHASE_PRODUCTS, PHASE_VARIATIONS, PHASE_PARENTS, PHASE_DONE };
@@ -132,6 +135,9 @@ struct run {
 	long unsent_page;
 	long long unsent_parent;
 	int rewind;		/* a send failed: resume from there */
+	/* Dry run with shop_orders_in_keycrm: explanations kept in memory. */
+	struct kc_woo_order_line *dry_lines;
+	size_t ndry;
 	int stop;		/* out of time, or a side failed */
 };
 
@@ -267,6 +273,60 @@ clear_pending(struct run *run)
 	run->npend = 0;
 }
 
+/*
+ * A change the shop's orders only partly explain is added to KeyCRM's own
+ * in_stock; where the ledger has not seen it yet, ask KeyCRM (50 SKUs per
+ * request).  Items KeyCRM does not know are dropped here and counted.
+ */
+static int
+resolve_relative(struct run *run, struct kc_keycrm_stock *items,
+    struct pending **which, size_t *n, struct kc_error *err)
+{
+	const char *skus[KC_KEYCRM_PAGE_MAX];
+	size_t idx[KC_KEYCRM_PAGE_MAX], k = 0, i, j;
+
+	for (i = 0; i <= *n; i++) {
+		if (i < *n && which[i]->relative) {
+			skus[k] = which[i]->sku;
+			idx[k++] = i;
+		}
+		if (k == KC_KEYCRM_PAGE_MAX || (i == *n && k > 0)) {
+			struct kc_keycrm_offer *offers;
+			size_t got;
+
+			if (kc_keycrm_get_stocks_of(&run->crm, skus, k,
+			    run->cfg->keycrm_warehouse_id, &offers, &got, err) != 0)
+				return -1;
+			for (j = 0; j < k; j++) {
+				struct pending *p = which[idx[j]];
+				p->relative = -1;	/* unknown unless found */
+				for (size_t o = 0; o < got; o++)
+					if (offers[o].sku && strcmp(offers[o].sku, p->sku) == 0) {
+						p->send = offers[o].quantity + p->change;
+						items[idx[j]].quantity = p->send;
+						p->relative = 0;
+					}
+			}
+			kc_keycrm_offers_free(offers, got);
+			k = 0;
+		}
+	}
+	/* Drop those KeyCRM has no offer for. */
+	for (i = j = 0; i < *n; i++) {
+		if (which[i]->relative < 0) {
+			run->res->unknown++;
+			if (json_array_size(run->res->unknown_skus) < LIST_CAP)
+				json_array_append_new(run->res->unknown_skus,
+				    json_string(which[i]->sku));
+			continue;
+		}
+		items[j] = items[i];
+		which[j++] = which[i];
+	}
+	*n = j;
+	return 0;
+}
+
 /* Sends what is pending to KeyCRM and records what it accepted. */
 static int
 flush(struct run *run)
@@ -302,7 +362,7 @@ flush(struct run *run)
 	}
 	if (n == 0)
 		goto out;
-	if (ensure_crm(run, &err) != 0) {
+	if (ensure_crm(run, &err) != 0 || resolve_relative(run, items, which, &n, &err) != 0) {
 		add_error(run->res, err.msg);
 		run->stop = 1;
 		run->rewind = 1;
@@ -330,7 +390,8 @@ flush(struct run *run)
 			}
 			run->res->sent++;
 			if (kc_store_ledger_sent(&run->st, which[i]->sku, which[i]->seq,
-			    which[i]->shop_qty, which[i]->send, now, &err) != 0)
+			    which[i]->shop_qty, which[i]->send, now, &err) != 0 ||
+			    kc_store_explained_used(&run->st, which[i]->sku, &err) != 0)
 				break;
 		}
 		if (kc_store_commit(&run->st, &err) != 0)
@@ -347,7 +408,7 @@ out:
 
 static int
 push_pending(struct run *run, const char *sku, long long qty, double send,
-    int64_t seq)
+    int64_t seq, int relative, double change)
 {
 	if (run->npend == 0) {
 		run->unsent_phase = run->phase;
@@ -366,6 +427,8 @@ push_pending(struct run *run, const char *sku, long long qty, double send,
 	run->pend[run->npend].shop_qty = qty;
 	run->pend[run->npend].send = send;
 	run->pend[run->npend].seq = seq;
+	run->pend[run->npend].relative = relative;
+	run->pend[run->npend].change = change;
 	if (run->pend[run->npend].sku == NULL)
 		return -1;
 	run->npend++;
@@ -400,14 +463,85 @@ not_syncable(struct run *run, const struct kc_woo_product *p)
 	return NULL;
 }
 
+/* The stock decrease of sku that shop orders explain (SPEC 4.2). */
+static double
+explained(struct run *run, const char *sku)
+{
+	double v = kc_store_explained(&run->st, sku);
+
+	for (size_t i = 0; i < run->ndry; i++)
+		if (strcmp(run->dry_lines[i].sku, sku) == 0)
+			v += run->dry_lines[i].reduced;
+	return v;
+}
+
+/*
+ * shop_orders_in_keycrm = yes: the shop's orders reach KeyCRM as orders,
+ * which reserve and write off there.  Reads the orders changed since the
+ * last scan and records how much stock each line took (or gave back), so
+ * that a decision sends only the part of a change they do not explain.
+ */
+static int
+read_orders(struct run *run)
+{
+	char since[32];
+	double last_scan = kv_double(&run->st, "scan.last_started", 0);
+	long page = 1, total = 1;
+	struct kc_error err = { { 0 } };
+
+	if (last_scan <= 0)
+		return 0;
+	gmt_text(last_scan - OVERLAP_SECONDS, since, sizeof(since));
+	for (; page <= total; page++) {
+		struct kc_woo_order_line *lines;
+		size_t n;
+
+		if (out_of_time(run))
+			return -1;
+		if (kc_woo_list_orders(&run->woo, since, page, &lines, &n, &total, &err) != 0) {
+			add_error(run->res, err.msg);
+			run->stop = 1;
+			return -1;
+		}
+		if (run->opts->dry_run) {
+			/* Only what the store has not counted yet, kept in memory. */
+			for (size_t i = 0; i < n; i++) {
+				struct kc_woo_order_line *l = &lines[i];
+				l->reduced -= kc_store_order_counted(&run->st, l->line_id);
+			}
+			struct kc_woo_order_line *all = realloc(run->dry_lines,
+			    (run->ndry + n + 1) * sizeof(*all));
+			if (all != NULL) {
+				memcpy(all + run->ndry, lines, n * sizeof(*lines));
+				run->dry_lines = all;
+				run->ndry += n;
+				free(lines);
+			} else {
+				kc_woo_order_lines_free(lines, n);
+			}
+			continue;
+		}
+		if (kc_store_begin(&run->st, &err) == 0) {
+			for (size_t i = 0; i < n; i++)
+				kc_store_order_line(&run->st, lines[i].line_id, lines[i].order_id,
+				    lines[i].sku, lines[i].reduced, NULL);
+			kc_store_commit(&run->st, &err);
+		}
+		kc_woo_order_lines_free(lines, n);
+		if (total < 0)
+			break;
+	}
+	return 0;
+}
+
 /* SPEC 4.2 and 4.3 for one shop item. */
 static int
 consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 {
 	struct kc_ledger_state ls;
 	struct kc_error err;
-	int dup;
-	double send;
+	int dup, relative = 0;
+	double send, change = 0;
 
 	run->res->scanned++;
 	if (not_syncable(run, p) != NULL) {
@@ -435,21 +569,40 @@ consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 			return -1;
 		return 0;
 	}
-	if (ls.agreed_qty == p->qty && !run->opts->push_all)
+	if (ls.agreed_qty == p->qty && !run->opts->push_all &&
+	    (!run->cfg->shop_orders_in_keycrm || explained(run, p->sku) == 0))
 		return 0;
-	run->res->changed++;
 	/* KeyCRM's available stock must come out as the shop's quantity. */
 	send = (double)p->qty;
 	if (run->cfg->subtract_reserve && ls.keycrm_known && isfinite(ls.in_reserve) &&
 	    ls.in_reserve > 0)
 		send += ls.in_reserve;
+	if (run->cfg->shop_orders_in_keycrm && ls.agreed_qty >= 0 && !run->opts->push_all) {
+		double unexplained = (double)(p->qty - ls.agreed_qty) + explained(run, p->sku);
+
+		if (fabs(unexplained) < 1e-9) {
+			/* The orders account for all of it; KeyCRM books them itself. */
+			if (!run->opts->dry_run &&
+			    (kc_store_ledger_agree(&run->st, p->sku, p->qty, kc_now(), &err) != 0 ||
+			    kc_store_explained_used(&run->st, p->sku, &err) != 0))
+				return -1;
+			return 0;
+		}
+		if (!ls.keycrm_known)
+			relative = 1;
+		else
+			send = ls.in_stock + unexplained;
+		change = unexplained;
+	}
+	run->res->changed++;
 	if (run->opts->dry_run) {
 		if (json_array_size(run->res->plan) < 10000)
 			json_array_append_new(run->res->plan, json_pack("{s:s,s:I,s:f}",
 			    "sku", p->sku, "shop", (json_int_t)p->qty, "send", send));
 		return 0;
 	}
-	return push_pending(run, p->sku, p->qty, send, ls.known ? ls.seq : 0);
+	return push_pending(run, p->sku, p->qty, send, ls.known ? ls.seq : 0, relative,
+	    change);
 }
 
 /* Reads one page of the current phase and decides it. */
@@ -616,6 +769,9 @@ run_sync(struct run *run, struct kc_error *err)
 	run->woo.http.deadline_ms = run->deadline;
 	if (save_cursor(run, err) != 0)
 		return -1;
+	if (run->cfg->shop_orders_in_keycrm && !run->baseline &&
+	    run->phase == PHASE_PRODUCTS && run->page == 1 && read_orders(run) != 0)
+		return 0;
 	scan(run);
 	if (run->npend > 0) {
 		/*
@@ -794,6 +950,7 @@ kc_sync_run(const struct kc_config *cfg, const struct kc_sync_options *opts,
 	free(run.pend);
 	strset_free(&run.seen);
 	strset_free(&run.parents);
+	kc_woo_order_lines_free(run.dry_lines, run.ndry);
 	res->seconds = kc_now() - started;
 	if (rc != 0)
 		add_error(res, err->msg);

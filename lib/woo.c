@@ -665,3 +665,115 @@ out:
 	kc_buf_free(&pq);
 	return rc;
 }
+
+void
+kc_woo_order_lines_free(struct kc_woo_order_line *lines, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(lines[i].sku);
+	free(lines);
+}
+
+static double
+reduced_stock(json_t *line)
+{
+	json_t *meta = json_object_get(line, "meta_data"), *m;
+	size_t i;
+
+	json_array_foreach(meta, i, m) {
+		const char *key = json_string_value(json_object_get(m, "key"));
+		json_t *v = json_object_get(m, "value");
+
+		if (key == NULL || strcmp(key, "_reduced_stock") != 0)
+			continue;
+		if (json_is_number(v))
+			return json_number_value(v);
+		if (json_is_string(v)) {
+			char *end;
+			double d = strtod(json_string_value(v), &end);
+			return *end == '\0' && isfinite(d) ? d : 0;
+		}
+	}
+	return 0;
+}
+
+int
+kc_woo_list_orders(struct kc_woo *w, const char *modified_after, long page,
+    struct kc_woo_order_line **lines, size_t *n, long *total_pages,
+    struct kc_error *err)
+{
+	struct kc_http_response resp;
+	struct kc_buf pq;
+	json_t *root = NULL, *order;
+	size_t i, cap = 0;
+	char msg[256];
+	int rc = -1;
+
+	*lines = NULL;
+	*n = 0;
+	kc_buf_init(&pq);
+	kc_buf_addf(&pq, "/wc/v3/orders?per_page=100&page=%ld&orderby=id&order=asc"
+	    "&_fields=id,status,line_items&dates_are_gmt=true&modified_after=", page);
+	kc_percent_encode(&pq, modified_after, strlen(modified_after));
+	kc_http_response_init(&resp);
+	if (pq.data == NULL || kc_woo_request(w, "GET", pq.data, NULL, &resp, err) != 0)
+		goto out;
+	if (resp.status != 200) {
+		kc_woo_error_message(&resp, msg, sizeof(msg));
+		kc_error_set(err, "WooCommerce GET /wp-json/wc/v3/orders: HTTP %ld: %s",
+		    resp.status, msg);
+		goto out;
+	}
+	root = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL);
+	if (!json_is_array(root)) {
+		kc_error_set(err, "WooCommerce sent an unexpected order list");
+		goto out;
+	}
+	json_array_foreach(root, i, order) {
+		const char *status = json_string_value(json_object_get(order, "status"));
+		json_t *id = json_object_get(order, "id"), *line;
+		int given_back = status != NULL && (strcmp(status, "cancelled") == 0 ||
+		    strcmp(status, "refunded") == 0 || strcmp(status, "failed") == 0);
+		size_t k;
+
+		if (!json_is_integer(id))
+			continue;
+		json_array_foreach(json_object_get(order, "line_items"), k, line) {
+			const char *sku = json_string_value(json_object_get(line, "sku"));
+			json_t *lid = json_object_get(line, "id");
+
+			if (sku == NULL || sku[0] == '\0' || !json_is_integer(lid))
+				continue;
+			if (*n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct kc_woo_order_line *nl = realloc(*lines, ncap * sizeof(*nl));
+				if (nl == NULL) {
+					kc_error_set(err, "out of memory");
+					goto out;
+				}
+				*lines = nl;
+				cap = ncap;
+			}
+			(*lines)[*n].line_id = json_integer_value(lid);
+			(*lines)[*n].order_id = json_integer_value(id);
+			(*lines)[*n].reduced = given_back ? 0 : reduced_stock(line);
+			if (((*lines)[*n].sku = kc_strdup(sku)) == NULL) {
+				kc_error_set(err, "out of memory");
+				goto out;
+			}
+			(*n)++;
+		}
+	}
+	*total_pages = resp.wp_total_pages;
+	rc = 0;
+out:
+	if (rc != 0) {
+		kc_woo_order_lines_free(*lines, *n);
+		*lines = NULL;
+		*n = 0;
+	}
+	json_decref(root);
+	kc_http_response_free(&resp);
+	kc_buf_free(&pq);
+	return rc;
+}

@@ -116,6 +116,24 @@ int kc_woo_list(struct kc_woo *w, enum kc_woo_listing what, long long parent,
     const char *modified_after, long page, struct kc_woo_products *out,
     long *total_pages, struct kc_error *err);
 
+/* One line of a shop order, for shop_orders_in_keycrm = yes. */
+struct kc_woo_order_line {
+	long long line_id;
+	long long order_id;
+	char *sku;
+	double reduced;		/* stock the order took (0: none, or given back) */
+};
+
+/*
+ * One page of /wc/v3/orders changed after modified_after (GMT).  A line's
+ * "reduced" is its _reduced_stock meta (WooCommerce removes it when a
+ * cancellation puts the stock back).
+ */
+int kc_woo_list_orders(struct kc_woo *w, const char *modified_after, long page,
+    struct kc_woo_order_line **lines, size_t *n, long *total_pages,
+    struct kc_error *err);
+void kc_woo_order_lines_free(struct kc_woo_order_line *lines, size_t n);
+
 /* Parses a lookup answer (a JSON array); for tests and fuzzing. */
 int kc_woo_parse_products(const char *json, size_t len,
     struct kc_woo_products *out, struct kc_error *err);

@@ -254,6 +254,44 @@ class Decisions(SyncCase):
         self.assertEqual(self.run_sync()["sent"], 0)
 
 
+class ShopOrdersInKeyCRM(SyncCase):
+    """shop_orders_in_keycrm = yes: the shop's sales reach KeyCRM as
+    orders, so only the part of a change they don't explain is sent."""
+
+    def setUp(self):
+        super().setUp()
+        self.config = config("orders", self.state, shop_orders_in_keycrm="yes")
+        self.sync = Program("sync.cgi", self.config)
+
+    def test_sales_are_not_sent_twice_but_restocks_are(self):
+        self.baseline()
+        before = SHOP.qty(12)
+        in_stock = CRM.offers()["RW-SIMPLE-003"]["in_stock"]
+        SHOP.control("sale", {"id": 12, "quantity": 3})
+        ans = self.run_sync()
+        self.assertEqual((ans["changed"], ans["sent"]), (0, 0), ans)
+        self.assertEqual(CRM.puts(), [])
+        self.assertEqual(dict(query(self.state, "SELECT sku, agreed_qty FROM ledger"))
+                         ["RW-SIMPLE-003"], before - 3)
+        # A restock of 5 and another sale of 1: only the 5 is news to KeyCRM.
+        SHOP.upsert({"id": 12, "stock_quantity": before - 3 + 5})
+        SHOP.control("sale", {"id": 12, "quantity": 1})
+        ans = self.run_sync()
+        self.assertEqual(ans["sent"], 1, ans)
+        sent = body_of(CRM.puts()[0])["stocks"]
+        self.assertEqual(sent, [{"sku": "RW-SIMPLE-003", "quantity": in_stock + 5}])
+        # Nothing left to explain: the next run is quiet.
+        CRM.clear_log()
+        self.assertEqual(self.run_sync()["sent"], 0)
+
+    def test_dry_run_plans_the_same_without_recording(self):
+        self.baseline()
+        SHOP.control("sale", {"id": 10, "quantity": 2})
+        ans = self.run_sync(query="dry_run=1")
+        self.assertEqual(ans["plan"], [])
+        self.assertEqual(query(self.state, "SELECT count(*) FROM order_lines"), [(0,)])
+
+
 class Races(SyncCase):
     def test_webhook_during_the_scan_wins(self):
         self.baseline()
