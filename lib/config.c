@@ -47,6 +47,7 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_WOO_CONSUMER_KEY] = { "woo_consumer_key", T_TEXT, OFF(woo_consumer_key), 0, 0, 0, 0 },
 	[KC_KEY_WOO_CONSUMER_SECRET] = { "woo_consumer_secret", T_TEXT, OFF(woo_consumer_secret), 0, 0, 1, 0 },
 	[KC_KEY_WOO_CONNECT_TO] = { "woo_connect_to", T_HOSTPORT, OFF(woo_connect_to), 0, 0, 0, 0 },
+	[KC_KEY_WOO_PARALLEL_REQUESTS] = { "woo_parallel_requests", T_LONG, OFF(woo_parallel_requests), 1, 8, 0, 0 },
 	[KC_KEY_CA_FILE] = { "ca_file", T_PATH, OFF(ca_file), 0, 0, 0, 0 },
 	[KC_KEY_WEBHOOK_SECRET] = { "webhook_secret", T_SECRET32, OFF(webhook_secret), 0, 0, 1, 0 },
 	[KC_KEY_SYNC_TOKEN] = { "sync_token", T_SECRET32, OFF(sync_token), 0, 0, 1, 0 },
@@ -83,6 +84,7 @@ kc_config_defaults(struct kc_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->keycrm_api_url = kc_strdup("https://openapi.keycrm.app/v1");
 	cfg->keycrm_requests_per_minute = 60;
+	cfg->woo_parallel_requests = 2;
 	cfg->state_dir = kc_strdup("/var/lib/keycrm-sync");
 	cfg->subtract_reserve = 1;
 	cfg->manage_stock = KC_MANAGE_SKIP;

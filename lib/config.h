@@ -32,6 +32,7 @@ enum kc_key {
 	KC_KEY_WOO_CONSUMER_KEY,
 	KC_KEY_WOO_CONSUMER_SECRET,
 	KC_KEY_WOO_CONNECT_TO,
+	KC_KEY_WOO_PARALLEL_REQUESTS,
 	KC_KEY_CA_FILE,
 	KC_KEY_WEBHOOK_SECRET,
 	KC_KEY_SYNC_TOKEN,
@@ -55,6 +56,7 @@ struct kc_config {
 	char *woo_consumer_key;
 	char *woo_consumer_secret;
 	char *woo_connect_to;
+	long woo_parallel_requests;		/* listing pages read at once */
 	char *ca_file;
 	char *webhook_secret;
 	char *sync_token;

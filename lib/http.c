@@ -219,18 +219,26 @@ kc_http_backoff_ms(const struct kc_http *h, int attempt, long retry_after_s)
 	return wait;
 }
 
-/* One attempt. Returns the curl code; resp holds what arrived. */
-static CURLcode
-attempt(struct kc_http *h, const struct kc_http_request *req,
+/* What one transfer needs to stay alive while curl works on it. */
+struct prepared {
+	struct transfer t;
+	struct curl_slist *connect_to;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* Sets up h's easy handle for one attempt. */
+static void
+prepare_easy(struct kc_http *h, const struct kc_http_request *req,
     const char *url, struct curl_slist *headers,
-    struct kc_http_response *resp, long timeout_ms, int *too_big,
-    char *errbuf)
+    struct kc_http_response *resp, long timeout_ms, struct prepared *pr)
 {
 	CURL *c = h->curl;
-	struct transfer t = { resp, h->max_response_bytes, 0 };
-	struct curl_slist *connect_to = NULL;
-	CURLcode rc;
 
+	pr->t.resp = resp;
+	pr->t.max = h->max_response_bytes;
+	pr->t.too_big = 0;
+	pr->connect_to = NULL;
+	pr->errbuf[0] = '\0';
 	curl_easy_reset(c);
 	kc_buf_reset(&resp->body);
 	resp->status = 0;
@@ -242,19 +250,19 @@ attempt(struct kc_http *h, const struct kc_http_request *req,
 	if (h->ca_file != NULL)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
 	if (h->connect_to != NULL) {
-		connect_to = curl_slist_append(NULL, h->connect_to);
-		curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to);
+		pr->connect_to = curl_slist_append(NULL, h->connect_to);
+		curl_easy_setopt(c, CURLOPT_CONNECT_TO, pr->connect_to);
 	}
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "keycrm-sync/1.0");
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, pr->errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &pr->t);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &pr->t);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	if (strcmp(req->method, "GET") == 0) {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
@@ -264,13 +272,127 @@ attempt(struct kc_http *h, const struct kc_http_request *req,
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)(req->body ? req->body_len : 0));
 	}
-	errbuf[0] = '\0';
-	rc = curl_easy_perform(c);
+}
+
+/* One attempt. Returns the curl code; resp holds what arrived. */
+static CURLcode
+attempt(struct kc_http *h, const struct kc_http_request *req,
+    const char *url, struct curl_slist *headers,
+    struct kc_http_response *resp, long timeout_ms, int *too_big,
+    char *errbuf)
+{
+	struct prepared pr;
+	CURLcode rc;
+
+	prepare_easy(h, req, url, headers, resp, timeout_ms, &pr);
+	rc = curl_easy_perform(h->curl);
 	h->requests++;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	*too_big = t.too_big;
-	curl_slist_free_all(connect_to);
+	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+	*too_big = pr.t.too_big;
+	memcpy(errbuf, pr.errbuf, sizeof(pr.errbuf));
+	curl_slist_free_all(pr.connect_to);
 	return rc;
+}
+
+/* Headers every request carries, plus its own authorization. */
+static struct curl_slist *
+base_headers(const struct kc_http_request *req)
+{
+	struct curl_slist *headers = NULL;
+	char ctype[128];
+
+	headers = curl_slist_append(headers, "Accept: application/json");
+	headers = curl_slist_append(headers, "Expect:");
+	if (req->content_type != NULL) {
+		snprintf(ctype, sizeof(ctype), "Content-Type: %s", req->content_type);
+		headers = curl_slist_append(headers, ctype);
+	}
+	return headers;
+}
+
+int
+kc_http_perform_parallel(struct kc_http **hs, const struct kc_http_request *reqs,
+    struct kc_http_response *resps, int *ok, size_t n)
+{
+	struct prepared *pr = calloc(n ? n : 1, sizeof(*pr));
+	struct curl_slist **headers = calloc(n ? n : 1, sizeof(*headers));
+	struct kc_buf *urls = calloc(n ? n : 1, sizeof(*urls));
+	CURLM *multi = curl_multi_init();
+	int running = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ok[i] = 0;
+	if (pr == NULL || headers == NULL || urls == NULL || multi == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		struct kc_http *h = hs[i];
+		long timeout = h->timeout_ms;
+
+		kc_buf_init(&urls[i]);
+		headers[i] = base_headers(&reqs[i]);
+		if (reqs[i].authorize != NULL) {
+			if (reqs[i].authorize(reqs[i].auth_ctx, reqs[i].method, reqs[i].url,
+			    &urls[i], &headers[i], NULL) != 0)
+				continue;
+		} else {
+			kc_buf_adds(&urls[i], reqs[i].url);
+		}
+		if (h->deadline_ms > 0) {
+			int64_t left = h->deadline_ms - kc_monotonic_ms();
+			if (left < 200)
+				continue;
+			if (left < timeout)
+				timeout = (long)left;
+		}
+		prepare_easy(h, &reqs[i], urls[i].data, headers[i], &resps[i], timeout, &pr[i]);
+		curl_easy_setopt(h->curl, CURLOPT_PRIVATE, (void *)&ok[i]);
+		if (curl_multi_add_handle(multi, h->curl) == CURLM_OK) {
+			h->requests++;
+			ok[i] = -1;	/* in flight */
+		}
+	}
+	do {
+		CURLMsg *msg;
+		int left;
+
+		if (curl_multi_perform(multi, &running) != CURLM_OK)
+			break;
+		if (running > 0 && curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK)
+			break;
+		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+			int *slot = NULL;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&slot);
+			if (slot != NULL)
+				*slot = msg->data.result == CURLE_OK ? 1 : 0;
+		}
+	} while (running > 0);
+out:
+	for (i = 0; i < n; i++) {
+		if (ok != NULL && ok[i] != 0 && pr != NULL) {
+			if (ok[i] < 0)
+				ok[i] = 0;
+			curl_easy_getinfo(hs[i]->curl, CURLINFO_RESPONSE_CODE, &resps[i].status);
+			if (pr[i].t.too_big)
+				ok[i] = 0;
+		}
+		if (multi != NULL)
+			curl_multi_remove_handle(multi, hs[i]->curl);
+		if (headers != NULL)
+			curl_slist_free_all(headers[i]);
+		if (urls != NULL)
+			kc_buf_free(&urls[i]);
+		if (pr != NULL)
+			curl_slist_free_all(pr[i].connect_to);
+	}
+	if (multi != NULL)
+		curl_multi_cleanup(multi);
+	free(pr);
+	free(headers);
+	free(urls);
+	return 0;
 }
 
 int
@@ -290,7 +412,6 @@ kc_http_perform(struct kc_http *h, const struct kc_http_request *req,
 		long timeout = h->timeout_ms;
 		int too_big = 0, again;
 		CURLcode rc;
-		char ctype[128];
 
 		if (h->deadline_ms > 0) {
 			int64_t left = h->deadline_ms - kc_monotonic_ms();
@@ -303,12 +424,7 @@ kc_http_perform(struct kc_http *h, const struct kc_http_request *req,
 				timeout = (long)left;
 		}
 		kc_buf_init(&url);
-		headers = curl_slist_append(headers, "Accept: application/json");
-		headers = curl_slist_append(headers, "Expect:");
-		if (req->content_type != NULL) {
-			snprintf(ctype, sizeof(ctype), "Content-Type: %s", req->content_type);
-			headers = curl_slist_append(headers, ctype);
-		}
+		headers = base_headers(req);
 		if (req->authorize != NULL) {
 			if (req->authorize(req->auth_ctx, req->method, req->url, &url,
 			    &headers, err) != 0) {

@@ -77,6 +77,16 @@ void kc_http_response_free(struct kc_http_response *r);
 int kc_http_perform(struct kc_http *h, const struct kc_http_request *req,
     struct kc_http_response *resp, struct kc_error *err);
 
+/*
+ * Several requests at once (curl multi), one attempt each, request i on
+ * handle hs[i] (each keeps its own connection alive).  ok[i] is 1 when an
+ * answer arrived; anything else - and any status worth retrying - is for
+ * the caller to redo with kc_http_perform(), which retries.
+ */
+int kc_http_perform_parallel(struct kc_http **hs,
+    const struct kc_http_request *reqs, struct kc_http_response *resps,
+    int *ok, size_t n);
+
 /* The path part of a URL, for messages (no query, no credentials). */
 void kc_url_path(const char *url, char *out, size_t outsz);
 

@@ -605,34 +605,21 @@ consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 	    change);
 }
 
-/* Reads one page of the current phase and decides it. */
+/* Decides one page of shop items; seq_before was read before asking. */
 static int
-scan_page(struct run *run, enum kc_woo_listing what, long long parent,
-    long *total_pages)
+decide_page(struct run *run, const struct kc_woo_products *got, int64_t seq_before)
 {
-	struct kc_woo_products got = { 0 };
 	struct kc_error err = { { 0 } };
-	int64_t seq_before = kc_store_change_seq(&run->st);
 	double now = kc_now();
 	int rc = 0;
 
-	if (kc_woo_list(&run->woo, what, parent, run->since[0] ? run->since : NULL,
-	    run->page, &got, total_pages, &err) != 0) {
-		kc_woo_products_free(&got);
-		if (run->woo.no_route && what == KC_WOO_LIST_VARIATIONS)
-			return 1;
-		add_error(run->res, err.msg);
-		run->stop = 1;
-		return -1;
-	}
 	if (!run->opts->dry_run && kc_store_begin(&run->st, &err) != 0) {
 		add_error(run->res, err.msg);
-		kc_woo_products_free(&got);
 		run->stop = 1;
 		return -1;
 	}
-	for (size_t i = 0; i < got.count && rc == 0; i++) {
-		const struct kc_woo_product *p = &got.items[i];
+	for (size_t i = 0; i < got->count && rc == 0; i++) {
+		const struct kc_woo_product *p = &got->items[i];
 		if (strcmp(p->type, "variable") == 0) {
 			char key[300];
 			snprintf(key, sizeof(key), "%lld:%s", p->id, p->sku);
@@ -641,43 +628,76 @@ scan_page(struct run *run, enum kc_woo_listing what, long long parent,
 			if (!run->opts->dry_run)
 				kc_store_parent_set(&run->st, p->id, p->sku, now, NULL);
 		}
-		rc = consider(run, p, seq_before);
+		if (rc == 0)
+			rc = consider(run, p, seq_before);
 	}
 	if (!run->opts->dry_run && kc_store_commit(&run->st, &err) != 0) {
 		add_error(run->res, err.msg);
 		rc = -1;
 	}
-	kc_woo_products_free(&got);
-	if (rc != 0) {
+	if (rc != 0)
 		run->stop = 1;
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
-/* Walks every page of one listing from the cursor on. */
+/*
+ * Walks every page of one listing from the cursor on.  The first page
+ * tells how many there are; after it, up to woo_parallel_requests pages
+ * are asked for at once (the shop's PHP workers serve them in parallel)
+ * and decided in order.  Returns 1 when the shop has no such route.
+ */
 static int
 scan_listing(struct run *run, enum kc_woo_listing what, long long parent)
 {
-	long total = -1;
-	struct kc_error err;
+	struct kc_woo_products pages[KC_WOO_PARALLEL_MAX];
+	long total = -1, count, k;
+	struct kc_error err = { { 0 } };
+	const char *since = run->since[0] ? run->since : NULL;
 
 	for (;;) {
+		int64_t seq_before;
 		int rc;
 
 		if (out_of_time(run))
 			return save_cursor(run, &err) == 0 ? 0 : -1;
-		rc = scan_page(run, what, parent, &total);
-		if (rc != 0)
-			return rc;
-		progress(run, phase_names[run->phase], run->page, total);
-		if (total < 0 || run->page >= total)
-			return 0;
-		run->page++;
-		if (save_cursor(run, &err) != 0) {
+		count = total > 0 ? total - run->page + 1 : 1;
+		if (count > run->woo.parallel)
+			count = run->woo.parallel;
+		if (count < 1)
+			count = 1;
+		memset(pages, 0, sizeof(pages));
+		seq_before = kc_store_change_seq(&run->st);
+		rc = kc_woo_list_pages(&run->woo, what, parent, since, run->page, count,
+		    pages, &total, &err);
+		if (rc != 0) {
+			for (k = 0; k < count; k++)
+				kc_woo_products_free(&pages[k]);
+			if (run->woo.no_route && what == KC_WOO_LIST_VARIATIONS)
+				return 1;
 			add_error(run->res, err.msg);
+			run->stop = 1;
 			return -1;
 		}
+		for (k = 0; k < count; k++) {
+			if (rc == 0)
+				rc = decide_page(run, &pages[k], seq_before);
+			kc_woo_products_free(&pages[k]);
+			if (rc != 0)
+				continue;
+			progress(run, phase_names[run->phase], run->page, total);
+			if (total < 0 || run->page >= total) {
+				for (k++; k < count; k++)
+					kc_woo_products_free(&pages[k]);
+				return 0;
+			}
+			run->page++;
+			if (save_cursor(run, &err) != 0) {
+				add_error(run->res, err.msg);
+				rc = -1;
+			}
+		}
+		if (rc != 0)
+			return -1;
 	}
 }
 

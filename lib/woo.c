@@ -44,6 +44,19 @@ kc_woo_init(struct kc_woo *w, const struct kc_config *cfg, struct kc_error *err)
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
+	w->parallel = (int)cfg->woo_parallel_requests;
+	if (w->parallel < 1)
+		w->parallel = 1;
+	if (w->parallel > KC_WOO_PARALLEL_MAX)
+		w->parallel = KC_WOO_PARALLEL_MAX;
+	for (int i = 0; i < w->parallel - 1; i++) {
+		if (kc_http_init(&w->extra[i], "WooCommerce", cfg->ca_file,
+		    cfg->woo_connect_to, err) != 0) {
+			kc_woo_cleanup(w);
+			return -1;
+		}
+		w->extra[i].timeout_ms = 120000;
+	}
 	w->consumer_key = kc_strdup(cfg->woo_consumer_key);
 	w->consumer_secret = kc_strdup(cfg->woo_consumer_secret);
 	w->oauth = strncmp(cfg->woo_url, "http://", 7) == 0;
@@ -56,6 +69,9 @@ void
 kc_woo_cleanup(struct kc_woo *w)
 {
 	kc_http_cleanup(&w->http);
+	for (int i = 0; i < KC_WOO_PARALLEL_MAX - 1; i++)
+		if (w->extra[i].curl != NULL)
+			kc_http_cleanup(&w->extra[i]);
 	free(w->api);
 	free(w->root);
 	free(w->consumer_key);
@@ -600,6 +616,12 @@ kc_woo_request(struct kc_woo *w, const char *method, const char *path_query,
 	return rc;
 }
 
+static void listing_path(struct kc_buf *pq, enum kc_woo_listing what,
+    long long parent, const char *modified_after, long page);
+static int read_listing(struct kc_woo *w, enum kc_woo_listing what,
+    long long parent, const char *pq, const struct kc_http_response *resp,
+    struct kc_woo_products *out, long *total_pages, struct kc_error *err);
+
 int
 kc_woo_list(struct kc_woo *w, enum kc_woo_listing what, long long parent,
     const char *modified_after, long page, struct kc_woo_products *out,
@@ -607,29 +629,10 @@ kc_woo_list(struct kc_woo *w, enum kc_woo_listing what, long long parent,
 {
 	struct kc_http_response resp;
 	struct kc_buf pq;
-	char msg[256];
 	int rc = -1;
 
 	kc_buf_init(&pq);
-	switch (what) {
-	case KC_WOO_LIST_PRODUCTS:
-		kc_buf_addf(&pq, "/wc/v3/products?per_page=100&page=%ld&orderby=id"
-		    "&order=asc&_fields=" PRODUCT_FIELDS, page);
-		break;
-	case KC_WOO_LIST_VARIATIONS:
-		kc_buf_addf(&pq, "/wc-analytics/variations?per_page=100&page=%ld"
-		    "&orderby=id&order=asc&_fields=" PRODUCT_FIELDS, page);
-		break;
-	case KC_WOO_LIST_PARENT_VARIATIONS:
-		kc_buf_addf(&pq, "/wc/v3/products/%lld/variations?per_page=100&page=%ld"
-		    "&orderby=id&order=asc&_fields=id,sku,manage_stock,stock_quantity",
-		    parent, page);
-		break;
-	}
-	if (modified_after != NULL) {
-		kc_buf_adds(&pq, "&dates_are_gmt=true&modified_after=");
-		kc_percent_encode(&pq, modified_after, strlen(modified_after));
-	}
+	listing_path(&pq, what, parent, modified_after, page);
 	if (pq.data == NULL) {
 		kc_error_set(err, "out of memory");
 		return -1;
@@ -639,30 +642,125 @@ kc_woo_list(struct kc_woo *w, enum kc_woo_listing what, long long parent,
 	w->no_route = 0;
 	if (kc_woo_request(w, "GET", pq.data, NULL, &resp, err) != 0)
 		goto out;
-	if (resp.status != 200) {
-		kc_woo_error_message(&resp, msg, sizeof(msg));
-		if (resp.status == 404 && strstr(resp.body.data ? resp.body.data : "",
+	rc = read_listing(w, what, parent, pq.data, &resp, out, total_pages, err);
+out:
+	kc_http_response_free(&resp);
+	kc_buf_free(&pq);
+	return rc;
+}
+
+static void
+listing_path(struct kc_buf *pq, enum kc_woo_listing what, long long parent,
+    const char *modified_after, long page)
+{
+	switch (what) {
+	case KC_WOO_LIST_PRODUCTS:
+		kc_buf_addf(pq, "/wc/v3/products?per_page=100&page=%ld&orderby=id"
+		    "&order=asc&_fields=" PRODUCT_FIELDS, page);
+		break;
+	case KC_WOO_LIST_VARIATIONS:
+		kc_buf_addf(pq, "/wc-analytics/variations?per_page=100&page=%ld"
+		    "&orderby=id&order=asc&_fields=" PRODUCT_FIELDS, page);
+		break;
+	case KC_WOO_LIST_PARENT_VARIATIONS:
+		kc_buf_addf(pq, "/wc/v3/products/%lld/variations?per_page=100&page=%ld"
+		    "&orderby=id&order=asc&_fields=id,sku,manage_stock,stock_quantity",
+		    parent, page);
+		break;
+	}
+	if (modified_after != NULL) {
+		kc_buf_adds(pq, "&dates_are_gmt=true&modified_after=");
+		kc_percent_encode(pq, modified_after, strlen(modified_after));
+	}
+}
+
+/* Turns a listing's answer into products. */
+static int
+read_listing(struct kc_woo *w, enum kc_woo_listing what, long long parent,
+    const char *pq, const struct kc_http_response *resp,
+    struct kc_woo_products *out, long *total_pages, struct kc_error *err)
+{
+	char msg[256];
+
+	if (resp->status != 200) {
+		kc_woo_error_message(resp, msg, sizeof(msg));
+		if (resp->status == 401 || resp->status == 403)
+			w->auth_failed = 1;
+		if (resp->status == 404 && strstr(resp->body.data ? resp->body.data : "",
 		    "rest_no_route") != NULL)
 			w->no_route = 1;
 		if (w->auth_failed)
 			kc_error_set(err, "WooCommerce rejected the API key (HTTP %ld: %s)",
-			    resp.status, msg);
+			    resp->status, msg);
 		else
 			kc_error_set(err, "WooCommerce GET /wp-json%.*s: HTTP %ld: %s",
-			    (int)strcspn(pq.data, "?"), pq.data, resp.status, msg);
-		goto out;
+			    (int)strcspn(pq, "?"), pq, resp->status, msg);
+		return -1;
 	}
-	if (parse_list(resp.body.data ? resp.body.data : "", resp.body.len,
+	if (parse_list(resp->body.data ? resp->body.data : "", resp->body.len,
 	    what == KC_WOO_LIST_PRODUCTS ? NULL : "variation",
 	    what == KC_WOO_LIST_PARENT_VARIATIONS ? parent : 0, out, err) != 0) {
 		kc_error_prefix(err, "WooCommerce sent an unexpected list");
-		goto out;
+		return -1;
 	}
-	*total_pages = resp.wp_total_pages;
-	rc = 0;
-out:
-	kc_http_response_free(&resp);
-	kc_buf_free(&pq);
+	*total_pages = resp->wp_total_pages;
+	return 0;
+}
+
+int
+kc_woo_list_pages(struct kc_woo *w, enum kc_woo_listing what, long long parent,
+    const char *modified_after, long first, long count,
+    struct kc_woo_products *outs, long *total_pages, struct kc_error *err)
+{
+	struct kc_http *hs[KC_WOO_PARALLEL_MAX];
+	struct kc_http_request reqs[KC_WOO_PARALLEL_MAX] = { { 0 } };
+	struct kc_http_response resps[KC_WOO_PARALLEL_MAX];
+	struct kc_buf urls[KC_WOO_PARALLEL_MAX];
+	int ok[KC_WOO_PARALLEL_MAX];
+	int rc = 0;
+
+	if (count < 1 || count > w->parallel)
+		count = count < 1 ? 1 : w->parallel;
+	if (count == 1)
+		return kc_woo_list(w, what, parent, modified_after, first, &outs[0],
+		    total_pages, err);
+	for (long k = 0; k < count; k++) {
+		kc_buf_init(&urls[k]);
+		kc_buf_adds(&urls[k], w->root);
+		listing_path(&urls[k], what, parent, modified_after, first + k);
+		memset(&reqs[k], 0, sizeof(reqs[k]));
+		reqs[k].method = "GET";
+		reqs[k].url = urls[k].data;
+		reqs[k].authorize = authorize;
+		reqs[k].auth_ctx = w;
+		hs[k] = k == 0 ? &w->http : &w->extra[k - 1];
+		hs[k]->deadline_ms = w->http.deadline_ms;
+		kc_http_response_init(&resps[k]);
+	}
+	kc_http_perform_parallel(hs, reqs, resps, ok, (size_t)count);
+	*total_pages = -1;
+	for (long k = 0; k < count && rc == 0; k++) {
+		long pages = -1;
+		const char *pq = urls[k].data + strlen(w->root);
+
+		if (ok[k] && resps[k].status == 200 &&
+		    read_listing(w, what, parent, pq, &resps[k], &outs[k], &pages, err) == 0) {
+			*total_pages = pages;
+			continue;
+		}
+		/* One at a time again, with retries and a proper message. */
+		kc_woo_products_free(&outs[k]);
+		rc = kc_woo_list(w, what, parent, modified_after, first + k, &outs[k],
+		    &pages, err);
+		if (rc == 0)
+			*total_pages = pages;
+	}
+	for (long k = 0; k < count; k++) {
+		kc_http_response_free(&resps[k]);
+		kc_buf_free(&urls[k]);
+		if (k > 0)
+			w->http.requests += hs[k]->requests, hs[k]->requests = 0;
+	}
 	return rc;
 }
 

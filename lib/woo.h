@@ -24,8 +24,13 @@
 
 struct kc_config;
 
+#define KC_WOO_PARALLEL_MAX 8
+
 struct kc_woo {
 	struct kc_http http;
+	/* More connections for listing pages in parallel. */
+	struct kc_http extra[KC_WOO_PARALLEL_MAX - 1];
+	int parallel;			/* woo_parallel_requests */
 	char *api;			/* woo_url + "/wp-json/wc/v3" */
 	char *root;			/* woo_url + "/wp-json" */
 	char *consumer_key;
@@ -115,6 +120,15 @@ enum kc_woo_listing {
 int kc_woo_list(struct kc_woo *w, enum kc_woo_listing what, long long parent,
     const char *modified_after, long page, struct kc_woo_products *out,
     long *total_pages, struct kc_error *err);
+
+/*
+ * Pages first .. first + count - 1 of a listing, read at once (count at
+ * most w->parallel); outs[k] gets page first + k.  A page that fails is
+ * read again on its own, with retries.
+ */
+int kc_woo_list_pages(struct kc_woo *w, enum kc_woo_listing what,
+    long long parent, const char *modified_after, long first, long count,
+    struct kc_woo_products *outs, long *total_pages, struct kc_error *err);
 
 /* One line of a shop order, for shop_orders_in_keycrm = yes. */
 struct kc_woo_order_line {

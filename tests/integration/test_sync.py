@@ -321,7 +321,7 @@ class Races(SyncCase):
                        "sku": f"PAGE-{i:04d}", "manage_stock": True, "stock_quantity": 5,
                        "status": "publish", "name": f"P{i}"} for i in range(250)])
         SHOP.faults(latency_ms=1200)
-        cfg = config("short", self.state, sync_max_seconds=3)
+        cfg = config("short", self.state, sync_max_seconds=3, woo_parallel_requests=1)
         first = Program("sync.cgi", cfg).cgi("GET", TOKEN_Q + "&full=1").json()
         self.assertFalse(first["complete"], first)
         first_pages = [e["query"].get("page") for e in SHOP.log()
@@ -336,6 +336,28 @@ class Races(SyncCase):
         self.assertEqual(resumed[-1], "3")
         # What the first call decided was sent before it stopped.
         self.assertEqual(first["sent"] + ans["sent"], 250, (first, ans))
+
+
+class ParallelPages(SyncCase):
+    def test_pages_read_at_once_are_decided_like_one_by_one(self):
+        SHOP.upsert(*[{"id": 4000 + i, "type": "simple", "parent_id": 0,
+                       "sku": f"PAR-{i:04d}", "manage_stock": True, "stock_quantity": i % 7,
+                       "status": "publish", "name": f"P{i}"} for i in range(320)])
+        CRM.control("offers", {"upsert": [{"id": 9000 + i, "sku": f"PAR-{i:04d}"}
+                                          for i in range(320)]})
+        results = {}
+        for parallel in (1, 3):
+            state = make_state_dir(f"state-par{parallel}")
+            cfg = config(f"par{parallel}", state, woo_parallel_requests=parallel)
+            SHOP.clear_log()
+            ans = Program("sync.cgi", cfg).cgi("GET", TOKEN_Q + "&push_all=1").json()
+            pages = sorted(int(e["query"]["page"]) for e in SHOP.log()
+                           if e["path"].endswith("/wc/v3/products"))
+            self.assertEqual(pages, [1, 2, 3, 4], (parallel, pages))
+            results[parallel] = (ans["scanned"], ans["sent"], ans["skipped"])
+            self.assertEqual(ans["errors"], [])
+        self.assertEqual(results[1], results[3])
+        self.assertGreater(results[3][1], 320)
 
 
 class Backfill(SyncCase):
