@@ -169,6 +169,11 @@ class WebhookContract:
         r = self.post(big)
         self.assertEqual(r.status, 413)
         self.assertEqual(inbox(self.state), {})
+        server = getattr(self.target, "server", None)
+        if server is not None:
+            # The server reports the refusal without quoting the secret.
+            self.assertNotIn(WEBHOOK_SECRET, server.error_log_text())
+            self.assertNotIn(WEBHOOK_SECRET, server.access_log_text())
 
 
 class WebhookAsCGI(WebhookContract, unittest.TestCase):
