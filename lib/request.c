@@ -292,3 +292,35 @@ kc_respond_error(struct kc_request *req, int status, const char *msg)
 	kc_response_free(&resp);
 	return rc;
 }
+
+int
+kc_respond_json(struct kc_request *req, int status, json_t *obj)
+{
+	struct kc_response resp;
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	int rc;
+
+	kc_response_init(&resp, status, "application/json");
+	kc_response_header(&resp, "Cache-Control", "no-store");
+	kc_buf_adds(&resp.body, text ? text : "{}");
+	kc_buf_adds(&resp.body, "\n");
+	rc = kc_response_send(req, &resp);
+	kc_response_free(&resp);
+	free(text);
+	json_decref(obj);
+	return rc;
+}
+
+int
+kc_respond_method_not_allowed(struct kc_request *req, const char *allow)
+{
+	struct kc_response resp;
+	int rc;
+
+	kc_response_init(&resp, 405, "application/json");
+	kc_response_header(&resp, "Allow", allow);
+	kc_buf_addf(&resp.body, "{\"error\":\"use %s\"}\n", allow);
+	rc = kc_response_send(req, &resp);
+	kc_response_free(&resp);
+	return rc;
+}

@@ -79,6 +79,13 @@ int kc_response_send(struct kc_request *req, struct kc_response *resp);
 /* A JSON error answer {"error": msg} with the given status. */
 int kc_respond_error(struct kc_request *req, int status, const char *msg);
 
+/* A JSON answer (not to be cached); consumes obj (a jansson json_t *). */
+struct json_t;
+int kc_respond_json(struct kc_request *req, int status, struct json_t *obj);
+
+/* 405 with the Allow header, e.g. allow = "GET, POST". */
+int kc_respond_method_not_allowed(struct kc_request *req, const char *allow);
+
 const char *kc_status_reason(int status);
 
 /* Transports: plain CGI (process env, fd 0 and 1). */

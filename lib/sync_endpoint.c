@@ -20,21 +20,6 @@ flag(const struct kc_request *req, const char *name)
 	    strcmp(v, "true") == 0);
 }
 
-static void
-respond(struct kc_request *req, int status, json_t *obj)
-{
-	struct kc_response resp;
-	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-
-	kc_response_init(&resp, status, "application/json");
-	kc_response_header(&resp, "Cache-Control", "no-store");
-	kc_buf_adds(&resp.body, text ? text : "{}");
-	kc_buf_adds(&resp.body, "\n");
-	kc_response_send(req, &resp);
-	kc_response_free(&resp);
-	free(text);
-	json_decref(obj);
-}
 
 void
 kc_sync_handle(struct kc_request *req, struct kc_job *job)
@@ -48,12 +33,7 @@ kc_sync_handle(struct kc_request *req, struct kc_job *job)
 	int rc;
 
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0) {
-		struct kc_response resp;
-		kc_response_init(&resp, 405, "application/json");
-		kc_response_header(&resp, "Allow", "GET, POST");
-		kc_buf_adds(&resp.body, "{\"error\":\"use GET or POST\"}\n");
-		kc_response_send(req, &resp);
-		kc_response_free(&resp);
+		kc_respond_method_not_allowed(req, "GET, POST");
 		return;
 	}
 	if (kc_config_load(&cfg, job->config_path, &err) != 0) {
@@ -80,7 +60,7 @@ kc_sync_handle(struct kc_request *req, struct kc_job *job)
 	kc_sync_result_init(&res);
 	rc = kc_sync_run(&cfg, &opts, &res, &err);
 	if (rc > 0) {
-		respond(req, 409, json_pack("{s:s}", "status", "busy"));
+		kc_respond_json(req, 409, json_pack("{s:s}", "status", "busy"));
 	} else if (rc < 0) {
 		kc_log(KC_LOG_ERROR, "sync: %s", err.msg);
 		kc_respond_error(req, 500, err.msg);
@@ -88,7 +68,7 @@ kc_sync_handle(struct kc_request *req, struct kc_job *job)
 		ans = kc_sync_result_json(&res);
 		if (opts.dry_run)
 			json_object_set(ans, "plan", res.plan);
-		respond(req, 200, ans);
+		kc_respond_json(req, 200, ans);
 	}
 	kc_sync_result_free(&res);
 out:

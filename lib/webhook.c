@@ -169,23 +169,6 @@ kc_webhook_parse(const char *body, size_t len, struct kc_webhook_body *out,
 	return 0;
 }
 
-/* A JSON answer with the given status; consumes obj. */
-static void
-respond_json(struct kc_request *req, int status, json_t *obj)
-{
-	struct kc_response resp;
-	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-
-	kc_response_init(&resp, status, "application/json");
-	kc_response_header(&resp, "Cache-Control", "no-store");
-	kc_buf_adds(&resp.body, text ? text : "{}");
-	kc_buf_adds(&resp.body, "\n");
-	kc_response_send(req, &resp);
-	kc_response_free(&resp);
-	free(text);
-	json_decref(obj);
-}
-
 static int
 wants_wait(const struct kc_request *req)
 {
@@ -283,7 +266,7 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 	} else {
 		job->apply = body->count > 0;
 	}
-	respond_json(req, 200, ans);
+	kc_respond_json(req, 200, ans);
 	record_webhook(cfg, body, started);
 }
 
@@ -305,12 +288,7 @@ kc_webhook_handle(struct kc_request *req, struct kc_job *job)
 	int status;
 
 	if (strcmp(req->method, "POST") != 0) {
-		struct kc_response resp;
-		kc_response_init(&resp, 405, "application/json");
-		kc_response_header(&resp, "Allow", "POST");
-		kc_buf_adds(&resp.body, "{\"error\":\"use POST\"}\n");
-		kc_response_send(req, &resp);
-		kc_response_free(&resp);
+		kc_respond_method_not_allowed(req, "POST");
 		return;
 	}
 	if (kc_config_load(&cfg, job->config_path, &err) != 0) {
@@ -338,7 +316,7 @@ kc_webhook_handle(struct kc_request *req, struct kc_job *job)
 		goto out;
 	}
 	if (body.is_event) {
-		respond_json(req, 200, json_pack("{s:s}", "ignored",
+		kc_respond_json(req, 200, json_pack("{s:s}", "ignored",
 		    "an order event; only stock webhooks are handled here"));
 	} else {
 		accept_reports(req, &cfg, &body, job, started);
