@@ -432,8 +432,6 @@ push_pending(struct run *run, const char *sku, long long qty, double send,
 	if (run->pend[run->npend].sku == NULL)
 		return -1;
 	run->npend++;
-	if (run->npend >= KC_KEYCRM_PUT_MAX)
-		return flush(run);
 	return 0;
 }
 
@@ -635,6 +633,9 @@ decide_page(struct run *run, const struct kc_woo_products *got, int64_t seq_befo
 		add_error(run->res, err.msg);
 		rc = -1;
 	}
+	/* A full request's worth: send it (outside the page's transaction). */
+	if (rc == 0 && run->npend >= KC_KEYCRM_PUT_MAX)
+		rc = flush(run);
 	if (rc != 0)
 		run->stop = 1;
 	return rc;
