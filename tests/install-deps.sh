@@ -4,16 +4,25 @@
 set -e
 PACKAGES="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libfcgi-dev
 libfcgi-bin libsqlite3-dev sqlite3 libssl-dev libcmocka-dev python3 openssl curl
-nginx-light apache2 apache2-utils spawn-fcgi fcgiwrap valgrind"
+nginx-light apache2 apache2-utils spawn-fcgi fcgiwrap valgrind chromium"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-echo "installing:$missing"
-if [ "$(id -u)" -ne 0 ]; then
-	SUDO=sudo
+# Node.js for the browser test: machines of this kind come with Node.js 20
+# and npm; only a machine without them gets Debian's.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+	missing="$missing nodejs npm"
+if [ -n "$missing" ]; then
+	echo "installing:$missing"
+	if [ "$(id -u)" -ne 0 ]; then
+		SUDO=sudo
+	fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+# The browser test's driver, pinned by tests/browser/package-lock.json;
+# playwright-core downloads no browser: the test uses /usr/bin/chromium.
+[ -d "$(dirname "$0")/browser/node_modules/playwright-core" ] ||
+	(cd "$(dirname "$0")/browser" && npm ci --no-audit --no-fund --loglevel=error)

@@ -1,0 +1,243 @@
+/*
+ * status.c - see status.h.
+ */
+#include "status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+static const char *const kind_names[KC_RUN__MAX] = {
+	[KC_RUN_WEBHOOK] = "webhook",
+	[KC_RUN_APPLY] = "apply",
+	[KC_RUN_SYNC] = "sync",
+	[KC_RUN_PULL] = "pull",
+};
+
+/*
+ * sync.c sets this once the first run recorded the shop's quantities as
+ * the baseline, or a push all or a complete backfill made one needless.
+ */
+#define BASELINE_KEY "baseline.done"
+
+/* store.c's names of enum kc_problem, in its order. */
+static const char *const problem_names[KC_STATUS_PROBLEM_KINDS] = {
+	[KC_PROBLEM_UNMATCHED] = "unmatched",
+	[KC_PROBLEM_DUPLICATE] = "duplicate",
+	[KC_PROBLEM_SKIPPED] = "skipped",
+	[KC_PROBLEM_FAILED] = "failed",
+};
+
+#define HISTORY_COLUMNS "kind, started_at, finished_at, received, queued," \
+	" rejected, applied, unchanged, unmatched, skipped, failed, pending," \
+	" shop_requests, keycrm_requests, error"
+
+const char *
+kc_status_kind_name(enum kc_status_kind kind)
+{
+	return kind < KC_RUN__MAX ? kind_names[kind] : "?";
+}
+
+static int
+fail(struct kc_store *st, struct kc_error *err)
+{
+	kc_error_set(err, "state database %s: %s", st->path, sqlite3_errmsg(st->db));
+	return -1;
+}
+
+/* A copy of a text column; NULL for SQL NULL (and when out of memory). */
+static char *
+column_text(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	return t ? kc_strdup((const char *)t) : NULL;
+}
+
+static int
+kind_of(const char *name, enum kc_status_kind *kind)
+{
+	for (int k = 0; k < KC_RUN__MAX; k++)
+		if (name != NULL && strcmp(name, kind_names[k]) == 0) {
+			*kind = (enum kc_status_kind)k;
+			return 0;
+		}
+	return -1;
+}
+
+/* Fills run from a row of HISTORY_COLUMNS; -1 for a kind not known here. */
+static int
+read_run(sqlite3_stmt *s, struct kc_status_run *run)
+{
+	long *counts[] = { &run->received, &run->queued, &run->rejected,
+	    &run->applied, &run->unchanged, &run->unmatched, &run->skipped,
+	    &run->failed, &run->pending, &run->shop_requests,
+	    &run->keycrm_requests };
+
+	memset(run, 0, sizeof(*run));
+	if (kind_of((const char *)sqlite3_column_text(s, 0), &run->kind) != 0)
+		return -1;
+	run->started_at = sqlite3_column_double(s, 1);
+	run->finished_at = sqlite3_column_double(s, 2);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		*counts[i] = (long)sqlite3_column_int64(s, 3 + (int)i);
+	run->error = column_text(s, 14);
+	return 0;
+}
+
+static int
+read_history(struct kc_store *st, size_t max, struct kc_status *out,
+    struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	out->history = calloc(max ? max : 1, sizeof(*out->history));
+	if (out->history == NULL) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(st->db, "SELECT " HISTORY_COLUMNS " FROM history"
+	    " ORDER BY id DESC LIMIT ?1", -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && out->nhistory < max)
+		if (read_run(s, &out->history[out->nhistory]) == 0)
+			out->nhistory++;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(st, err);
+	return 0;
+}
+
+/* The latest record of each kind, however far back it is. */
+static int
+read_last(struct kc_store *st, struct kc_status *out, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT " HISTORY_COLUMNS " FROM history"
+	    " WHERE id = (SELECT max(id) FROM history WHERE kind = ?1)", -1, &s,
+	    NULL) != SQLITE_OK)
+		return fail(st, err);
+	for (int k = 0; k < KC_RUN__MAX; k++) {
+		sqlite3_reset(s);
+		sqlite3_bind_text(s, 1, kind_names[k], -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			read_run(s, &out->last[k]);
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static int
+read_inbox(struct kc_store *st, struct kc_status *out, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT count(*), sum(attempts > 0),"
+	    " min(received_at), (SELECT last_error FROM inbox WHERE last_error"
+	    " IS NOT NULL ORDER BY attempts DESC, received_at DESC LIMIT 1),"
+	    " NOT EXISTS (SELECT 1 FROM kv WHERE key = '" BASELINE_KEY "')"
+	    " FROM inbox", -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		out->inbox = (long)sqlite3_column_int64(s, 0);
+		out->inbox_retried = (long)sqlite3_column_int64(s, 1);
+		out->inbox_oldest = sqlite3_column_double(s, 2);
+		out->inbox_error = column_text(s, 3);
+		out->first_install = sqlite3_column_int(s, 4);
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static int
+read_problems(struct kc_store *st, enum kc_problem kind, size_t max,
+    struct kc_status_problems *p, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM problems WHERE kind = ?1",
+	    -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err);
+	sqlite3_bind_text(s, 1, problem_names[kind], -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		p->total = (long)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	p->items = calloc(max ? max : 1, sizeof(*p->items));
+	if (p->items == NULL) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(st->db, "SELECT sku, detail, count, first_seen,"
+	    " last_seen FROM problems WHERE kind = ?1 ORDER BY last_seen DESC, sku"
+	    " LIMIT ?2", -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err);
+	sqlite3_bind_text(s, 1, problem_names[kind], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && p->n < max) {
+		struct kc_status_problem *item = &p->items[p->n++];
+		item->sku = column_text(s, 0);
+		item->detail = column_text(s, 1);
+		item->count = (long)sqlite3_column_int64(s, 2);
+		item->first_seen = sqlite3_column_double(s, 3);
+		item->last_seen = sqlite3_column_double(s, 4);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(st, err);
+	return 0;
+}
+
+int
+kc_status_read(struct kc_store *st, size_t history_max, size_t problems_max,
+    struct kc_status *out, struct kc_error *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* One read transaction: the figures agree with each other. */
+	if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return fail(st, err);
+	rc = read_inbox(st, out, err);
+	if (rc == 0)
+		rc = read_last(st, out, err);
+	if (rc == 0)
+		rc = read_history(st, history_max, out, err);
+	for (int k = 0; rc == 0 && k < KC_STATUS_PROBLEM_KINDS; k++)
+		rc = read_problems(st, (enum kc_problem)k, problems_max,
+		    &out->problems[k], err);
+	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != 0)
+		kc_status_free(out);
+	return rc;
+}
+
+static void
+run_free(struct kc_status_run *run)
+{
+	free(run->error);
+	run->error = NULL;
+}
+
+void
+kc_status_free(struct kc_status *s)
+{
+	free(s->inbox_error);
+	for (int k = 0; k < KC_RUN__MAX; k++)
+		run_free(&s->last[k]);
+	for (size_t i = 0; i < s->nhistory; i++)
+		run_free(&s->history[i]);
+	free(s->history);
+	for (int k = 0; k < KC_STATUS_PROBLEM_KINDS; k++) {
+		for (size_t i = 0; i < s->problems[k].n; i++) {
+			free(s->problems[k].items[i].sku);
+			free(s->problems[k].items[i].detail);
+		}
+		free(s->problems[k].items);
+	}
+	memset(s, 0, sizeof(*s));
+}

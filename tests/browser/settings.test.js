@@ -1,0 +1,177 @@
+// The settings page in a real browser: Debian's chromium, headless, driven by
+// playwright-core.  Run by tests/integration/test_settings_browser.py, which
+// starts the fakes and nginx with Basic auth and passes everything through the
+// environment:
+//
+//   KC_SETTINGS_URL   http://127.0.0.1:PORT/keycrm/settings
+//   KC_USER, KC_PASSWORD    the Basic auth credentials
+//   KC_KEYCRM_KEY     a key the fake KeyCRM accepts
+//   KC_SHOP_CONTROL   the fake shop's control URL (to sell something)
+//   KC_SOLD_ID, KC_SOLD_SKU  the product to sell, and its SKU
+//   KC_XSS_SKUS       JSON list of hostile SKUs already sent by a webhook
+//   KC_ARTIFACTS      where the screenshots go
+//   KC_CHROMIUM       the browser (default /usr/bin/chromium)
+//
+// Prints one line per step; exits 1 with the reason on the first failure.
+
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+
+const URL_ = env('KC_SETTINGS_URL');
+const ARTIFACTS = env('KC_ARTIFACTS');
+const XSS_SKUS = JSON.parse(env('KC_XSS_SKUS'));
+
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+  console.log(`ok    ${what}`);
+}
+
+// Everything the page must never cause: script errors, CSP reports, failed loads.
+function watch(page, problems) {
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on('dialog', (d) => { problems.push(`dialog opened: ${d.message()}`); d.dismiss(); });
+}
+
+async function newPage(context, width, height, problems) {
+  const page = await context.newPage();
+  await page.setViewportSize({ width, height });
+  watch(page, problems);
+  return page;
+}
+
+async function noHorizontalScroll(page, width, what) {
+  const w = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(w <= width, `${what}: no horizontal scroll at ${width} px (page is ${w} px wide)`);
+}
+
+async function submitAndWait(page, locator) {
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), locator.click()]);
+}
+
+async function resultText(page) {
+  return (await page.locator('#result').first().innerText()).trim();
+}
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kc-chromium-'));
+  // A fresh profile, given to the browser as its --user-data-dir.
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.KC_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-quic'],
+    httpCredentials: { username: env('KC_USER'), password: env('KC_PASSWORD') },
+    javaScriptEnabled: true,     // on, so that an injected script would run and be caught
+  });
+  const problems = [];
+  try {
+    // Desktop: a first install, nothing checked, no key yet.
+    const page = await newPage(context, 1280, 900, problems);
+    const resp = await page.goto(URL_, { waitUntil: 'load' });
+    check(resp.status() === 200, 'the page loads with Basic auth (200)');
+    check((await page.title()).includes('Settings'), 'the title says Settings');
+    for (const h of ['Status', 'Connection', 'Setup', 'Settings', 'Problems', 'History']) {
+      check(await page.locator('h2', { hasText: new RegExp(`^${h}$`) }).count() === 1, `section "${h}" is there`);
+    }
+    check(await page.locator('#first').count() === 0, 'no first-install choice before KeyCRM has a key');
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    check(bg === 'rgb(240, 240, 241)', `the stylesheet applies under the CSP (body background ${bg})`);
+
+    // Hostile SKUs from the webhook are shown as text, and nothing ran.
+    const codes = await page.locator('#problems code').allInnerTexts();
+    for (const sku of XSS_SKUS) check(codes.includes(sku), `hostile SKU shown as text: ${sku}`);
+    check(await page.locator('#problems img, #problems script').count() === 0,
+      'no element was injected by a SKU');
+    check(await page.evaluate(() => window.__kc_xss === undefined), 'no injected script ran');
+
+    // Check connections before a key is set.
+    await submitAndWait(page, page.locator('button[value="check"]'));
+    let text = await resultText(page);
+    check(/no API key/i.test(text), `check without a key says so: "${text.slice(0, 80)}"`);
+
+    // A wrong key is refused and not saved.
+    await page.fill('#keycrm_api_key', 'not-the-right-key');
+    await page.fill('#keycrm_warehouse_id', '1');
+    await submitAndWait(page, page.locator('#settings button[type="submit"]'));
+    text = await resultText(page);
+    check(/Nothing was saved.*rejected/.test(text), `a rejected key is not saved: "${text.slice(0, 90)}"`);
+
+    // The right key is checked and saved.
+    await page.fill('#keycrm_api_key', env('KC_KEYCRM_KEY'));
+    await page.fill('#keycrm_warehouse_id', '1');
+    await page.selectOption('#subtract_reserve', 'yes');
+    await submitAndWait(page, page.locator('#settings button[type="submit"]'));
+    text = await resultText(page);
+    check(/Settings saved/.test(text), `the key form saves: "${text.slice(0, 80)}"`);
+    check(await page.inputValue('#keycrm_api_key') === '', 'the key is not echoed back into the form');
+    check((await page.locator('label[for="keycrm_api_key"] .src').innerText()).includes('saved from this page'),
+      'the key shows as saved from this page');
+    check(await page.locator('#first').count() === 1, 'a first install offers push all or backfill');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-first-install.png'), fullPage: true });
+
+    // First sync records the baseline; then a sale in the shop; the dry run plans it.
+    await submitAndWait(page, page.locator('#status button[value="sync"]'));
+    text = await resultText(page);
+    check(/Sync run done/.test(text), `sync now runs: "${text.slice(0, 100)}"`);
+    const sale = await fetch(`${env('KC_SHOP_CONTROL')}/_control/sale`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ id: Number(env('KC_SOLD_ID')), quantity: 2 }),
+    });
+    check(sale.ok, 'a sale in the shop');
+    await submitAndWait(page, page.locator('#status button[value="dry_run"]'));
+    text = await resultText(page);
+    check(/Dry run done/.test(text), `the dry run runs: "${text.slice(0, 100)}"`);
+    const headers = await page.locator('#plan thead th').allInnerTexts();
+    check(headers.join('|') === 'SKU|In the shop|To send to KeyCRM', `the plan's columns: ${headers.join(', ')}`);
+    const rows = await page.locator('#plan tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => td.innerText.trim())));
+    console.log(`      plan: ${JSON.stringify(rows)}`);
+    const sold = rows.find((r) => r[0] === env('KC_SOLD_SKU'));
+    check(sold !== undefined, `the plan lists the sold SKU ${env('KC_SOLD_SKU')}`);
+    check(/^\d+$/.test(sold[1]) && /^\d+(\.\d+)?$/.test(sold[2]), `shop value ${sold[1]}, value to send ${sold[2]}`);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-dry-run.png'), fullPage: true });
+    await noHorizontalScroll(page, 1280, 'desktop');
+    await page.close();
+
+    // Phone: 375 px wide, the same page, legible and without sideways scrolling.
+    const phone = { page: await newPage(context, 375, 812, problems) };
+    await phone.page.goto(URL_, { waitUntil: 'load' });
+    await noHorizontalScroll(phone.page, 375, 'phone');
+    await phone.page.screenshot({ path: path.join(ARTIFACTS, 'settings-phone.png'), fullPage: true });
+    await submitAndWait(phone.page, phone.page.locator('#status button[value="dry_run"]'));
+    check(await phone.page.locator('#plan tbody tr').count() >= 1, 'the plan shows on the phone');
+    await noHorizontalScroll(phone.page, 375, 'phone with the plan');
+    await phone.page.screenshot({ path: path.join(ARTIFACTS, 'settings-phone-dry-run.png'), fullPage: true });
+    const fontPx = await phone.page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
+    check(fontPx >= 14, `text is legible on the phone (${fontPx} px)`);
+    await phone.page.close();
+
+    check(problems.length === 0, `no console errors, CSP reports or failed loads${problems.length ? ': ' + problems.join('; ') : ''}`);
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().then(() => {
+  console.log('browser: all checks passed');
+}, (e) => {
+  console.error(`FAIL  ${e.stack || e}`);
+  process.exit(1);
+});

@@ -1,0 +1,469 @@
+"""settings.cgi through the real binary (SPEC sections 2 and 3): the page
+only for a user the web server authenticated, every action a POST with a
+CSRF token and a redirect, settings saved atomically to settings.conf
+(0600) and shown as "saved from this page", a new KeyCRM key checked before
+it is saved, hostile SKUs shown as text, secrets never whole on any page
+but the one-time "show" answer, and the security headers on every answer.
+
+The page runs three ways: the binary executed as plain CGI (as www-data,
+like a server would), behind a real nginx (FastCGI workers) and behind a
+real Apache (mod_cgid), both with HTTP Basic auth exactly as the example
+configs set it up, against the simulated shop and KeyCRM.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import re
+import stat
+import subprocess
+import unittest
+import urllib.parse
+from pathlib import Path
+
+import kctest
+from harness import servers
+from kctest import (BINDIR, CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeShop,
+                    make_state_dir, root, sanitizer_env, write_config)
+
+SHOP = CRM = None
+USER, PASSWORD = "admin", "s3cret-" + os.urandom(6).hex()
+OTHER_USER = "someone-else"
+SECRETS = {"webhook_secret": WEBHOOK_SECRET, "sync_token": SYNC_TOKEN,
+           "woo_consumer_secret": CS, "keycrm_api_key": KEYCRM_KEY}
+XSS_SKUS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
+PROGRAMS = ("webhook.cgi", "sync.cgi", "settings.cgi")
+
+
+def setUpModule():
+    global SHOP, CRM
+    SHOP = FakeShop()
+    CRM = kctest.Fake("fake_keycrm.py", "--api-key", KEYCRM_KEY)
+
+
+def tearDownModule():
+    for f in (SHOP, CRM):
+        if f is not None:
+            f.stop()
+
+
+def config(name, state_dir, **extra):
+    values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state_dir,
+                  woo_url=SHOP.url, woo_consumer_key=CK, woo_consumer_secret=CS,
+                  keycrm_api_url=CRM.url + "/v1", sync_max_seconds=30)
+    values.update(extra)
+    return write_config(root() / f"{name}.conf", **values)
+
+
+def csrf_token(page):
+    m = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
+    assert m, "no CSRF token on the page:\n" + page.text[:2000]
+    return m.group(1)
+
+
+def form(**fields):
+    return urllib.parse.urlencode(fields).encode()
+
+
+def settings_conf(state_dir):
+    return Path(state_dir) / "settings.conf"
+
+
+class DirectCGI:
+    """settings.cgi run as plain CGI, as www-data, with the variables a
+    server sets (REMOTE_USER only when given)."""
+
+    def __init__(self, config_path):
+        self.config_path = config_path
+        self.binary = BINDIR / "settings.cgi"
+        self.responses = []
+
+    def request(self, method="GET", query="", body=None, user=USER, env=None):
+        e = {"REQUEST_METHOD": method, "QUERY_STRING": query, "SCRIPT_NAME": "/keycrm/settings",
+             "SERVER_NAME": "shop.example", "SERVER_PORT": "443", "HTTPS": "on",
+             "HTTP_HOST": "shop.example", "KEYCRM_SYNC_CONFIG": self.config_path,
+             **sanitizer_env()}
+        if user is not None:
+            e["REMOTE_USER"] = user
+        if body is not None:
+            e["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+        e.update(env or {})
+        r = servers.run_cgi(self.binary, env=e, body=body or b"", user="www-data", timeout=120)
+        self.responses.append(r)
+        return r
+
+    def follow(self, r):
+        self.assertion_redirect(r)
+        query = urllib.parse.urlsplit(r.headers["location"]).query
+        return self.request("GET", query)
+
+    @staticmethod
+    def assertion_redirect(r):
+        assert r.status == 303, f"expected 303, got {r.status}: {r.text[:500]}"
+
+    def stop(self):
+        pass
+
+
+class Behind:
+    """settings.cgi behind a real server with Basic auth from the examples."""
+
+    def __init__(self, kind, config_path):
+        cls = servers.Nginx if kind == "nginx" else servers.Apache
+        htpasswd = servers.make_htpasswd(root() / f"{kind}-settings.htpasswd", USER, PASSWORD)
+        subprocess.run(["htpasswd", "-iB", str(htpasswd), OTHER_USER], input=PASSWORD.encode(),
+                       check=True, capture_output=True, timeout=30)
+        self.server = cls(str(root()), str(BINDIR), config_path, htpasswd=htpasswd,
+                          programs=PROGRAMS, env=sanitizer_env())
+        self.server.start()
+        self.url = self.server.url + "/keycrm/settings"
+        self.responses = []
+
+    def request(self, method="GET", query="", body=None, user=USER, env=None, password=PASSWORD):
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+        auth = (user, password) if user is not None else None
+        r = servers.http_request(self.url + (f"?{query}" if query else ""), method, body,
+                                 headers, auth=auth, timeout=120)
+        self.responses.append(r)
+        return r
+
+    def follow(self, r):
+        assert r.status == 303, f"expected 303, got {r.status}: {r.text[:500]}"
+        loc = r.headers["location"]
+        assert loc.startswith("/keycrm/settings"), loc
+        return self.request("GET", urllib.parse.urlsplit(loc).query)
+
+    def webhook(self, items):
+        return servers.http_request(
+            f"{self.server.url}/keycrm/webhook?secret={WEBHOOK_SECRET}&wait=1", "POST",
+            json.dumps(items).encode())
+
+    def stop(self):
+        self.server.stop()
+
+
+class PageContract:
+    """What every way of running the page must do."""
+
+    kind = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.state = make_state_dir(f"state-settings-{cls.kind}")
+        cls.config = config(f"settings-{cls.kind}", cls.state)
+        cls.target = DirectCGI(cls.config) if cls.kind == "cgi" else Behind(cls.kind, cls.config)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.target.stop()
+
+    def setUp(self):
+        SHOP.reset()
+        self.target.responses = []
+        settings_conf(self.state).unlink(missing_ok=True)
+
+    def tearDown(self):
+        # No page but the one-time "show" answer may hold a secret whole.
+        for r in self.target.responses:
+            if getattr(r, "shows_secrets", False):
+                continue
+            for name, value in SECRETS.items():
+                self.assertNotIn(value, r.text, f"{name} appears whole in a page")
+                self.assertNotIn(value, json.dumps(r.headers), f"{name} appears in a header")
+
+    def get(self):
+        r = self.target.request("GET")
+        self.assertEqual(r.status, 200, r.text[:2000])
+        return r
+
+    def post(self, token=None, **fields):
+        if token is not None:
+            fields["csrf"] = token
+        return self.target.request("POST", body=form(**fields))
+
+    def assert_security_headers(self, r):
+        h = r.headers
+        csp = h.get("content-security-policy", "")
+        for part in ("default-src 'none'", "form-action 'self'", "frame-ancestors 'none'",
+                     "base-uri 'none'"):
+            self.assertIn(part, csp)
+        self.assertNotIn("unsafe-inline", csp)
+        self.assertNotIn("script-src", csp)
+        self.assertEqual(h.get("x-frame-options"), "DENY")
+        self.assertEqual(h.get("cache-control"), "no-store")
+        self.assertEqual(h.get("referrer-policy"), "no-referrer")
+        self.assertEqual(h.get("x-content-type-options"), "nosniff")
+        m = re.search(r"<style>(.*?)</style>", r.text, re.S)
+        if m:
+            digest = base64.b64encode(hashlib.sha256(m.group(1).encode()).digest()).decode()
+            self.assertIn(f"'sha256-{digest}'", csp, "the inline stylesheet's hash")
+
+    # --- reading the page
+
+    def test_page_shows_every_section_with_security_headers(self):
+        r = self.get()
+        self.assert_security_headers(r)
+        self.assertTrue(r.headers["content-type"].startswith("text/html"))
+        for h in ("Status", "Connection", "Setup", "Settings", "Problems", "History"):
+            self.assertIn(f"<h2>{h}</h2>", r.text)
+        self.assertNotIn("<script", r.text.lower())
+        self.assertIn("/keycrm/webhook?secret=\u2026" + WEBHOOK_SECRET[-4:], r.text)
+        self.assertIn("wget -qO- &#39;", r.text)
+        self.assertIn("/keycrm/sync?token=\u2026" + SYNC_TOKEN[-4:], r.text)
+
+    def test_post_without_or_with_a_wrong_token_is_refused_and_changes_nothing(self):
+        page = self.get()
+        good = csrf_token(page)
+        fields = dict(action="save", keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id="3",
+                      subtract_reserve="no", manage_stock="enable")
+        bad = "0" * 64 if good[0] != "0" else "1" * 64
+        for token in (None, "", bad, good[:-1], good + "0", good.upper()):
+            with self.subTest(token=token):
+                r = self.post(token, **fields)
+                self.assertEqual(r.status, 403, r.text[:500])
+                self.assert_security_headers(r)
+                self.assertIn("Nothing was changed", r.text)
+                self.assertFalse(settings_conf(self.state).exists())
+        r = self.post(bad, action="show")
+        self.assertEqual(r.status, 403)
+        self.assertNotIn("webhook?secret=" + WEBHOOK_SECRET[:8], r.text)
+
+    def test_token_of_another_user_is_refused(self):
+        other = self.target.request("GET", user=OTHER_USER)
+        self.assertEqual(other.status, 200)
+        token = csrf_token(other)
+        r = self.post(token, action="save", keycrm_warehouse_id="4")
+        self.assertEqual(r.status, 403)
+        self.assertFalse(settings_conf(self.state).exists())
+
+    def test_saving_writes_settings_conf_0600_and_shows_where_values_come_from(self):
+        token = csrf_token(self.get())
+        r = self.post(token, action="save", keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id="1",
+                      subtract_reserve="no", manage_stock="enable")
+        r = self.target.follow(r)
+        self.assertIn("Settings saved", r.text)
+        path = settings_conf(self.state)
+        st = path.stat()
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+        text = path.read_bytes().decode()
+        for line in (f"keycrm_api_key = {KEYCRM_KEY}", "keycrm_warehouse_id = 1",
+                     "subtract_reserve = no", "manage_stock = enable"):
+            self.assertIn(line + "\n", text)
+        self.assertEqual([p.name for p in Path(self.state).glob(".settings.conf*")], [],
+                         "no temporary file is left")
+        for key in ("keycrm_api_key", "keycrm_warehouse_id", "subtract_reserve", "manage_stock"):
+            label = re.search(rf'<label for="{key}">.*?</label>', r.text, re.S)
+            self.assertIsNotNone(label, key)
+            self.assertIn("saved from this page", label.group(0), key)
+        # The key is never sent back into the form.
+        self.assertRegex(r.text, r'name="keycrm_api_key" value=""')
+        # An empty key field keeps the saved key.
+        r = self.target.follow(self.post(csrf_token(r), action="save", keycrm_api_key="",
+                                         keycrm_warehouse_id="2", subtract_reserve="",
+                                         manage_stock=""))
+        self.assertIn("Settings saved", r.text)
+        text = path.read_text()
+        self.assertIn(f"keycrm_api_key = {KEYCRM_KEY}\n", text)
+        self.assertIn("keycrm_warehouse_id = 2\n", text)
+        self.assertNotIn("subtract_reserve", text)
+        label = re.search(r'<label for="subtract_reserve">.*?</label>', r.text, re.S).group(0)
+        self.assertIn("default", label)
+
+    def test_a_rejected_keycrm_key_is_not_saved_and_says_why(self):
+        token = csrf_token(self.get())
+        r = self.target.follow(self.post(token, action="save", keycrm_api_key="wrong-key-123",
+                                         keycrm_warehouse_id="1"))
+        self.assertIn("Nothing was saved", r.text)
+        self.assertIn("rejected", r.text)
+        self.assertFalse(settings_conf(self.state).exists())
+
+    def test_bad_values_are_not_saved(self):
+        token = csrf_token(self.get())
+        for fields, words in ((dict(keycrm_warehouse_id="abc"), "whole number"),
+                              (dict(subtract_reserve="maybe"), "yes or no"),
+                              (dict(manage_stock="always"), "skip or enable"),
+                              (dict(keycrm_warehouse_id="1\nwebhook_secret=" + "x" * 40),
+                               "one line")):
+            with self.subTest(fields=fields):
+                r = self.target.follow(self.post(token, action="save", **fields))
+                self.assertIn("Nothing was saved", r.text)
+                self.assertIn(words, r.text)
+                self.assertFalse(settings_conf(self.state).exists())
+
+    def test_result_message_is_shown_once_and_only_its_id_is_in_the_url(self):
+        token = csrf_token(self.get())
+        r = self.post(token, action="save", keycrm_warehouse_id="5")
+        self.assertEqual(r.status, 303)
+        loc = r.headers["location"]
+        self.assertRegex(loc, r"^/keycrm/settings\?m=[0-9a-f]{32}$")
+        first = self.target.follow(r)
+        self.assertIn("Settings saved", first.text)
+        again = self.target.request("GET", urllib.parse.urlsplit(loc).query)
+        self.assertNotIn("Settings saved", again.text)
+
+    def test_hostile_skus_render_as_text(self):
+        SHOP.reset()
+        if isinstance(self.target, Behind):
+            r = self.target.webhook([{"sku": s, "in_stock": 2, "in_reserve": 0} for s in XSS_SKUS])
+        else:
+            d = kctest.Direct(self.config)
+            r = servers.run_cgi(d.binary, env={
+                "REQUEST_METHOD": "POST", "QUERY_STRING": f"secret={WEBHOOK_SECRET}&wait=1",
+                "KEYCRM_SYNC_CONFIG": self.config, **sanitizer_env()},
+                body=json.dumps([{"sku": s, "in_stock": 2} for s in XSS_SKUS]).encode(),
+                user="www-data")
+        self.assertEqual(r.status, 200, r.text)
+        page = self.get()
+        self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt;", page.text)
+        self.assertIn("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;", page.text)
+        self.assertNotIn("<script>alert", page.text)
+        self.assertNotIn("<img", page.text)
+        self.assertIn("SKUs that matched nothing", page.text)
+
+    def test_show_reveals_the_urls_once_on_a_no_store_answer(self):
+        token = csrf_token(self.get())
+        r = self.post(token, action="show")
+        r.shows_secrets = True
+        self.assertEqual(r.status, 200)
+        self.assert_security_headers(r)
+        self.assertIn(f"/keycrm/webhook?secret={WEBHOOK_SECRET}", r.text)
+        self.assertIn(f"/keycrm/sync?token={SYNC_TOKEN}", r.text)
+        self.assertNotIn(CS, r.text)
+
+    def test_check_key_reports_both_sides(self):
+        token = csrf_token(self.get())
+        r = self.target.follow(self.post(token, action="check"))
+        self.assertIn("no API key", r.text)
+        self.assertIn("Write permission", r.text)
+        self.assertIn("Stock management on", r.text)
+
+
+class SettingsAsCGI(PageContract, unittest.TestCase):
+    kind = "cgi"
+
+    def test_without_remote_user_403_says_how_to_protect_it(self):
+        r = self.target.request("GET", user=None)
+        self.assertEqual(r.status, 403)
+        self.assert_security_headers(r)
+        self.assertIn("htpasswd", r.text)
+        self.assertIn("auth_basic", r.text)
+        self.assertIn("AuthType Basic", r.text)
+        self.assertNotIn(SHOP.url, r.text)
+        r = self.target.request("POST", body=form(action="save", keycrm_warehouse_id="9"),
+                                user=None)
+        self.assertEqual(r.status, 403)
+        self.assertFalse(settings_conf(self.state).exists())
+
+    def test_from_a_shell_it_prints_usage_and_exits_2(self):
+        proc = subprocess.run([str(BINDIR / "settings.cgi")], capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", **sanitizer_env()})
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("usage: settings.cgi", proc.stderr)
+
+    def test_other_methods_are_405(self):
+        r = self.target.request("PUT")
+        self.assertEqual(r.status, 405)
+        self.assertIn("POST", r.headers["allow"])
+
+    def test_configuration_error_is_shown_to_the_administrator(self):
+        cfg = write_config(root() / "settings-broken.conf", state_dir=self.state,
+                           colour="blue", webhook_secret=WEBHOOK_SECRET)
+        r = DirectCGI(cfg).request("GET")
+        self.assertEqual(r.status, 500)
+        self.assert_security_headers(r)
+        self.assertIn("unknown key &#39;colour&#39;", r.text)
+        self.assertIn("settings-broken.conf:", r.text)
+        self.assertNotIn(WEBHOOK_SECRET, r.text)
+        # Nobody unauthenticated learns anything.
+        r = DirectCGI(cfg).request("GET", user=None)
+        self.assertEqual(r.status, 403)
+        self.assertNotIn("colour", r.text)
+
+    def test_webhook_url_is_built_from_the_request(self):
+        r = self.target.request("GET", env={"HTTPS": None, "HTTP_HOST": "shop.example",
+                                            "SERVER_PORT": "8080"})
+        self.assertIn("http://shop.example:8080/keycrm/webhook?secret=", r.text)
+        self.assertIn("served over plain HTTP", r.text)
+        r = self.target.request("GET", env={"HTTP_HOST": "evil\"><x"})
+        self.assertIn("https://shop.example/keycrm/webhook?secret=", r.text)
+        self.assertNotIn("served over plain HTTP", r.text)
+
+    def test_first_install_offers_push_all_or_backfill(self):
+        state = make_state_dir("state-settings-first")
+        cfg = config("settings-first", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        t = DirectCGI(cfg)
+        page = t.request("GET")
+        self.assertIn("First install", page.text)
+        self.assertIn('value="push_all"', page.text)
+        r = t.follow(t.request("POST", body=form(csrf=csrf_token(page), action="backfill")))
+        self.assertIn("Backfill from KeyCRM done", r.text)
+        for resp in t.responses:
+            for value in SECRETS.values():
+                self.assertNotIn(value, resp.text)
+
+    def test_sync_now_and_dry_run_plan(self):
+        state = make_state_dir("state-settings-sync")
+        cfg = config("settings-sync", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        t = DirectCGI(cfg)
+        token = csrf_token(t.request("GET"))
+        r = t.follow(t.request("POST", body=form(csrf=token, action="sync")))
+        self.assertIn("Sync run done", r.text)
+        self.assertIn("first run", r.text)
+        self.assertNotIn("First install", r.text)
+        sold = SHOP.products()[10]
+        SHOP.control("sale", {"id": 10, "quantity": 3})
+        r = t.follow(t.request("POST", body=form(csrf=token, action="dry_run")))
+        self.assertIn("Dry run done", r.text)
+        table = re.search(r'<table class="cards" id="plan">.*?</table>', r.text, re.S)
+        self.assertIsNotNone(table, r.text[:3000])
+        self.assertIn(f"<code>{sold['sku']}</code>", table.group(0))
+        self.assertIn(f">{sold['stock_quantity'] - 3}<", table.group(0))
+        # push all is a first-install action only.
+        r = t.follow(t.request("POST", body=form(csrf=token, action="push_all")))
+        self.assertIn("only offered on a first install", r.text)
+        for resp in t.responses:
+            for value in SECRETS.values():
+                self.assertNotIn(value, resp.text)
+
+    def test_unreachable_shop_and_read_only_key_are_said_plainly(self):
+        state = make_state_dir("state-settings-down")
+        port = servers.free_port()
+        cfg = config("settings-down", state, woo_url=f"http://127.0.0.1:{port}",
+                     keycrm_api_url=f"http://127.0.0.1:{port}/v1", keycrm_api_key=KEYCRM_KEY)
+        t = DirectCGI(cfg)
+        r = t.follow(t.request("POST", body=form(csrf=csrf_token(t.request("GET")),
+                                                 action="check")))
+        self.assertIn("KeyCRM could not be reached", r.text)
+        self.assertIn("Unreachable", r.text)
+        self.assertIn("Needs attention", r.text)
+        SHOP.control("config", {"key_permissions": "read"})
+        try:
+            token = csrf_token(self.get())
+            r = self.target.follow(self.post(token, action="check"))
+            self.assertIn("No write permission", r.text)
+            self.assertIn("may not write", r.text)
+        finally:
+            SHOP.control("config", {"key_permissions": "read_write"})
+
+
+class SettingsBehindNginx(PageContract, unittest.TestCase):
+    kind = "nginx"
+
+    def test_basic_auth_is_required(self):
+        r = self.target.request("GET", user=None)
+        self.assertEqual(r.status, 401)
+        r = self.target.request("GET", password="wrong")
+        self.assertEqual(r.status, 401)
+        r = self.target.request("POST", body=form(action="save", keycrm_warehouse_id="9"),
+                                user=None)
+        self.assertEqual(r.status, 401)
+        self.assertFalse(settings_conf(self.state).exists())
+
+
+class SettingsBehindApache(SettingsBehindNginx):
+    kind = "apache"
+
+
+if __name__ == "__main__":
+    unittest.main()
