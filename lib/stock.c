@@ -13,7 +13,12 @@ kc_stock_target(double in_stock, double in_reserve, int subtract_reserve)
 
 	if (!isfinite(v) || v <= 0)
 		return 0;
-	v = floor(v);
+	/*
+	 * 1.4 - 0.4 is 0.9999999999999999 in binary floating point; KeyCRM's
+	 * counts have a few decimals at most, so the difference is rounded to
+	 * a millionth before it is floored.
+	 */
+	v = floor(round(v * 1e6) / 1e6);
 	if (v > 2 * KC_STOCK_MAX_ABS)
 		v = 2 * KC_STOCK_MAX_ABS;
 	return (long long)v;

@@ -17,6 +17,11 @@ target_floors_and_clamps(void **state)
 	assert_int_equal(kc_stock_target(-4, 0, 0), 0);
 	assert_int_equal(kc_stock_target(0.999, 0, 1), 0);
 	assert_int_equal(kc_stock_target(-0.0, 0, 1), 0);
+	/* Differences that binary floating point gets just below a whole. */
+	assert_int_equal(kc_stock_target(1.4, 0.4, 1), 1);
+	assert_int_equal(kc_stock_target(2.3, 0.3, 1), 2);
+	assert_int_equal(kc_stock_target(10.3, 8.3, 1), 2);
+	assert_int_equal(kc_stock_target(0.9999, 0, 1), 0);
 }
 
 static struct kc_woo_product
