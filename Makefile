@@ -6,6 +6,8 @@
 #   make demo       build, start nginx + simulated KeyCRM and WooCommerce,
 #                   walk a webhook end to end, keep running until Ctrl-C
 #   make deps       install the Debian packages the build and tests need
+#   make install    install into FHS places (PREFIX=/usr/local, DESTDIR= for staging);
+#                   make uninstall removes it again (never the configuration or state)
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
@@ -24,13 +26,29 @@ KC_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfcgi -lm
 LIB_SRC   = $(wildcard lib/*.c)
 LIB_OBJ   = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 LIB_A     = $(BUILD)/libkeycrm-sync.a
-PROGRAMS  = webhook sync
+PROGRAMS  = webhook sync settings
 BINS      = $(PROGRAMS:%=$(BINDIR)/%.cgi)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
+
+# Installation (make install / uninstall). Programs go where Debian keeps a package's
+# internal executables; the configuration and the state are outside PREFIX (FHS).
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+PKGLIBDIR = $(PREFIX)/lib/keycrm-sync
+SBINDIR   = $(PREFIX)/sbin
+MAN8DIR   = $(PREFIX)/share/man/man8
+UNITDIR   = $(PREFIX)/lib/systemd/system
+CONFDIR   = /etc/keycrm-sync
+STATEDIR  = /var/lib/keycrm-sync
+WWW_USER ?= www-data
+INSTALL  ?= install
+# Installed if built (settings.cgi may not be).
+INSTALL_PROGRAMS = webhook sync settings
+UNITS     = keycrm-sync@.socket keycrm-sync@.service
 
 .PHONY: all clean check check-unit check-integration check-asan \
         check-valgrind demo deps unit
@@ -93,3 +111,62 @@ demo: deps all
 
 clean:
 	rm -rf $(BUILD) $(BINS)
+
+.PHONY: install uninstall check-install
+
+# The units name the programs by their installed path (/usr/lib/keycrm-sync in contrib/,
+# as in the example server configs); a different PREFIX is written into the copies.
+# As root the state directory is created for the web server's user; without root the
+# command to run is printed instead. An existing state directory is left as it is.
+install: all
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(UNITDIR)
+	@[ -d $(DESTDIR)$(CONFDIR) ] || $(INSTALL) -d -m 0755 $(DESTDIR)$(CONFDIR)
+	@for p in $(INSTALL_PROGRAMS); do \
+	    if [ -f $(BINDIR)/$$p.cgi ]; then \
+	        echo "  INSTALL $(DESTDIR)$(PKGLIBDIR)/$$p.cgi"; \
+	        $(INSTALL) -m 0755 $(BINDIR)/$$p.cgi $(DESTDIR)$(PKGLIBDIR)/$$p.cgi || exit 1; \
+	    else \
+	        echo "  (not built, not installed: $(BINDIR)/$$p.cgi)"; \
+	    fi; \
+	done
+	$(INSTALL) -m 0755 contrib/keycrm-sync-setup $(DESTDIR)$(SBINDIR)/keycrm-sync-setup
+	$(INSTALL) -m 0644 docs/keycrm-sync.8 $(DESTDIR)$(MAN8DIR)/keycrm-sync.8
+	$(INSTALL) -m 0644 contrib/keycrm-sync.conf.example \
+	    $(DESTDIR)$(CONFDIR)/keycrm-sync.conf.example
+	@for u in $(UNITS); do \
+	    sed 's|/usr/lib/keycrm-sync/|$(PKGLIBDIR)/|g' contrib/systemd/$$u \
+	        >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	    mv -f $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	    echo "  INSTALL $(DESTDIR)$(UNITDIR)/$$u"; \
+	done
+	@if [ -d $(DESTDIR)$(STATEDIR) ]; then \
+	    echo "  (kept as it is: $(DESTDIR)$(STATEDIR))"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	    $(INSTALL) -d -m 0750 -o $(WWW_USER) -g $(WWW_USER) $(DESTDIR)$(STATEDIR) && \
+	    echo "  STATE $(DESTDIR)$(STATEDIR) ($(WWW_USER), 0750)"; \
+	else \
+	    $(INSTALL) -d -m 0750 $(DESTDIR)$(STATEDIR) && \
+	    echo "  STATE $(DESTDIR)$(STATEDIR): not root, so as root run:" && \
+	    echo "        chown $(WWW_USER):$(WWW_USER) $(DESTDIR)$(STATEDIR)"; \
+	fi
+	@echo "Installed. Next (as root): keycrm-sync-setup writes $(CONFDIR)/keycrm-sync.conf;"
+	@echo "see man keycrm-sync. For the FastCGI workers under systemd: systemctl daemon-reload;"
+	@echo "systemctl enable --now keycrm-sync@webhook.socket keycrm-sync@sync.socket keycrm-sync@settings.socket"
+
+# Removes what install put there; never the configuration, the state or an htpasswd.
+uninstall:
+	rm -f $(INSTALL_PROGRAMS:%=$(DESTDIR)$(PKGLIBDIR)/%.cgi) \
+	    $(DESTDIR)$(SBINDIR)/keycrm-sync-setup $(DESTDIR)$(MAN8DIR)/keycrm-sync.8 \
+	    $(DESTDIR)$(CONFDIR)/keycrm-sync.conf.example $(UNITS:%=$(DESTDIR)$(UNITDIR)/%)
+	-@rmdir $(DESTDIR)$(PKGLIBDIR) 2>/dev/null || true
+	-@rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
+	@echo "Left in place: $(DESTDIR)$(CONFDIR)/keycrm-sync.conf (and htpasswd) and $(DESTDIR)$(STATEDIR), if there."
+	@echo "If the units were enabled: systemctl disable --now 'keycrm-sync@*.socket' 'keycrm-sync@*.service'"
+
+# make install into a scratch root, servers from the installed files, the worker
+# supervisor, the first-run helper, make uninstall (tests/integration/test_install.py,
+# test_workers.py).
+check-install: all
+	@KC_BINDIR=$(BINDIR) $(PYTHON) tests/run.py test_install test_workers

@@ -24,7 +24,8 @@ enum value_type {
 	T_PATH,
 	T_LONG,
 	T_YESNO,
-	T_MANAGE
+	T_MANAGE,
+	T_LOGLEVEL
 };
 
 struct key_spec {
@@ -58,7 +59,10 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_SYNC_MAX_SECONDS] = { "sync_max_seconds", T_LONG, OFF(sync_max_seconds), 1, 86400, 0, 0 },
 	[KC_KEY_FULL_SCAN_HOURS] = { "full_scan_hours", T_LONG, OFF(full_scan_hours), 1, 8760, 0, 0 },
 	[KC_KEY_SHOP_ORDERS_IN_KEYCRM] = { "shop_orders_in_keycrm", T_YESNO, OFF(shop_orders_in_keycrm), 0, 0, 0, 0 },
+	[KC_KEY_LOG_LEVEL] = { "log_level", T_LOGLEVEL, OFF(log_level), 0, 0, 0, 0 },
 };
+
+static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
 
 const char *
 kc_config_key_name(enum kc_key key)
@@ -92,6 +96,7 @@ kc_config_defaults(struct kc_config *cfg)
 	cfg->sync_max_seconds = 240;
 	cfg->full_scan_hours = 24;
 	cfg->shop_orders_in_keycrm = 0;
+	cfg->log_level = KC_LOG_INFO;
 }
 
 void
@@ -99,7 +104,7 @@ kc_config_free(struct kc_config *cfg)
 {
 	for (int k = 0; k < KC_KEY__MAX; k++) {
 		enum value_type t = keys[k].type;
-		if (t != T_LONG && t != T_YESNO && t != T_MANAGE) {
+		if (t != T_LONG && t != T_YESNO && t != T_MANAGE && t != T_LOGLEVEL) {
 			char **p = str_field(cfg, (enum kc_key)k);
 			free(*p);
 			*p = NULL;
@@ -260,6 +265,14 @@ set_value(struct kc_config *cfg, enum kc_key key, const char *v,
 			return -1;
 		}
 		return 0;
+	case T_LOGLEVEL:
+		for (int i = 0; i <= KC_LOG_DEBUG; i++)
+			if (strcmp(v, log_level_names[i]) == 0) {
+				cfg->log_level = (enum kc_log_level)i;
+				return 0;
+			}
+		kc_error_set(err, "must be error, warning, info or debug");
+		return -1;
 	}
 	sp = str_field(cfg, key);
 	free(*sp);
@@ -476,6 +489,8 @@ kc_config_load(struct kc_config *cfg, const char *path, struct kc_error *err)
 		free(text);
 	}
 	free(spath);
+	/* Applies from here on, to this request and what follows it. */
+	kc_log_set_level(cfg->log_level);
 	if (cfg->ca_file != NULL && access(cfg->ca_file, R_OK) != 0) {
 		kc_error_set(err, "%s: ca_file %s cannot be read: %s", path,
 		    cfg->ca_file, strerror(errno));
@@ -510,6 +525,9 @@ kc_config_value_text(const struct kc_config *cfg, enum kc_key key, char *out,
 		break;
 	case T_MANAGE:
 		kc_strlcpy(out, cfg->manage_stock == KC_MANAGE_ENABLE ? "enable" : "skip", outsz);
+		break;
+	case T_LOGLEVEL:
+		kc_strlcpy(out, log_level_names[cfg->log_level], outsz);
 		break;
 	default: {
 		const char *s = *(char *const *)base;

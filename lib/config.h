@@ -43,6 +43,7 @@ enum kc_key {
 	KC_KEY_SYNC_MAX_SECONDS,
 	KC_KEY_FULL_SCAN_HOURS,
 	KC_KEY_SHOP_ORDERS_IN_KEYCRM,
+	KC_KEY_LOG_LEVEL,
 	KC_KEY__MAX
 };
 
@@ -67,6 +68,7 @@ struct kc_config {
 	long sync_max_seconds;
 	long full_scan_hours;
 	int shop_orders_in_keycrm;
+	enum kc_log_level log_level;		/* what kc_log() writes */
 
 	enum kc_source source[KC_KEY__MAX];
 };

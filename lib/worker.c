@@ -12,9 +12,14 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <curl/curl.h>
+#include <fastcgi.h>		/* FCGI_LISTENSOCK_FILENO: the listening socket is fd 0 */
 #include <fcgiapp.h>
 
 #include "apply.h"
@@ -22,6 +27,12 @@
 
 /* Bodies up to this size are read to the end even when refused. */
 #define DRAIN_MAX (16u << 20)
+
+/* KEYCRM_SYNC_WORKERS: at most this many workers under one supervisor. */
+#define MAX_WORKERS 64
+/* A failed worker is replaced at once while the budget lasts (one per
+ * worker), then at this pace: a crash loop costs a fork a second, no more. */
+#define RESTART_INTERVAL_MS 1000
 
 const char *
 kc_config_path(const struct kc_request *req)
@@ -88,7 +99,16 @@ fcgi_write(void *self, const char *buf, size_t len)
 }
 
 static volatile sig_atomic_t stop_requested;
+static int devnull_fd = -1;
 
+/*
+ * libfcgi checks its shutdown flag and then calls accept(): a signal that
+ * lands between the two would leave an idle worker waiting for one more
+ * connection (under systemd, until the stop timeout kills it).  Pointing
+ * the listening descriptor at /dev/null makes that accept() fail at once;
+ * the number stays taken, so no file opened later can become "fd 0".  The
+ * listening socket itself stays open in the other workers and the server.
+ */
 static void
 on_stop_signal(int sig)
 {
@@ -96,6 +116,8 @@ on_stop_signal(int sig)
 	stop_requested = 1;
 	kc_apply_stop = 1;
 	FCGX_ShutdownPending();
+	if (devnull_fd >= 0)
+		(void)dup2(devnull_fd, FCGI_LISTENSOCK_FILENO);
 }
 
 /* No SA_RESTART: accept() must return so that the loop can end. */
@@ -104,6 +126,8 @@ install_stop_handlers(void)
 {
 	struct sigaction sa;
 
+	if (devnull_fd < 0)
+		devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;
 	sigemptyset(&sa.sa_mask);
@@ -173,18 +197,47 @@ run_detached(const struct kc_program *prog, const struct kc_job *job)
 	_exit(0);
 }
 
+/*
+ * A whole number from the process environment (never from a request), or
+ * def when unset; -1 (and a log line) when it is not one in [min, max]: a
+ * worker refuses to start rather than guess.
+ */
+static long
+env_number(const char *name, long min, long max, long def)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || strspn(v, "0123456789") != strlen(v) ||
+	    n < min || n > max) {
+		kc_log(KC_LOG_ERROR, "%s must be a whole number from %ld to %ld",
+		    name, min, max);
+		return -1;
+	}
+	return n;
+}
+
+/*
+ * The FastCGI worker loop.  Returns 0 when it was asked to stop or has
+ * served max requests (0: no limit), 1 when it cannot go on; the
+ * supervisor replaces the first kind at once and paces the second.
+ */
 static int
-serve_fastcgi(const struct kc_program *prog)
+serve_fastcgi(const struct kc_program *prog, long max)
 {
 	FCGX_Request fr;
 	struct kc_transport io;
 	struct kc_job job;
-	long served = 0, max = 0;
-	const char *m = getenv("KEYCRM_SYNC_MAX_REQUESTS");
+	long served = 0;
+	int rc = 0;
 
-	if (m != NULL)
-		max = strtol(m, NULL, 10);
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, 0) != 0) {
+	kc_crash_point("worker-start");
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, FCGI_LISTENSOCK_FILENO, 0) != 0) {
 		kc_log(KC_LOG_ERROR, "cannot start the FastCGI worker");
 		return 1;
 	}
@@ -193,7 +246,17 @@ serve_fastcgi(const struct kc_program *prog)
 	io.read = fcgi_read;
 	io.write = fcgi_write;
 	io.self = &fr;
-	while (!stop_requested && FCGX_Accept_r(&fr) >= 0) {
+	while (!stop_requested) {
+		int r = FCGX_Accept_r(&fr);
+
+		if (r < 0) {
+			if (!stop_requested) {
+				kc_log(KC_LOG_ERROR, "cannot accept FastCGI connections: %s",
+				    r > -4096 ? strerror(-r) : "libfcgi error");
+				rc = 1;
+			}
+			break;
+		}
 		serve_one(prog, &io, &job);
 		FCGX_Finish_r(&fr);
 		if (job.apply && prog->run_job != NULL)
@@ -202,7 +265,160 @@ serve_fastcgi(const struct kc_program *prog)
 			break;
 	}
 	FCGX_Free(&fr, 1);
-	return 0;
+	return rc;
+}
+
+/*
+ * The pre-fork supervisor (KEYCRM_SYNC_WORKERS=N, N >= 2).
+ *
+ * Why: systemd or spawn-fcgi start one process per socket, and a webhook
+ * worker goes on applying the inbox after its answer (up to
+ * sync_max_seconds), so a single process would leave KeyCRM's next
+ * webhook waiting.  Here the process started on the socket forks N
+ * workers that all accept on fd 0 (the kernel hands each connection to one
+ * of them), replaces a worker that ends (after KEYCRM_SYNC_MAX_REQUESTS, or
+ * a crash), passes SIGTERM/SIGINT on and exits once they all have.
+ *
+ * Signals are blocked and taken with sigtimedwait(), so there is no
+ * handler and no race between "a worker ended" and "wait for the next
+ * event".  Workers are plain fork()s without exec: a new binary takes
+ * effect when the service is restarted.
+ */
+
+/* In a new worker: its own signal handling, then the caller's mask back. */
+static void
+become_worker(const sigset_t *mask, pid_t supervisor)
+{
+#ifdef PR_SET_PDEATHSIG
+	/* If the supervisor is killed outright, its workers stop too rather
+	 * than serve on unsupervised. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() != supervisor)
+		_exit(0);
+#else
+	(void)supervisor;
+#endif
+	install_stop_handlers();
+	sigprocmask(SIG_SETMASK, mask, NULL);
+}
+
+static void
+log_worker_end(pid_t pid, int status)
+{
+	if (WIFSIGNALED(status))
+		kc_log(KC_LOG_WARN, "worker %ld was killed by signal %d; replacing it",
+		    (long)pid, WTERMSIG(status));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		kc_log(KC_LOG_WARN, "worker %ld exited with status %d; replacing it",
+		    (long)pid, WEXITSTATUS(status));
+}
+
+/*
+ * Returns -1 in a forked worker, which then goes on to serve; in the
+ * supervisor it returns only once every worker has ended, with the
+ * process's exit status.
+ */
+static int
+supervise(int n)
+{
+	pid_t pid[MAX_WORKERS] = { 0 };
+	int failed[MAX_WORKERS] = { 0 };	/* this slot's worker failed */
+	pid_t self = getpid();
+	sigset_t events, mask;
+	long budget = n;			/* failed workers replaced at once */
+	int64_t earned = kc_monotonic_ms();	/* when budget last grew */
+	int live = 0, stopping = 0, warned = 0;
+
+	sigemptyset(&events);
+	sigaddset(&events, SIGCHLD);
+	sigaddset(&events, SIGTERM);
+	sigaddset(&events, SIGINT);
+	sigprocmask(SIG_BLOCK, &events, &mask);
+	/* An inherited SIG_IGN would have the kernel reap workers unseen. */
+	signal(SIGCHLD, SIG_DFL);
+	kc_log(KC_LOG_INFO, "supervisor: starting %d workers", n);
+
+	for (;;) {
+		struct timespec ts, *timeout = NULL;
+		int64_t now;
+		int status, sig;
+		pid_t p;
+
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+			for (int i = 0; i < n; i++) {
+				if (pid[i] != p)
+					continue;
+				pid[i] = 0;
+				live--;
+				failed[i] = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+				if (!stopping)
+					log_worker_end(p, status);
+			}
+		}
+		if (stopping) {
+			if (live == 0) {
+				kc_log(KC_LOG_INFO, "supervisor: all workers have stopped");
+				return 0;
+			}
+		} else {
+			/* The budget grows back by one per interval, up to n. */
+			now = kc_monotonic_ms();
+			if (budget >= n || now - earned >= RESTART_INTERVAL_MS) {
+				if (budget < n)
+					budget++;
+				earned = now;
+			}
+			for (int i = 0; i < n; i++) {
+				if (pid[i] != 0)
+					continue;
+				/* A worker that ended well (served its share of
+				 * requests) is replaced at once; a failed one
+				 * only while the budget lasts. */
+				if (failed[i]) {
+					if (budget == 0) {
+						if (!warned)
+							kc_log(KC_LOG_WARN, "supervisor: workers keep failing; replacing one a second");
+						warned = 1;
+						continue;
+					}
+					budget--;
+				}
+				p = fork();
+				if (p == 0) {
+					become_worker(&mask, self);
+					return -1;
+				}
+				if (p < 0) {
+					kc_log(KC_LOG_ERROR, "supervisor: cannot fork a worker: %s",
+					    strerror(errno));
+					failed[i] = 1;
+					continue;
+				}
+				pid[i] = p;
+				failed[i] = 0;
+				live++;
+			}
+			if (budget == n)
+				warned = 0;
+			if (live < n) {
+				int64_t wait = RESTART_INTERVAL_MS - (now - earned);
+
+				if (wait < 1)
+					wait = 1;
+				ts.tv_sec = (time_t)(wait / 1000);
+				ts.tv_nsec = (long)(wait % 1000) * 1000000L;
+				timeout = &ts;
+			}
+		}
+		sig = timeout ? sigtimedwait(&events, NULL, timeout) : sigwaitinfo(&events, NULL);
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (!stopping)
+				kc_log(KC_LOG_INFO, "supervisor: stopping %d workers", live);
+			stopping = 1;
+			for (int i = 0; i < n; i++)
+				if (pid[i] != 0)
+					kill(pid[i], sig);
+		}
+	}
 }
 
 int
@@ -210,16 +426,28 @@ kc_program_main(const struct kc_program *prog, int argc, char **argv)
 {
 	struct kc_transport io;
 	struct kc_job job;
-	int rc;
+	long max = 0;
+	int fastcgi, rc;
 
 	kc_log_set_program(prog->name);
 	umask(027);
+	fastcgi = !FCGX_IsCGI();
+	if (fastcgi) {
+		long n = env_number("KEYCRM_SYNC_WORKERS", 1, MAX_WORKERS, 1);
+
+		max = env_number("KEYCRM_SYNC_MAX_REQUESTS", 0, 1000000000L, 0);
+		if (n < 0 || max < 0)
+			return 2;
+		/* The supervisor stays small: no libcurl, no request. */
+		if (n > 1 && (rc = supervise((int)n)) >= 0)
+			return rc;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		kc_log(KC_LOG_ERROR, "cannot initialise libcurl");
 		return 1;
 	}
-	if (!FCGX_IsCGI()) {
-		rc = serve_fastcgi(prog);
+	if (fastcgi) {
+		rc = serve_fastcgi(prog, max);
 	} else if (getenv("REQUEST_METHOD") == NULL) {
 		rc = prog->shell ? prog->shell(argc, argv) : 2;
 	} else {

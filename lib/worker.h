@@ -7,6 +7,12 @@
  * a FastCGI worker does it before accepting the next request; a plain CGI
  * process hands it to a detached child, because Apache's mod_cgid kills the
  * script itself once the answer is sent.
+ *
+ * FastCGI settings come from the process environment only:
+ * KEYCRM_SYNC_MAX_REQUESTS (a worker exits after that many requests) and
+ * KEYCRM_SYNC_WORKERS (N >= 2: the process is a small supervisor that forks
+ * N workers on the same socket, replaces those that end and passes
+ * SIGTERM/SIGINT on; see supervise() in worker.c).
  */
 #ifndef KC_WORKER_H
 #define KC_WORKER_H

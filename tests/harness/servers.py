@@ -16,6 +16,7 @@ and Apache switching to www-data).
 
 Public API (see each docstring):
     Nginx, Apache, FastCGIDirect          servers with .start() .stop() .url .pids() ...
+    SocketActivated                       one program started like the systemd units do
     run_cgi, cgi_fcgi_request, http_request -> Response (unpacks as status, headers, body)
     parse_cgi_output, make_htpasswd, prepare_for_www_data, free_port, pid_alive,
     build_standin, example_block
@@ -970,6 +971,59 @@ class FastCGIDirect(_Instance):
         self._copy_programs()
         self.socket = self._spawn_fcgi(self.program.rsplit(".", 1)[0],
                                        [self.bin_dir / self.program], self.workers)
+
+    def request(self, env=None, body=b"", timeout=60):
+        return cgi_fcgi_request(self.socket, env, body, timeout)
+
+
+class SocketActivated(_Instance):
+    """One program started the way contrib/systemd/keycrm-sync@.socket + .service start it:
+    the listening socket on fd 0 (StandardInput=socket), stderr into logs/NAME.stderr (where
+    systemd has the journal), as www-data with only PATH and `env` (the Environment= lines),
+    without spawn-fcgi. Unlike spawn-fcgi, which sends the workers' stderr to /dev/null, this
+    keeps the programs' own log lines for the tests to read.
+
+    SocketActivated(root, binary, env=None, socket_path=None)
+      binary       the program, run where it is (e.g. an installed file; www-data must be
+                   able to reach it)
+      env          the process environment besides PATH (e.g. KEYCRM_SYNC_WORKERS)
+      socket_path  where to listen (default run/NAME.sock in the private dir); a path in a
+                   server's run/ (e.g. Nginx(..., programs=()).run_dir / "webhook.sock")
+                   puts the program behind that server
+      .start() -> self; .pid (the process started); .process (its Popen: .wait(),
+      .returncode); .socket; .request(env=None, body=b"", timeout=60) -> Response (through
+      cgi-fcgi); .pids(); .stop(); .error_log_text()
+    """
+    kind = "socket"
+
+    def __init__(self, root, binary, env=None, socket_path=None):
+        super().__init__(root, None, (), env)
+        self.binary = Path(binary)
+        self.name = self.binary.name.rsplit(".", 1)[0]
+        self.socket = Path(socket_path) if socket_path else self.run_dir / f"{self.name}.sock"
+
+    @property
+    def process(self):
+        return self._popen
+
+    def _start(self):
+        uid, gid = _www_ids()
+        if self.socket.exists() or self.socket.is_symlink():
+            self.socket.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(self.socket))
+            os.chown(self.socket, uid, gid)
+            os.chmod(self.socket, 0o660)
+            listener.listen(128)
+            # Our copy of the socket is closed once the program has its own: when the
+            # program is gone, clients are refused at once instead of waiting.
+            self._popen = subprocess.Popen(
+                [str(self.binary)], stdin=listener.fileno(), stdout=subprocess.DEVNULL,
+                stderr=self._log(f"{self.name}.stderr"), env=self._clean_env(), cwd="/",
+                user=WWW_USER, group=WWW_USER, extra_groups=[], start_new_session=True)
+        finally:
+            listener.close()
 
     def request(self, env=None, body=b"", timeout=60):
         return cgi_fcgi_request(self.socket, env, body, timeout)

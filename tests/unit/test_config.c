@@ -56,7 +56,8 @@ parses_a_full_file(void **state)
 	    "subtract_reserve = no\n"
 	    "manage_stock = enable\n"
 	    "sync_max_seconds = 30\n"
-	    "shop_orders_in_keycrm = yes\n";
+	    "shop_orders_in_keycrm = yes\n"
+	    "log_level = debug\n";
 
 	(void)state;
 	assert_int_equal(parse(text, &cfg, &err), 0);
@@ -68,6 +69,8 @@ parses_a_full_file(void **state)
 	assert_int_equal(cfg.manage_stock, KC_MANAGE_ENABLE);
 	assert_int_equal(cfg.sync_max_seconds, 30);
 	assert_int_equal(cfg.shop_orders_in_keycrm, 1);
+	assert_int_equal(cfg.log_level, KC_LOG_DEBUG);
+	assert_int_equal(cfg.woo_parallel_requests, 2);
 	assert_int_equal(cfg.source[KC_KEY_WOO_URL], KC_SRC_FILE);
 	assert_int_equal(cfg.source[KC_KEY_FULL_SCAN_HOURS], KC_SRC_DEFAULT);
 	kc_config_free(&cfg);
@@ -95,6 +98,8 @@ errors_name_line_and_reason(void **state)
 		{ "keycrm_api_key = two words\n", "without spaces" },
 		{ "keycrm_warehouse_id = 1\nkeycrm_warehouse_id = 2\n", "test.conf:2: 'keycrm_warehouse_id' is already set on line 1" },
 		{ "keycrm_api_key =\n", "has no value" },
+		{ "log_level = loud\n", "must be error, warning, info or debug" },
+		{ "woo_parallel_requests = 9\n", "between 1 and 8" },
 	};
 	struct kc_config cfg;
 	struct kc_error err;

@@ -1,0 +1,438 @@
+"""make install / uninstall and everything it puts in place, used the way an administrator
+uses it: `make install DESTDIR=<scratch root> PREFIX=/usr`, then the real servers run the
+INSTALLED programs (nginx + spawn-fcgi, Apache + mod_proxy_fcgi, and the way the installed
+systemd units start them), a webhook and a sync go through each, and no secret may show up
+in any access or error log, nor in the programs' own log lines. The first-run helper writes
+a configuration the programs accept; make uninstall leaves the configuration and the state.
+
+Under KC_SANITIZED=1 the module is skipped: what make install installs is the normal build
+(make check-install and check-integration test it).
+"""
+
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import termios
+import time
+import unittest
+from pathlib import Path
+
+import kctest
+from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
+                    inbox, make_state_dir, root, wait_for, write_config)
+from harness import servers
+
+REPO = kctest.REPO
+SHOP = CRM = None
+DEST = None                      # the scratch root of `make install ... PREFIX=/usr`
+LIBDIR = SBIN = None
+PROGRAMS = ("webhook.cgi", "sync.cgi", "settings.cgi")
+ALL_SECRETS = (WEBHOOK_SECRET, SYNC_TOKEN, KEYCRM_KEY, CS)
+
+
+def make(*args):
+    """Runs make in the repository like an administrator would (no inherited MAKEFLAGS)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(["make", "-C", str(REPO), *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def install(dest, prefix="/usr"):
+    out = make("install", f"DESTDIR={dest}", f"PREFIX={prefix}")
+    if out.returncode != 0:
+        raise AssertionError(f"make install failed:\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+def setUpModule():
+    global SHOP, CRM, DEST, LIBDIR, SBIN
+    if kctest.SANITIZED:
+        raise unittest.SkipTest("make install installs the normal build")
+    DEST = root() / "destdir"
+    install(DEST)
+    LIBDIR = DEST / "usr/lib/keycrm-sync"
+    SBIN = DEST / "usr/sbin"
+    SHOP = FakeShop()
+    CRM = FakeCRM()
+
+
+def tearDownModule():
+    for fake in (SHOP, CRM):
+        if fake is not None:
+            fake.stop()
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def built_programs():
+    return [p for p in PROGRAMS if (REPO / "cgi-bin" / p).exists()]
+
+
+def crm_like_shop():
+    """KeyCRM offers for every shop SKU, warehouse 1 stocked like the shop."""
+    offers, stocks, seen = [], [], set()
+    for p in sorted(SHOP.products().values(), key=lambda p: p["id"]):
+        if not p.get("sku") or p["sku"] in seen:
+            continue
+        seen.add(p["sku"])
+        offers.append({"id": 1000 + p["id"], "product_id": p["id"], "sku": p["sku"]})
+        if p.get("manage_stock") is True and p.get("stock_quantity") is not None:
+            stocks.append({"sku": p["sku"], "warehouse_id": 1,
+                           "quantity": p["stock_quantity"], "reserve": 0})
+    return {"offers": offers, "stocks": stocks}
+
+
+def full_config(name, state, **extra):
+    values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
+                  woo_url=SHOP.url, woo_consumer_key=CK, woo_consumer_secret=CS,
+                  keycrm_api_url=CRM.api_url, keycrm_api_key=KEYCRM_KEY,
+                  keycrm_warehouse_id=1, sync_max_seconds=60)
+    values.update(extra)
+    return write_config(root() / f"{name}.conf", **values)
+
+
+class Layout(unittest.TestCase):
+    def test_files_modes_and_owners(self):
+        for p in built_programs():
+            self.assertEqual(mode(LIBDIR / p), 0o755, p)
+        self.assertEqual(mode(SBIN / "keycrm-sync-setup"), 0o755)
+        self.assertEqual(mode(DEST / "usr/share/man/man8/keycrm-sync.8"), 0o644)
+        self.assertEqual(mode(DEST / "etc/keycrm-sync/keycrm-sync.conf.example"), 0o644)
+        self.assertFalse((DEST / "etc/keycrm-sync/keycrm-sync.conf").exists())
+        for unit in ("keycrm-sync@.socket", "keycrm-sync@.service"):
+            self.assertEqual(mode(DEST / "usr/lib/systemd/system" / unit), 0o644)
+        state = DEST / "var/lib/keycrm-sync"
+        st = state.stat()
+        self.assertEqual((mode(state), st.st_uid, st.st_gid),
+                         (0o750, *servers._www_ids()))
+        service = (DEST / "usr/lib/systemd/system/keycrm-sync@.service").read_text()
+        self.assertIn("ExecStart=/usr/lib/keycrm-sync/%i.cgi\n", service)
+        self.assertIn("StandardInput=socket\n", service)
+        socket_unit = (DEST / "usr/lib/systemd/system/keycrm-sync@.socket").read_text()
+        self.assertIn("ListenStream=/run/keycrm-sync/%i.sock\n", socket_unit)
+
+    def test_the_units_pass_systemds_own_check(self):
+        if shutil.which("systemd-analyze") is None:
+            self.skipTest("systemd-analyze is not installed")
+        d = root() / "units"
+        d.mkdir(exist_ok=True)
+        for suffix in ("socket", "service"):
+            text = (DEST / f"usr/lib/systemd/system/keycrm-sync@.{suffix}").read_text()
+            # The instance as systemctl would name it, the program where DESTDIR put it.
+            text = text.replace("/usr/lib/keycrm-sync/", f"{LIBDIR}/")
+            (d / f"keycrm-sync@webhook.{suffix}").write_text(text)
+        out = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                              str(d / "keycrm-sync@webhook.socket"),
+                              str(d / "keycrm-sync@webhook.service")],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual((out.returncode, out.stderr.strip()), (0, ""), out.stdout)
+
+    def test_man_page_renders(self):
+        out = subprocess.run(["man", "-l", str(DEST / "usr/share/man/man8/keycrm-sync.8")],
+                             capture_output=True, text=True, timeout=60,
+                             env={"PATH": "/usr/bin:/bin", "MANWIDTH": "80", "LANG": "C.UTF-8"})
+        self.assertEqual(out.returncode, 0, out.stderr)
+        for words in ("KEYCRM_SYNC_WORKERS", "keycrm-sync-setup", "EXIT STATUS", "SIGTERM"):
+            self.assertIn(words, out.stdout)
+
+    def test_example_config_has_every_key_and_valid_defaults(self):
+        example = (DEST / "etc/keycrm-sync/keycrm-sync.conf.example").read_text()
+        keys = re.findall(r'\[KC_KEY_\w+\] = \{ "(\w+)"', (REPO / "lib/config.c").read_text())
+        self.assertGreater(len(keys), 15)
+        for key in keys:
+            self.assertRegex(example, rf"(?m)^# {key} =", key)
+        # As installed (everything commented out) it is a valid, empty configuration ...
+        state = make_state_dir("state-example")
+        cfg = root() / "example.conf"
+        cfg.write_text(example + f"state_dir = {state}\n")
+        servers.prepare_for_www_data(cfg)
+        r = servers.run_cgi(LIBDIR / "webhook.cgi", {"QUERY_STRING": "secret=x",
+                                                     "KEYCRM_SYNC_CONFIG": str(cfg)},
+                            b"[]", user="www-data")
+        self.assertEqual(r.status, 503, r.stderr)       # loaded; no webhook_secret yet
+        # ... and every value it shows is one the programs accept.
+        lines = [re.sub(r"^# ", "", ln) for ln in example.splitlines()
+                 if re.match(r"^# [a-z_]+ = \S", ln) and not ln.startswith("# state_dir")]
+        cfg.write_text("\n".join(lines) + f"\nstate_dir = {state}\n")
+        r = servers.run_cgi(LIBDIR / "webhook.cgi", {"QUERY_STRING": "secret=x",
+                                                     "KEYCRM_SYNC_CONFIG": str(cfg)},
+                            b"[]", user="www-data")
+        self.assertEqual(r.status, 503, r.stderr)
+        self.assertNotIn(b"configuration error", r.stderr)
+
+    def test_uninstall_leaves_the_configuration_and_the_state(self):
+        for prefix in ("/usr", "/usr/local"):
+            with self.subTest(prefix=prefix):
+                dest = root() / f"destdir-uninstall{prefix.replace('/', '-')}"
+                install(dest, prefix)
+                lib = dest / prefix.lstrip("/") / "lib/keycrm-sync"
+                service = dest / prefix.lstrip("/") / "lib/systemd/system/keycrm-sync@.service"
+                self.assertIn(f"ExecStart={prefix}/lib/keycrm-sync/%i.cgi\n",
+                              service.read_text())
+                self.assertTrue((lib / "webhook.cgi").exists())
+                conf = dest / "etc/keycrm-sync/keycrm-sync.conf"
+                conf.write_text(f"webhook_secret = {WEBHOOK_SECRET}\n")
+                (dest / "var/lib/keycrm-sync/state.db").write_bytes(b"state")
+                # A second install keeps the state directory as it is.
+                os.chmod(dest / "var/lib/keycrm-sync", 0o700)
+                install(dest, prefix)
+                self.assertEqual(mode(dest / "var/lib/keycrm-sync"), 0o700)
+                out = make("uninstall", f"DESTDIR={dest}", f"PREFIX={prefix}")
+                self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+                left = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+                self.assertEqual(left, ["etc/keycrm-sync/keycrm-sync.conf",
+                                        "var/lib/keycrm-sync/state.db"])
+                self.assertFalse(lib.exists())
+
+
+class ThroughInstalledServers(unittest.TestCase):
+    """A webhook (answered at once, and ?wait=1) and a sync through each server, from the
+    installed programs; then the logs."""
+
+    def setUp(self):
+        SHOP.reset()
+        SHOP.faults()
+        CRM.reset(**crm_like_shop())
+        CRM.configure(webhook_mode="hold", unknown_sku="skip")
+
+    def exercise(self, url, state):
+        r = servers.http_request(f"{url}/keycrm/sync?token={SYNC_TOKEN}")
+        self.assertEqual(r.status, 200, r.text)
+        self.assertTrue(r.json()["first_run"], r.text)
+        hook = f"{url}/keycrm/webhook"
+        target = SHOP.qty(12) + 4
+        r = servers.http_request(f"{hook}?secret={WEBHOOK_SECRET}&wait=1", "POST",
+                                 json.dumps([{"sku": "RW-SIMPLE-003", "in_stock": target,
+                                              "in_reserve": 0}]))
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(r.json()["applied"], 1, r.text)
+        self.assertEqual(SHOP.qty(12), target)
+        # Answered at once; the worker applies it after the answer.
+        r = servers.http_request(f"{hook}?secret={WEBHOOK_SECRET}", "POST",
+                                 json.dumps([{"sku": "RW-SIMPLE-004", "in_stock": 31,
+                                              "in_reserve": 1}]))
+        self.assertEqual(r.json(), {"received": 1, "queued": 1, "rejected": []})
+        wait_for(lambda: SHOP.qty(13) == 30, what="the worker to apply the webhook")
+        wait_for(lambda: inbox(state) == {}, what="the inbox to drain")
+        r = servers.http_request(f"{hook}?secret=wrong", "POST", b"[]")
+        self.assertEqual(r.status, 403)
+        SHOP.control("sale", {"id": 10, "quantity": 1})
+        r = servers.http_request(f"{url}/keycrm/sync?token={SYNC_TOKEN}", "POST", b"")
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(r.json()["sent"], 1, r.text)
+        r = servers.http_request(f"{url}/keycrm/sync?token=nope")
+        self.assertEqual(r.status, 403)
+
+    def assert_no_secret_in_logs(self, *instances):
+        access = "\n".join(i.access_log_text() for i in instances)
+        errors = "\n".join(i.error_log_text() for i in instances)
+        self.assertIn("/keycrm/webhook", access)
+        self.assertIn("/keycrm/sync", access)
+        for secret in ALL_SECRETS:
+            self.assertNotIn(secret, access)
+            self.assertNotIn(secret, errors)
+        return access, errors
+
+    def server(self, cls, name, **kw):
+        state = make_state_dir(f"state-installed-{name}")
+        cfg = full_config(f"installed-{name}", state)
+        srv = cls(str(root()), str(LIBDIR), cfg, programs=("webhook.cgi", "sync.cgi"),
+                  workers=1, env={"KEYCRM_SYNC_WORKERS": 2, "KEYCRM_SYNC_MAX_REQUESTS": 50},
+                  **kw)
+        srv.start()
+        self.addCleanup(srv.stop)
+        return srv, state
+
+    def test_nginx_with_spawn_fcgi(self):
+        srv, state = self.server(servers.Nginx, "nginx")
+        self.exercise(srv.url, state)
+        self.assert_no_secret_in_logs(srv)
+
+    def test_apache_with_mod_proxy_fcgi(self):
+        srv, state = self.server(servers.Apache, "apache", mode="proxy_fcgi")
+        self.exercise(srv.url, state)
+        self.assert_no_secret_in_logs(srv)
+
+    def test_apache_with_mod_cgid(self):
+        # Plain CGI: the programs' own log lines land in Apache's error log.
+        srv, state = self.server(servers.Apache, "apache-cgi", mode="cgi")
+        self.exercise(srv.url, state)
+        _, errors = self.assert_no_secret_in_logs(srv)
+        self.assertIn("webhook: 1 items", errors)
+
+    def test_nginx_with_workers_started_like_the_systemd_units(self):
+        state = make_state_dir("state-installed-systemd")
+        cfg = full_config("installed-systemd", state)
+        service = (DEST / "usr/lib/systemd/system/keycrm-sync@.service").read_text()
+        env = dict(re.findall(r"(?m)^Environment=(\w+)=(\S+)$", service))
+        self.assertEqual(env["KEYCRM_SYNC_CONFIG"], "/etc/keycrm-sync/keycrm-sync.conf")
+        self.assertGreaterEqual(int(env["KEYCRM_SYNC_WORKERS"]), 2)
+        env["KEYCRM_SYNC_CONFIG"] = cfg          # the test's, not the real /etc
+        srv = servers.Nginx(str(root()), str(LIBDIR), cfg, programs=())
+        srv.start()
+        self.addCleanup(srv.stop)
+        workers = []
+        for name in ("webhook", "sync"):
+            w = servers.SocketActivated(str(root()), LIBDIR / f"{name}.cgi", env=env,
+                                        socket_path=srv.run_dir / f"{name}.sock")
+            w.start()
+            self.addCleanup(w.stop)
+            workers.append(w)
+        self.exercise(srv.url, state)
+        _, errors = self.assert_no_secret_in_logs(srv, *workers)
+        # The programs' own lines are there (one per webhook and per run), without secrets.
+        self.assertIn("webhook: 1 items", errors)
+        self.assertIn("refused a request with a wrong or missing secret", errors)
+        self.assertRegex(errors, r"sync\.cgi\[\d+\]: info: ")
+        for w in workers:
+            everyone = w.pids()
+            os.kill(w.pid, signal.SIGTERM)
+            self.assertEqual(w.process.wait(timeout=15), 0)
+            wait_for(lambda: not any(servers.pid_alive(p) for p in everyone),
+                     what="the workers to stop")
+
+
+class SetupHelper(unittest.TestCase):
+    """contrib/keycrm-sync-setup as installed in sbin/."""
+
+    def run_setup(self, *args, **kw):
+        return subprocess.run([str(SBIN / "keycrm-sync-setup"), *args], capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL,
+                              env={"PATH": "/usr/bin:/bin"}, **kw)
+
+    def fresh_dir(self, name):
+        d = root() / name
+        if d.exists():
+            shutil.rmtree(d)
+        return d
+
+    @staticmethod
+    def values(path):
+        return dict(re.findall(r"(?m)^(\w+) = (.*)$", Path(path).read_text()))
+
+    def test_writes_a_config_the_webhook_accepts(self):
+        d = self.fresh_dir("setup-a")
+        state = make_state_dir("state-setup")
+        conf = d / "keycrm-sync.conf"
+        SHOP.reset()
+        out = self.run_setup("-n", "-c", str(conf), "--woo-url", SHOP.url + "/",
+                             "--woo-key", CK, "--woo-secret", CS, "--keycrm-key", KEYCRM_KEY,
+                             "--warehouse", "1", "--state-dir", str(state))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        st = conf.stat()
+        self.assertEqual((mode(conf), st.st_uid, st.st_gid), (0o640, 0, servers._www_ids()[1]))
+        v = self.values(conf)
+        for key in ("webhook_secret", "sync_token"):
+            self.assertRegex(v[key], r"^[A-Za-z0-9._~-]{32,256}$")
+        self.assertEqual(v["woo_url"], SHOP.url)
+        self.assertEqual(v["keycrm_warehouse_id"], "1")
+        self.assertIn(f"{SHOP.url}/keycrm/webhook?secret={v['webhook_secret']}\n", out.stdout)
+        self.assertIn(f"wget -qO- '{SHOP.url}/keycrm/sync?token={v['sync_token']}'", out.stdout)
+        self.assertEqual(sorted(p.name for p in d.iterdir()), ["keycrm-sync.conf"])
+        # The installed webhook.cgi, as www-data, takes it.
+        target = SHOP.qty(12) + 2
+        r = servers.run_cgi(LIBDIR / "webhook.cgi",
+                            {"QUERY_STRING": f"secret={v['webhook_secret']}&wait=1",
+                             "KEYCRM_SYNC_CONFIG": str(conf)},
+                            json.dumps([{"sku": "RW-SIMPLE-003", "in_stock": target}]),
+                            user="www-data")
+        self.assertEqual(r.status, 200, r.text + r.stderr.decode())
+        self.assertEqual(r.json()["applied"], 1)
+        self.assertEqual(SHOP.qty(12), target)
+        r = servers.run_cgi(LIBDIR / "webhook.cgi",
+                            {"QUERY_STRING": f"secret={v['sync_token']}",
+                             "KEYCRM_SYNC_CONFIG": str(conf)}, b"[]", user="www-data")
+        self.assertEqual(r.status, 403)
+
+    def test_refuses_to_overwrite(self):
+        d = self.fresh_dir("setup-b")
+        conf = d / "keycrm-sync.conf"
+        self.assertEqual(self.run_setup("-n", "-c", str(conf)).returncode, 0)
+        before = conf.read_bytes()
+        out = self.run_setup("-n", "-c", str(conf), "--woo-url", "https://other.example")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("already exists", out.stderr)
+        self.assertEqual(conf.read_bytes(), before)
+        self.assertEqual(sorted(p.name for p in d.iterdir()), ["keycrm-sync.conf"])
+        # Also a name that is a dangling symlink (never written through).
+        link = d / "link.conf"
+        link.symlink_to(d / "elsewhere.conf")
+        self.assertEqual(self.run_setup("-n", "-c", str(link)).returncode, 1)
+        self.assertFalse((d / "elsewhere.conf").exists())
+
+    def test_secrets_differ_between_runs(self):
+        d = self.fresh_dir("setup-c")
+        seen = []
+        for name in ("one.conf", "two.conf"):
+            self.assertEqual(self.run_setup("-n", "-c", str(d / name)).returncode, 0)
+            v = self.values(d / name)
+            seen += [v["webhook_secret"], v["sync_token"]]
+        self.assertEqual(len(set(seen)), 4)
+        # Without values: the keys to fill in are left commented out, and say so.
+        text = (d / "one.conf").read_text()
+        self.assertIn("# woo_consumer_secret =", text)
+        self.assertNotRegex(text, r"(?m)^woo_url")
+
+    def test_bad_values_are_refused_and_nothing_is_written(self):
+        d = self.fresh_dir("setup-d")
+        for args in (["--warehouse", "12a"], ["--woo-url", "shop.example"],
+                     ["--woo-key", "two words"], ["--bogus"]):
+            with self.subTest(args=args):
+                out = self.run_setup("-n", "-c", str(d / "k.conf"), *args)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertFalse((d / "k.conf").exists())
+
+    def test_asks_on_a_terminal_without_echoing_secrets(self):
+        d = self.fresh_dir("setup-e")
+        conf = d / "keycrm-sync.conf"
+        master, slave = pty.openpty()
+
+        def controlling_tty():
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        proc = subprocess.Popen([str(SBIN / "keycrm-sync-setup"), "-c", str(conf)],
+                                stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                                preexec_fn=controlling_tty, env={"PATH": "/usr/bin:/bin"})
+        os.close(slave)
+        dialogue = [(b"Shop URL", b"https://shop.example"), (b"consumer key", CK.encode()),
+                    (b"consumer secret", CS.encode()), (b"KeyCRM API key", KEYCRM_KEY.encode()),
+                    (b"warehouse id", b"7")]
+        seen = b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                # Each answer once its whole question is there.
+                if dialogue and re.search(re.escape(dialogue[0][0]) + rb"[^\n]*: $", seen):
+                    os.write(master, dialogue.pop(0)[1] + b"\n")
+            elif proc.poll() is not None:
+                break
+        os.close(master)
+        self.assertEqual(proc.wait(timeout=10), 0, seen.decode(errors="replace"))
+        v = self.values(conf)
+        self.assertEqual((v["woo_url"], v["woo_consumer_key"], v["woo_consumer_secret"],
+                          v["keycrm_api_key"], v["keycrm_warehouse_id"]),
+                         ("https://shop.example", CK, CS, KEYCRM_KEY, "7"))
+        self.assertIn(CK.encode(), seen)           # echoed as typed
+        self.assertNotIn(CS.encode(), seen)        # secrets are not
+        self.assertNotIn(KEYCRM_KEY.encode(), seen)
+
+
+if __name__ == "__main__":
+    unittest.main()
