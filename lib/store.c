@@ -74,11 +74,13 @@ static const char *const migrations[] = {
 	"CREATE INDEX keycrm_requests_by_t ON keycrm_requests(t);"
 	"CREATE TABLE shop_parents(id INTEGER PRIMARY KEY, sku TEXT NOT NULL,"
 	"  seen_at REAL NOT NULL);"
-	/* shop_orders_in_keycrm: how much of each order line was counted */
-	"CREATE TABLE order_lines(line_id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL,"
-	"  sku TEXT NOT NULL, counted REAL NOT NULL);"
-	/* ... and the stock decrease per SKU those orders explain, not yet used */
-	"CREATE TABLE explained(sku TEXT PRIMARY KEY, qty REAL NOT NULL);",
+	/* shop_orders_in_keycrm: how much stock each order line took so far */
+	"CREATE TABLE order_lines(line_id INTEGER PRIMARY KEY, sku TEXT NOT NULL,"
+	"  counted REAL NOT NULL);"
+	/* ... and when each change of it happened in the shop */
+	"CREATE TABLE order_events(id INTEGER PRIMARY KEY, sku TEXT NOT NULL,"
+	"  delta REAL NOT NULL, at REAL NOT NULL);"
+	"CREATE INDEX order_events_by_sku ON order_events(sku, at);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -717,7 +719,8 @@ kc_store_ledger_state(struct kc_store *st, const char *sku,
 	out->agreed_qty = -1;
 	if (sqlite3_prepare_v2(st->db, "SELECT l.agreed_qty, l.keycrm_in_stock,"
 	    " l.keycrm_in_reserve, l.seq, (SELECT count(*) FROM inbox i WHERE i.sku = ?1),"
-	    " l.keycrm_at IS NOT NULL FROM ledger l WHERE l.sku = ?1", -1, &s, NULL) != SQLITE_OK)
+	    " l.keycrm_at IS NOT NULL, l.agreed_at FROM ledger l WHERE l.sku = ?1", -1,
+	    &s, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
@@ -730,6 +733,7 @@ kc_store_ledger_state(struct kc_store *st, const char *sku,
 		out->seq = sqlite3_column_int64(s, 3);
 		out->pending = sqlite3_column_int(s, 4) > 0;
 		out->keycrm_known = sqlite3_column_int(s, 5);
+		out->agreed_at = sqlite3_column_double(s, 6);
 	} else if (rc == SQLITE_DONE) {
 		/* Not in the ledger; the inbox may still hold it. */
 		sqlite3_finalize(s);
@@ -764,7 +768,8 @@ kc_store_change_seq(struct kc_store *st)
 
 int
 kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
-    long long shop_qty, double keycrm_in_stock, double now, struct kc_error *err)
+    long long shop_qty, double keycrm_in_stock, double keycrm_in_reserve,
+    double now, struct kc_error *err)
 {
 	sqlite3_stmt *s;
 	int64_t seq = next_counter(st, "change_seq", err);
@@ -773,9 +778,10 @@ kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
 		return -1;
 	/* Only when nothing changed since the decision (if_seq 0: new SKU). */
 	s = prepare(st, "INSERT INTO ledger(sku, agreed_qty, agreed_at, keycrm_in_stock,"
-	    " keycrm_in_reserve, keycrm_at, seq) VALUES (?1, ?2, ?3, ?4, 0, ?3, ?5)"
+	    " keycrm_in_reserve, keycrm_at, seq) VALUES (?1, ?2, ?3, ?4, ?7, ?3, ?5)"
 	    " ON CONFLICT(sku) DO UPDATE SET agreed_qty = excluded.agreed_qty,"
 	    " agreed_at = excluded.agreed_at, keycrm_in_stock = excluded.keycrm_in_stock,"
+	    " keycrm_in_reserve = excluded.keycrm_in_reserve,"
 	    " keycrm_at = excluded.keycrm_at, seq = excluded.seq"
 	    " WHERE ledger.seq = ?6", err);
 	if (s == NULL)
@@ -786,6 +792,7 @@ kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
 	sqlite3_bind_double(s, 4, keycrm_in_stock);
 	sqlite3_bind_int64(s, 5, seq);
 	sqlite3_bind_int64(s, 6, if_seq);
+	sqlite3_bind_double(s, 7, keycrm_in_reserve);
 	return run(st, s, "ledger", err);
 }
 
@@ -855,65 +862,54 @@ kc_store_parent_sku(struct kc_store *st, long long id, char *out, size_t outsz)
 }
 
 int
-kc_store_order_line(struct kc_store *st, long long line_id, long long order_id,
-    const char *sku, double reduced, struct kc_error *err)
+kc_store_order_line(struct kc_store *st, long long line_id, const char *sku,
+    double reduced, double at, struct kc_error *err)
 {
 	sqlite3_stmt *s;
-	double counted = 0;
+	double counted = kc_store_order_counted(st, line_id);
 
-	s = prepare(st, "SELECT counted FROM order_lines WHERE line_id = ?1", err);
-	if (s == NULL)
-		return -1;
-	sqlite3_bind_int64(s, 1, line_id);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		counted = sqlite3_column_double(s, 0);
-	sqlite3_finalize(s);
 	if (reduced == counted)
 		return 0;
-	s = prepare(st, "INSERT OR REPLACE INTO order_lines(line_id, order_id, sku, counted)"
-	    " VALUES (?1, ?2, ?3, ?4)", err);
+	s = prepare(st, "INSERT OR REPLACE INTO order_lines(line_id, sku, counted)"
+	    " VALUES (?1, ?2, ?3)", err);
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, line_id);
-	sqlite3_bind_int64(s, 2, order_id);
-	sqlite3_bind_text(s, 3, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 4, reduced);
+	sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 3, reduced);
 	if (run(st, s, "order lines", err) != 0)
 		return -1;
-	s = prepare(st, "INSERT INTO explained(sku, qty) VALUES (?1, ?2) ON CONFLICT(sku)"
-	    " DO UPDATE SET qty = qty + excluded.qty", err);
+	s = prepare(st, "INSERT INTO order_events(sku, delta, at) VALUES (?1, ?2, ?3)", err);
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
 	sqlite3_bind_double(s, 2, reduced - counted);
-	return run(st, s, "explained", err);
+	sqlite3_bind_double(s, 3, at);
+	if (run(st, s, "order events", err) != 0)
+		return -1;
+	/* A month back is far more than any scan overlaps. */
+	s = prepare(st, "DELETE FROM order_events WHERE at < ?1", err);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_double(s, 1, at - 31 * 86400.0);
+	return run(st, s, "order events", err);
 }
 
 double
-kc_store_explained(struct kc_store *st, const char *sku)
+kc_store_explained(struct kc_store *st, const char *sku, double after)
 {
 	sqlite3_stmt *s;
 	double v = 0;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT qty FROM explained WHERE sku = ?1", -1,
-	    &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(st->db, "SELECT total(delta) FROM order_events WHERE"
+	    " sku = ?1 AND at > ?2", -1, &s, NULL) != SQLITE_OK)
 		return 0;
 	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 2, after);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_double(s, 0);
 	sqlite3_finalize(s);
 	return v;
-}
-
-int
-kc_store_explained_used(struct kc_store *st, const char *sku, struct kc_error *err)
-{
-	sqlite3_stmt *s = prepare(st, "DELETE FROM explained WHERE sku = ?1", err);
-
-	if (s == NULL)
-		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	return run(st, s, "explained", err);
 }
 
 double

@@ -145,6 +145,7 @@ struct kc_ledger_state {
 	int keycrm_known;		/* KeyCRM's numbers were seen */
 	double in_stock, in_reserve;	/* KeyCRM's last numbers */
 	int64_t seq;			/* change counter of the row */
+	double agreed_at;		/* when both sides last agreed */
 	int pending;			/* the inbox holds a report for it */
 };
 
@@ -158,7 +159,8 @@ int64_t kc_store_change_seq(struct kc_store *st);
  * arrived meanwhile wins, and the next run decides.
  */
 int kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
-    long long shop_qty, double keycrm_in_stock, double now, struct kc_error *err);
+    long long shop_qty, double keycrm_in_stock, double keycrm_in_reserve,
+    double now, struct kc_error *err);
 /* 1 when any SKU has an agreed quantity (the first run is over). */
 int kc_store_ledger_has_agreed(struct kc_store *st);
 
@@ -172,18 +174,16 @@ int kc_store_parent_sku(struct kc_store *st, long long id, char *out,
     size_t outsz);
 
 /*
- * shop_orders_in_keycrm = yes: records that an order line has reduced the
- * shop's stock of sku by `reduced` in all (0 once cancelled or refunded);
- * only the change since it was last seen counts as explained.
+ * shop_orders_in_keycrm = yes: an order line has now taken `reduced` of
+ * sku's stock in all (0 once cancelled or refunded); a change since it was
+ * last seen is recorded as happening in the shop at `at`.
  */
-int kc_store_order_line(struct kc_store *st, long long line_id,
-    long long order_id, const char *sku, double reduced, struct kc_error *err);
+int kc_store_order_line(struct kc_store *st, long long line_id, const char *sku,
+    double reduced, double at, struct kc_error *err);
 /* How much of an order line was counted so far. */
 double kc_store_order_counted(struct kc_store *st, long long line_id);
-/* The stock decrease of sku that orders explain and no decision used yet. */
-double kc_store_explained(struct kc_store *st, const char *sku);
-int kc_store_explained_used(struct kc_store *st, const char *sku,
-    struct kc_error *err);
+/* The stock decrease of sku that orders made after `after` explain. */
+double kc_store_explained(struct kc_store *st, const char *sku, double after);
 
 /* A new run id (monotonic across processes). */
 int64_t kc_store_next_run_id(struct kc_store *st);

@@ -102,10 +102,17 @@ struct pending {
 	long long shop_qty;
 	double send;
 	int64_t seq;		/* ledger seq when decided; 0: no row */
-	/* shop_orders_in_keycrm: send = KeyCRM's in_stock + this, once known */
-	int relative;
+	double reserve;		/* KeyCRM's reserve, recorded with the send */
+	/*
+	 * KeyCRM's numbers are needed but the ledger has not seen them:
+	 * NEED_STOCK (shop_orders_in_keycrm: send = in_stock + change) or
+	 * NEED_RESERVE (send = shop quantity + reserve); asked for at flush.
+	 */
+	int need;
 	double change;
 };
+
+enum { NEED_NOTHING, NEED_STOCK, NEED_RESERVE, NEED_UNKNOWN_OFFER };
 
 enum phase { PHASE_PRODUCTS, PHASE_VARIATIONS, PHASE_PARENTS, PHASE_DONE };
 static const char *const phase_names[] = { "products", "variations", "parents", "done" };
@@ -274,19 +281,21 @@ clear_pending(struct run *run)
 }
 
 /*
- * A change the shop's orders only partly explain is added to KeyCRM's own
- * in_stock; where the ledger has not seen it yet, ask KeyCRM (50 SKUs per
- * request).  Items KeyCRM does not know are dropped here and counted.
+ * Where the ledger has not seen KeyCRM's numbers for a SKU yet (nothing
+ * came from its webhook), they are asked for (50 SKUs per request) before
+ * sending: the value sent depends on the reserve KeyCRM holds, or, with
+ * shop_orders_in_keycrm, on its in_stock.  SKUs KeyCRM has no offer for
+ * are dropped here and counted as unknown.
  */
 static int
-resolve_relative(struct run *run, struct kc_keycrm_stock *items,
+resolve_keycrm_numbers(struct run *run, struct kc_keycrm_stock *items,
     struct pending **which, size_t *n, struct kc_error *err)
 {
 	const char *skus[KC_KEYCRM_PAGE_MAX];
 	size_t idx[KC_KEYCRM_PAGE_MAX], k = 0, i, j;
 
 	for (i = 0; i <= *n; i++) {
-		if (i < *n && which[i]->relative) {
+		if (i < *n && which[i]->need != NEED_NOTHING) {
 			skus[k] = which[i]->sku;
 			idx[k++] = i;
 		}
@@ -299,25 +308,35 @@ resolve_relative(struct run *run, struct kc_keycrm_stock *items,
 				return -1;
 			for (j = 0; j < k; j++) {
 				struct pending *p = which[idx[j]];
-				p->relative = -1;	/* unknown unless found */
-				for (size_t o = 0; o < got; o++)
-					if (offers[o].sku && strcmp(offers[o].sku, p->sku) == 0) {
-						p->send = offers[o].quantity + p->change;
-						items[idx[j]].quantity = p->send;
-						p->relative = 0;
-					}
+				const struct kc_keycrm_offer *o = NULL;
+
+				for (size_t m = 0; m < got; m++)
+					if (offers[m].sku && strcmp(offers[m].sku, p->sku) == 0)
+						o = &offers[m];
+				if (o == NULL) {
+					p->need = NEED_UNKNOWN_OFFER;
+					continue;
+				}
+				p->reserve = o->reserve;
+				if (p->need == NEED_STOCK)
+					p->send = o->quantity + p->change;
+				else
+					p->send = (double)p->shop_qty + (o->reserve > 0 ? o->reserve : 0);
+				items[idx[j]].quantity = p->send;
+				p->need = NEED_NOTHING;
 			}
 			kc_keycrm_offers_free(offers, got);
 			k = 0;
 		}
 	}
-	/* Drop those KeyCRM has no offer for. */
 	for (i = j = 0; i < *n; i++) {
-		if (which[i]->relative < 0) {
+		if (which[i]->need == NEED_UNKNOWN_OFFER) {
 			run->res->unknown++;
 			if (json_array_size(run->res->unknown_skus) < LIST_CAP)
 				json_array_append_new(run->res->unknown_skus,
 				    json_string(which[i]->sku));
+			kc_store_problem(&run->st, which[i]->sku, KC_PROBLEM_UNMATCHED,
+			    "KeyCRM has no offer with this SKU", kc_now(), NULL);
 			continue;
 		}
 		items[j] = items[i];
@@ -362,7 +381,8 @@ flush(struct run *run)
 	}
 	if (n == 0)
 		goto out;
-	if (ensure_crm(run, &err) != 0 || resolve_relative(run, items, which, &n, &err) != 0) {
+	if (ensure_crm(run, &err) != 0 ||
+	    resolve_keycrm_numbers(run, items, which, &n, &err) != 0) {
 		add_error(run->res, err.msg);
 		run->stop = 1;
 		run->rewind = 1;
@@ -390,8 +410,8 @@ flush(struct run *run)
 			}
 			run->res->sent++;
 			if (kc_store_ledger_sent(&run->st, which[i]->sku, which[i]->seq,
-			    which[i]->shop_qty, which[i]->send, now, &err) != 0 ||
-			    kc_store_explained_used(&run->st, which[i]->sku, &err) != 0)
+			    which[i]->shop_qty, which[i]->send, which[i]->reserve, now,
+			    &err) != 0)
 				break;
 		}
 		if (kc_store_commit(&run->st, &err) != 0)
@@ -408,7 +428,7 @@ out:
 
 static int
 push_pending(struct run *run, const char *sku, long long qty, double send,
-    int64_t seq, int relative, double change)
+    double reserve, int64_t seq, int need, double change)
 {
 	if (run->npend == 0) {
 		run->unsent_phase = run->phase;
@@ -427,7 +447,8 @@ push_pending(struct run *run, const char *sku, long long qty, double send,
 	run->pend[run->npend].shop_qty = qty;
 	run->pend[run->npend].send = send;
 	run->pend[run->npend].seq = seq;
-	run->pend[run->npend].relative = relative;
+	run->pend[run->npend].reserve = reserve;
+	run->pend[run->npend].need = need;
 	run->pend[run->npend].change = change;
 	if (run->pend[run->npend].sku == NULL)
 		return -1;
@@ -461,14 +482,19 @@ not_syncable(struct run *run, const struct kc_woo_product *p)
 	return NULL;
 }
 
-/* The stock decrease of sku that shop orders explain (SPEC 4.2). */
+/*
+ * The stock decrease of sku that shop orders made since both sides last
+ * agreed explain (SPEC 4.2).  Orders from before the agreement are in the
+ * agreed number already, whichever side brought them there.
+ */
 static double
-explained(struct run *run, const char *sku)
+explained(struct run *run, const char *sku, double agreed_at)
 {
-	double v = kc_store_explained(&run->st, sku);
+	double v = kc_store_explained(&run->st, sku, agreed_at);
 
 	for (size_t i = 0; i < run->ndry; i++)
-		if (strcmp(run->dry_lines[i].sku, sku) == 0)
+		if (strcmp(run->dry_lines[i].sku, sku) == 0 &&
+		    run->dry_lines[i].created_at > agreed_at)
 			v += run->dry_lines[i].reduced;
 	return v;
 }
@@ -501,12 +527,16 @@ read_orders(struct run *run)
 			run->stop = 1;
 			return -1;
 		}
+		/* A line's change happened when the order was placed or last changed. */
+		for (size_t i = 0; i < n; i++) {
+			struct kc_woo_order_line *l = &lines[i];
+			double counted = kc_store_order_counted(&run->st, l->line_id);
+			double at = counted == 0 ? l->created_at : l->modified_at;
+			l->created_at = at > 0 ? at : kc_now();
+			if (run->opts->dry_run)
+				l->reduced -= counted;	/* kept in memory: the change */
+		}
 		if (run->opts->dry_run) {
-			/* Only what the store has not counted yet, kept in memory. */
-			for (size_t i = 0; i < n; i++) {
-				struct kc_woo_order_line *l = &lines[i];
-				l->reduced -= kc_store_order_counted(&run->st, l->line_id);
-			}
 			struct kc_woo_order_line *all = realloc(run->dry_lines,
 			    (run->ndry + n + 1) * sizeof(*all));
 			if (all != NULL) {
@@ -521,8 +551,8 @@ read_orders(struct run *run)
 		}
 		if (kc_store_begin(&run->st, &err) == 0) {
 			for (size_t i = 0; i < n; i++)
-				kc_store_order_line(&run->st, lines[i].line_id, lines[i].order_id,
-				    lines[i].sku, lines[i].reduced, NULL);
+				kc_store_order_line(&run->st, lines[i].line_id, lines[i].sku,
+				    lines[i].reduced, lines[i].created_at, NULL);
 			kc_store_commit(&run->st, &err);
 		}
 		kc_woo_order_lines_free(lines, n);
@@ -538,8 +568,8 @@ consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 {
 	struct kc_ledger_state ls;
 	struct kc_error err;
-	int dup, relative = 0;
-	double send, change = 0;
+	int dup, need = NEED_NOTHING;
+	double send, change = 0, expl = 0;
 
 	run->res->scanned++;
 	if (not_syncable(run, p) != NULL) {
@@ -567,40 +597,48 @@ consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 			return -1;
 		return 0;
 	}
-	if (ls.agreed_qty == p->qty && !run->opts->push_all &&
-	    (!run->cfg->shop_orders_in_keycrm || explained(run, p->sku) == 0))
+	if (run->cfg->shop_orders_in_keycrm && ls.agreed_qty >= 0)
+		expl = explained(run, p->sku, ls.agreed_at);
+	if (ls.agreed_qty == p->qty && !run->opts->push_all && expl == 0)
 		return 0;
 	/* KeyCRM's available stock must come out as the shop's quantity. */
 	send = (double)p->qty;
-	if (run->cfg->subtract_reserve && ls.keycrm_known && isfinite(ls.in_reserve) &&
-	    ls.in_reserve > 0)
-		send += ls.in_reserve;
+	if (run->cfg->subtract_reserve) {
+		if (!ls.keycrm_known)
+			need = NEED_RESERVE;
+		else if (isfinite(ls.in_reserve) && ls.in_reserve > 0)
+			send += ls.in_reserve;
+	}
 	if (run->cfg->shop_orders_in_keycrm && ls.agreed_qty >= 0 && !run->opts->push_all) {
-		double unexplained = (double)(p->qty - ls.agreed_qty) + explained(run, p->sku);
+		double unexplained = (double)(p->qty - ls.agreed_qty) + expl;
 
 		if (fabs(unexplained) < 1e-9) {
 			/* The orders account for all of it; KeyCRM books them itself. */
 			if (!run->opts->dry_run &&
-			    (kc_store_ledger_agree(&run->st, p->sku, p->qty, kc_now(), &err) != 0 ||
-			    kc_store_explained_used(&run->st, p->sku, &err) != 0))
+			    kc_store_ledger_agree(&run->st, p->sku, p->qty, kc_now(), &err) != 0)
 				return -1;
 			return 0;
 		}
+		change = unexplained;
 		if (!ls.keycrm_known)
-			relative = 1;
+			need = NEED_STOCK;
 		else
 			send = ls.in_stock + unexplained;
-		change = unexplained;
 	}
 	run->res->changed++;
 	if (run->opts->dry_run) {
-		if (json_array_size(run->res->plan) < 10000)
-			json_array_append_new(run->res->plan, json_pack("{s:s,s:I,s:f}",
-			    "sku", p->sku, "shop", (json_int_t)p->qty, "send", send));
+		/* A dry run asks KeyCRM nothing: say where a number is not known. */
+		if (json_array_size(run->res->plan) < 10000) {
+			json_t *item = json_pack("{s:s,s:I,s:f}", "sku", p->sku,
+			    "shop", (json_int_t)p->qty, "send", send);
+			if (need != NEED_NOTHING)
+				json_object_set_new(item, "plus_keycrm_reserve", json_true());
+			json_array_append_new(run->res->plan, item);
+		}
 		return 0;
 	}
-	return push_pending(run, p->sku, p->qty, send, ls.known ? ls.seq : 0, relative,
-	    change);
+	return push_pending(run, p->sku, p->qty, send,
+	    ls.keycrm_known ? ls.in_reserve : 0, ls.known ? ls.seq : 0, need, change);
 }
 
 /* Decides one page of shop items; seq_before was read before asking. */

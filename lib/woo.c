@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -795,6 +796,20 @@ reduced_stock(json_t *line)
 	return 0;
 }
 
+/* "2026-11-27T00:07:20" (GMT) as unix time; 0 when absent or bad. */
+static double
+gmt_time(const json_t *v)
+{
+	struct tm tm;
+	const char *s = json_string_value(v), *end;
+
+	if (s == NULL)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	return end != NULL && *end == '\0' ? (double)timegm(&tm) : 0;
+}
+
 int
 kc_woo_list_orders(struct kc_woo *w, const char *modified_after, long page,
     struct kc_woo_order_line **lines, size_t *n, long *total_pages,
@@ -811,7 +826,8 @@ kc_woo_list_orders(struct kc_woo *w, const char *modified_after, long page,
 	*n = 0;
 	kc_buf_init(&pq);
 	kc_buf_addf(&pq, "/wc/v3/orders?per_page=100&page=%ld&orderby=id&order=asc"
-	    "&_fields=id,status,line_items&dates_are_gmt=true&modified_after=", page);
+	    "&_fields=id,status,date_created_gmt,date_modified_gmt,line_items"
+	    "&dates_are_gmt=true&modified_after=", page);
 	kc_percent_encode(&pq, modified_after, strlen(modified_after));
 	kc_http_response_init(&resp);
 	if (pq.data == NULL || kc_woo_request(w, "GET", pq.data, NULL, &resp, err) != 0)
@@ -855,6 +871,8 @@ kc_woo_list_orders(struct kc_woo *w, const char *modified_after, long page,
 			(*lines)[*n].line_id = json_integer_value(lid);
 			(*lines)[*n].order_id = json_integer_value(id);
 			(*lines)[*n].reduced = given_back ? 0 : reduced_stock(line);
+			(*lines)[*n].created_at = gmt_time(json_object_get(order, "date_created_gmt"));
+			(*lines)[*n].modified_at = gmt_time(json_object_get(order, "date_modified_gmt"));
 			if (((*lines)[*n].sku = kc_strdup(sku)) == NULL) {
 				kc_error_set(err, "out of memory");
 				goto out;

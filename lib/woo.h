@@ -136,6 +136,8 @@ struct kc_woo_order_line {
 	long long order_id;
 	char *sku;
 	double reduced;		/* stock the order took (0: none, or given back) */
+	double created_at;	/* the order's date_created_gmt (unix time) */
+	double modified_at;	/* its date_modified_gmt */
 };
 
 /*
