@@ -58,6 +58,7 @@ struct row_plan {
 	size_t first_write, nwrites;	/* its slice of the writes array */
 	size_t matches;
 	int skipped;			/* matches that cannot take it */
+	int superseded;			/* matches a newer report of the round sets */
 	const char *skip_reason;
 	int written;			/* writes that went through */
 };
@@ -127,7 +128,9 @@ settle_row(struct kc_store *st, const struct kc_inbox_row *row,
 	}
 	if (kc_store_problem(st, sku, KC_PROBLEM_FAILED, NULL, now, err) != 0)
 		return -1;
-	if ((size_t)plan->skipped == plan->matches) {
+	if ((size_t)plan->superseded == plan->matches)
+		return kc_store_inbox_done(st, sku, row->seq, err);	/* a newer one set it */
+	if ((size_t)(plan->skipped + plan->superseded) == plan->matches) {
 		res->skipped++;
 		return kc_store_inbox_done(st, sku, row->seq, err);
 	}
@@ -157,6 +160,22 @@ retry_all(struct kc_store *st, struct kc_inbox_row *rows, size_t n,
 		res->failed++;
 	}
 	return kc_store_commit(st, err);
+}
+
+/*
+ * Whether another row of the round, newer than row i, also names sku.
+ * Rows of one webhook share a seq; then the later row counts as newer.
+ */
+static int
+newer_report_for(const struct kc_inbox_row *rows, size_t n, size_t i,
+    const char *sku)
+{
+	for (size_t j = 0; j < n; j++)
+		if (j != i && (rows[j].seq > rows[i].seq ||
+		    (rows[j].seq == rows[i].seq && j > i)) &&
+		    kc_woo_sku_equal(rows[j].report.sku, sku))
+			return 1;
+	return 0;
 }
 
 /* One round: look up, decide, write, settle.  1: stop the run. */
@@ -198,6 +217,14 @@ apply_round(const struct kc_config *cfg, struct kc_store *st,
 			if (!kc_woo_sku_equal(p->sku, rows[i].report.sku))
 				continue;
 			plan->matches++;
+			/*
+			 * Two spellings of one SKU ("ab-1", "AB-1") reach the same
+			 * product: only the newest report may write it.
+			 */
+			if (newer_report_for(rows, n, i, p->sku)) {
+				plan->superseded++;
+				continue;
+			}
 			switch (kc_stock_decide(p, plan->target, cfg->manage_stock, &reason)) {
 			case KC_STOCK_SKIP:
 				plan->skipped++;

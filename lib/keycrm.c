@@ -489,12 +489,19 @@ put_set(struct put *p, size_t *set, size_t n, struct kc_error *err)
 			    resp.body.len, 0, NULL);
 			int refused = json_is_object(root) &&
 			    json_is_false(json_object_get(root, "status"));
+			/*
+			 * A proxy's or maintenance page's 200 is no acceptance: only
+			 * KeyCRM's JSON is, or the values would be taken as agreed.
+			 */
+			int not_keycrm = !json_is_object(root);
 			long status = resp.status;
 
 			json_decref(root);
 			kc_http_response_free(&resp);
-			if (refused) {
-				kc_error_set(err, "KeyCRM PUT /offers/stocks: HTTP %ld but the answer says \"status\": false",
+			if (refused || not_keycrm) {
+				kc_error_set(err, refused ?
+				    "KeyCRM PUT /offers/stocks: HTTP %ld but the answer says \"status\": false" :
+				    "KeyCRM PUT /offers/stocks: HTTP %ld but the answer is not KeyCRM's JSON (is keycrm_api_url right?); nothing is taken as sent",
 				    status);
 				return -1;
 			}

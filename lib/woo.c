@@ -3,6 +3,7 @@
  */
 #include "woo.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,10 +290,33 @@ parse_list(const char *json, size_t len, const char *def_type,
 	return 0;
 }
 
+/*
+ * The shop finds SKUs through its database's collation and WordPress's
+ * sanitize_text_field(): ASCII case does not matter, and neither do
+ * leading, trailing or repeated blanks.  Compare the same way.
+ */
 int
 kc_woo_sku_equal(const char *a, const char *b)
 {
-	return strcasecmp(a, b) == 0;
+	for (;;) {
+		while (*a == ' ' || *a == '\t')
+			a++;
+		while (*b == ' ' || *b == '\t')
+			b++;
+		if (*a == '\0' || *b == '\0')
+			return *a == *b;
+		/* Within a word: compare up to the next blank. */
+		while (*a != '\0' && *a != ' ' && *a != '\t' &&
+		    *b != '\0' && *b != ' ' && *b != '\t') {
+			if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+				return 0;
+			a++;
+			b++;
+		}
+		if ((*a == ' ' || *a == '\t' || *a == '\0') !=
+		    (*b == ' ' || *b == '\t' || *b == '\0'))
+			return 0;
+	}
 }
 
 static int

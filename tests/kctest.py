@@ -71,7 +71,9 @@ def sanitizer_env():
 def sanitizer_reports():
     if not SANITIZED or not sanitizer_dir().exists():
         return []
-    return [p.read_text(errors="replace") for p in sanitizer_dir().iterdir()]
+    # A process killed on purpose may leave its report file empty.
+    return [t for t in (p.read_text(errors="replace") for p in sanitizer_dir().iterdir())
+            if t.strip()]
 
 
 class Fake:

@@ -59,6 +59,12 @@ sku_matching_ignores_ascii_case(void **state)
 	assert_true(kc_woo_sku_equal("rw-simple-010", "RW-SIMPLE-010"));
 	assert_false(kc_woo_sku_equal("RW-SIMPLE-01", "RW-SIMPLE-010"));
 	assert_false(kc_woo_sku_equal("RW+011", "RW 011"));
+	/* Blanks as WordPress's sanitize_text_field() folds them. */
+	assert_true(kc_woo_sku_equal("TRAIL ", "TRAIL"));
+	assert_true(kc_woo_sku_equal("  DBL  SPACE", "dbl space"));
+	assert_false(kc_woo_sku_equal("A B", "AB"));
+	assert_false(kc_woo_sku_equal("AB ", "ABC"));
+	assert_false(kc_woo_sku_equal("", "A"));
 }
 
 int
