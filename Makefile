@@ -6,6 +6,7 @@
 #   make demo       build, start nginx + simulated KeyCRM and WooCommerce,
 #                   walk a webhook end to end, keep running until Ctrl-C
 #   make deps       install the Debian packages the build and tests need
+#   make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 120) each
 #   make install    install into FHS places (PREFIX=/usr/local, DESTDIR= for staging);
 #                   make uninstall removes it again (never the configuration or state)
 
@@ -87,6 +88,7 @@ check: deps
 	$(MAKE) check-integration
 	$(MAKE) check-asan
 	$(MAKE) check-valgrind
+	$(MAKE) check-fuzz
 	@echo "make check: all test suites passed"
 
 check-unit: unit
@@ -170,3 +172,17 @@ uninstall:
 # test_workers.py).
 check-install: all
 	@KC_BINDIR=$(BINDIR) $(PYTHON) tests/run.py test_install test_workers
+
+# Fuzzing (tests/fuzz/run.sh): libFuzzer targets built with clang (ASan+UBSan)
+# against lib/*.c in $(BUILD)/fuzz.
+#   make fuzz          every target FUZZ_SECONDS (default 120) s, about 15 min in all
+#   make check-fuzz    replay the committed seeds, then every target 3 s
+FUZZ_SECONDS ?= 120
+
+.PHONY: fuzz check-fuzz
+fuzz: deps
+	@FUZZ_BUILD=$(BUILD)/fuzz bash tests/fuzz/run.sh -t $(FUZZ_SECONDS)
+
+check-fuzz:
+	@FUZZ_BUILD=$(BUILD)/fuzz bash tests/fuzz/run.sh -r
+	@FUZZ_BUILD=$(BUILD)/fuzz bash tests/fuzz/run.sh -t 3
