@@ -7,6 +7,7 @@
 #                   walk a webhook end to end, keep running until Ctrl-C
 #   make deps       install the Debian packages the build and tests need
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 120) each
+#   make stress     the crash, fault, concurrency and convergence tests, much longer
 #   make install    install into FHS places (PREFIX=/usr/local, DESTDIR= for staging);
 #                   make uninstall removes it again (never the configuration or state)
 
@@ -186,3 +187,10 @@ fuzz: deps
 check-fuzz:
 	@FUZZ_BUILD=$(BUILD)/fuzz bash tests/fuzz/run.sh -r
 	@FUZZ_BUILD=$(BUILD)/fuzz bash tests/fuzz/run.sh -t 3
+
+# The bounded tests of make check, run with many more rounds and seeds.
+.PHONY: stress
+stress: deps all
+	@KC_CRASH_ROUNDS=300 KC_CRASH_SYNC_ROUNDS=80 KC_FAULT_RIGS=8 KC_SIM_SEEDS=1-150 \
+	    KC_BINDIR=$(BINDIR) $(PYTHON) tests/run.py test_crash test_faults \
+	    test_concurrency test_convergence
