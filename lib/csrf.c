@@ -18,24 +18,6 @@
 /* Tells these MACs apart from any other use of the same key. */
 #define DOMAIN "keycrm-sync settings csrf v1"
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void
 sync_dir(const char *dir)
 {
@@ -70,7 +52,7 @@ create_key(const char *dir, const char *path, struct kc_error *err)
 	}
 	if (kc_random_bytes(key, sizeof(key)) != 0) {
 		kc_error_set(err, "no random numbers from the system");
-	} else if (fchmod(fd, 0600) != 0 || write_all(fd, key, sizeof(key)) != 0 ||
+	} else if (fchmod(fd, 0600) != 0 || kc_write_all(fd, key, sizeof(key)) != 0 ||
 	    fsync(fd) != 0) {
 		kc_error_set(err, "cannot write %s: %s", tmp, strerror(errno));
 	} else if (link(tmp, path) != 0 && errno != EEXIST) {

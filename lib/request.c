@@ -34,17 +34,7 @@ static int
 cgi_write(void *self, const char *buf, size_t len)
 {
 	(void)self;
-	while (len > 0) {
-		ssize_t n = write(STDOUT_FILENO, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return kc_write_all(STDOUT_FILENO, buf, len);
 }
 
 void

@@ -91,22 +91,6 @@ kc_settings_file_format(const struct kc_settings_values *v, const char *who,
 	return rc;
 }
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Writes text to a new temporary file in dir; its name goes to *tmp. */
 static int
 write_temp(const char *dir, const struct kc_buf *text, char **tmp,
@@ -126,7 +110,7 @@ write_temp(const char *dir, const struct kc_buf *text, char **tmp,
 		*tmp = NULL;
 		return -1;
 	}
-	if (fchmod(fd, 0600) != 0 || write_all(fd, text->data, text->len) != 0 ||
+	if (fchmod(fd, 0600) != 0 || kc_write_all(fd, text->data, text->len) != 0 ||
 	    fsync(fd) != 0) {
 		kc_error_set(err, "cannot write %s: %s", *tmp, strerror(errno));
 		close(fd);

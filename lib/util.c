@@ -240,6 +240,24 @@ kc_random_below(uint32_t bound)
 	}
 }
 
+int
+kc_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /*
  * Hashing both sides first makes the comparison independent of where the
  * strings differ and of their lengths, so neither leaks through timing.

@@ -53,6 +53,9 @@ uint32_t kc_random_below(uint32_t bound);
 /* Fills buf with len random bytes from the OS; 0 or -1. */
 int kc_random_bytes(void *buf, size_t len);
 
+/* Writes all of buf to fd, going on after short writes and EINTR; 0 or -1. */
+int kc_write_all(int fd, const void *buf, size_t len);
+
 /* Constant-time comparison of two secrets of possibly different lengths. */
 int kc_secret_equal(const char *given, const char *expected);
 

@@ -340,3 +340,33 @@ class Program:
              **sanitizer_env(), **(env or {})}
         return subprocess.run([str(self.binary), *args], capture_output=True, text=True,
                               env=e, timeout=300)
+
+
+def full_config(filename, state, shop, crm=None, **extra):
+    """A configuration for both sides: the fake shop (and fake KeyCRM), the
+    run's secrets, state in `state`; extra keys override."""
+    values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
+                  woo_url=shop.url, woo_consumer_key=CK, woo_consumer_secret=CS,
+                  sync_max_seconds=60)
+    if crm is not None:
+        values.update(keycrm_api_url=crm.api_url, keycrm_api_key=KEYCRM_KEY,
+                      keycrm_warehouse_id=1)
+    values.update(extra)
+    return write_config(root() / filename, **values)
+
+
+class SharedFakes:
+    """setUpModule/tearDownModule for a module that shares one fake shop
+    and one fake KeyCRM: `SHOP, CRM = FAKES.start()` ... `FAKES.stop()`."""
+
+    def __init__(self):
+        self.shop = self.crm = None
+
+    def start(self):
+        self.shop, self.crm = FakeShop(), FakeCRM()
+        return self.shop, self.crm
+
+    def stop(self):
+        for fake in (self.shop, self.crm):
+            if fake is not None:
+                fake.stop()

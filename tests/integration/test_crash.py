@@ -39,9 +39,9 @@ import time
 import unittest
 from pathlib import Path
 
-from kctest import (BINDIR, CK, CS, KEYCRM_KEY, SANITIZED, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM,
-                    FakeShop, Program, inbox, make_state_dir, query, root, sanitizer_env,
-                    servers, write_config)
+import kctest
+from kctest import (full_config, BINDIR, SANITIZED, SYNC_TOKEN, WEBHOOK_SECRET, Program,
+                    inbox, make_state_dir, query, root, sanitizer_env, servers)
 
 SHOP = CRM = None
 HOOK_Q = f"secret={WEBHOOK_SECRET}&wait=1"
@@ -58,26 +58,22 @@ SKUS = {"RW-SIMPLE-001": 10, "RW-SIMPLE-003": 12, "RW-SIMPLE-004": 13,
         "RW-TEE-S": 22, "RW-TEE-M": 23, "RW-MUG-RED": 26}
 
 
+FAKES = kctest.SharedFakes()
+
+
 def setUpModule():
     global SHOP, CRM
-    SHOP = FakeShop()
-    CRM = FakeCRM()
+    SHOP, CRM = FAKES.start()
     print(f"\n    KC_CRASH_SEED={SEED}", end=" ")
 
 
 def tearDownModule():
-    for fake in (SHOP, CRM):
-        if fake is not None:
-            fake.stop()
+    FAKES.stop()
 
 
 def config(name, state, **extra):
-    values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
-                  woo_url=SHOP.url, woo_consumer_key=CK, woo_consumer_secret=CS,
-                  keycrm_api_url=CRM.api_url, keycrm_api_key=KEYCRM_KEY,
-                  keycrm_warehouse_id=1, sync_max_seconds=20)
-    values.update(extra)
-    return write_config(root() / f"crash-{name}.conf", **values)
+    extra.setdefault("sync_max_seconds", 20)
+    return full_config(f"crash-{name}.conf", state, SHOP, CRM, **extra)
 
 
 def run_killable(binary, config_path, query_string="", body=None, kill_after=None,

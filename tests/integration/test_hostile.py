@@ -16,32 +16,28 @@ import unittest
 import urllib.parse
 
 import kctest
-from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
-                    Program, ThroughServer, inbox, make_state_dir, query, root, write_config)
+from kctest import (full_config, SYNC_TOKEN, WEBHOOK_SECRET, Program, ThroughServer, inbox,
+                    make_state_dir, query, root)
 
 SHOP = CRM = None
 HOOK_Q = f"secret={WEBHOOK_SECRET}"
 
 
+FAKES = kctest.SharedFakes()
+
+
 def setUpModule():
     global SHOP, CRM
-    SHOP = FakeShop()
-    CRM = FakeCRM()
+    SHOP, CRM = FAKES.start()
 
 
 def tearDownModule():
-    for fake in (SHOP, CRM):
-        if fake is not None:
-            fake.stop()
+    FAKES.stop()
 
 
 def config(name, state, **extra):
-    values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
-                  woo_url=SHOP.url, woo_consumer_key=CK, woo_consumer_secret=CS,
-                  keycrm_api_url=CRM.api_url, keycrm_api_key=KEYCRM_KEY,
-                  keycrm_warehouse_id=1, sync_max_seconds=20)
-    values.update(extra)
-    return write_config(root() / f"hostile-{name}.conf", **values)
+    extra.setdefault("sync_max_seconds", 20)
+    return full_config(f"hostile-{name}.conf", state, SHOP, CRM, **extra)
 
 
 class Secrets(unittest.TestCase):

@@ -15,33 +15,28 @@ import unittest
 from pathlib import Path
 
 import kctest
-from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
-                    Program, ThroughServer, inbox, make_state_dir, query, root, wait_for,
-                    write_config)
+from kctest import (full_config, SYNC_TOKEN, WEBHOOK_SECRET, Program, ThroughServer,
+                    make_state_dir, query, root, wait_for, write_config)
 
 SHOP = CRM = None
 TOKEN_Q = f"token={SYNC_TOKEN}"
 
 
+FAKES = kctest.SharedFakes()
+
+
 def setUpModule():
     global SHOP, CRM
-    SHOP = FakeShop()
-    CRM = FakeCRM()
+    SHOP, CRM = FAKES.start()
 
 
 def tearDownModule():
-    for fake in (SHOP, CRM):
-        if fake is not None:
-            fake.stop()
+    FAKES.stop()
 
 
 def config(name, state, **extra):
-    values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
-                  woo_url=SHOP.url, woo_consumer_key=CK, woo_consumer_secret=CS,
-                  keycrm_api_url=CRM.api_url, keycrm_api_key=KEYCRM_KEY,
-                  keycrm_warehouse_id=1, sync_max_seconds=60)
-    values.update(extra)
-    return write_config(root() / f"{name}.conf", **values)
+    extra.setdefault("sync_max_seconds", 60)
+    return full_config(f"{name}.conf", state, SHOP, CRM, **extra)
 
 
 def crm_like_shop(reserve=0):
@@ -124,7 +119,6 @@ class Auth(SyncCase):
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o660)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            started = time.monotonic()
             r = self.sync.cgi("GET", TOKEN_Q)
             self.assertEqual(r.status, 409)
             self.assertEqual(r.json(), {"status": "busy"})
