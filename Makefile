@@ -8,6 +8,7 @@
 #   make deps       install the Debian packages the build and tests need
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 120) each
 #   make stress     the crash, fault, concurrency and convergence tests, much longer
+#   make bench      speed and memory, printed (results in docs/BENCHMARKS.md)
 #   make install    install into FHS places (PREFIX=/usr/local, DESTDIR= for staging);
 #                   make uninstall removes it again (never the configuration or state)
 
@@ -194,3 +195,9 @@ stress: deps all
 	@KC_CRASH_ROUNDS=300 KC_CRASH_SYNC_ROUNDS=80 KC_FAULT_RIGS=8 KC_SIM_SEEDS=1-150 \
 	    KC_BINDIR=$(BINDIR) $(PYTHON) tests/run.py test_crash test_faults \
 	    test_concurrency test_convergence
+
+# Speed and memory, measured and printed, never asserted (bench/run.py, ~10 min;
+# the last results are in docs/BENCHMARKS.md).  BENCH_ARGS=--quick: ~2 minutes.
+.PHONY: bench
+bench: deps all
+	$(PYTHON) bench/run.py --bindir $(BINDIR) $(BENCH_ARGS)
