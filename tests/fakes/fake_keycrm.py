@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fake KeyCRM OpenAPI (base path /v1), for the stock part of the API.
 
-What it models (ground truth: /work/shared/reference/keycrm-api.md and
+What it models (ground truth: the shared reference keycrm-api.md and
 keycrm-openapi.yml, paths /offers and /offers/stocks):
 
 * Warehouses ``[{id, name}]`` (default 1 "Основний", 2 "Склад 2"), offers

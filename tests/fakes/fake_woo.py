@@ -2,7 +2,7 @@
 """Fake WooCommerce REST API (wc/v3), modelled on WordPress 6.2 + WooCommerce 7.8.2.
 
 What it models (ground truth: tests/fakes/recordings/*.http, recorded on a real
-WooCommerce 7.8.2, and /work/shared/reference/woocommerce-api.md):
+WooCommerce 7.8.2, and the shared reference woocommerce-api.md):
 
 * A catalogue of products: simple, variable, variation, grouped, external;
   ``manage_stock`` (a variation that does not manage stock while its parent
