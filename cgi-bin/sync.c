@@ -2,14 +2,22 @@
  * sync.cgi - WooCommerce -> KeyCRM: the URL cron calls (and a shell
  * command).  Sends the shop's stock changes to KeyCRM; see SPEC section 3.
  */
+#include <stdio.h>
+
 #include "sync_endpoint.h"
 #include "worker.h"
+
+static int
+shell(int argc, char **argv)
+{
+	return kc_sync_shell(argc, argv, stdout, stderr);
+}
 
 static const struct kc_program sync_program = {
 	.name = "sync.cgi",
 	.handle = kc_sync_handle,
 	.run_job = kc_job_apply,
-	.shell = kc_sync_shell,
+	.shell = shell,
 };
 
 int

@@ -79,17 +79,17 @@ out:
 static void
 draw_progress(void *ctx, const char *phase, long done, long total)
 {
+	FILE *tty = ctx;
 	int width = 30, fill;
 
-	(void)ctx;
 	if (total <= 0) {
-		fprintf(stderr, "\r%-10s page %ld", phase, done);
+		fprintf(tty, "\r%-10s page %ld", phase, done);
 	} else {
 		fill = (int)(done * width / (total > 0 ? total : 1));
-		fprintf(stderr, "\r%-10s [%.*s%*s] %ld/%ld pages", phase, fill,
+		fprintf(tty, "\r%-10s [%.*s%*s] %ld/%ld pages", phase, fill,
 		    "##############################", width - fill, "", done, total);
 	}
-	fflush(stderr);
+	fflush(tty);
 }
 
 static int
@@ -109,38 +109,39 @@ usage(FILE *f)
 }
 
 static void
-print_summary(const struct kc_sync_options *opts, const struct kc_sync_result *res)
+print_summary(FILE *out, const struct kc_sync_options *opts,
+    const struct kc_sync_result *res)
 {
 	size_t i;
 	json_t *v;
 
 	if (opts->dry_run) {
-		printf("%-40s %10s %10s\n", "SKU", "shop", "send");
+		fprintf(out, "%-40s %10s %10s\n", "SKU", "shop", "send");
 		json_array_foreach(res->plan, i, v)
-			printf("%-40s %10lld %10g\n",
+			fprintf(out, "%-40s %10lld %10g\n",
 			    json_string_value(json_object_get(v, "sku")),
 			    (long long)json_integer_value(json_object_get(v, "shop")),
 			    json_real_value(json_object_get(v, "send")));
 	}
 	if (opts->pull)
-		printf("backfill: %ld offers read from KeyCRM, %ld applied to the shop\n",
+		fprintf(out, "backfill: %ld offers read from KeyCRM, %ld applied to the shop\n",
 		    res->pulled, res->applied);
 	else
-		printf("%s%s: %ld shop items read, %ld changed, %ld sent to KeyCRM,"
+		fprintf(out, "%s%s: %ld shop items read, %ld changed, %ld sent to KeyCRM,"
 		    " %ld unknown to KeyCRM, %ld skipped, %ld held for the next run\n",
 		    opts->dry_run ? "dry run" : "sync", res->first_run ?
 		    " (first run: shop quantities recorded as the baseline, nothing sent)" : "",
 		    res->scanned, res->changed, res->sent, res->unknown, res->skipped,
 		    res->held);
-	printf("%lu shop requests, %lu KeyCRM requests, %.1f s%s\n", res->shop_requests,
+	fprintf(out, "%lu shop requests, %lu KeyCRM requests, %.1f s%s\n", res->shop_requests,
 	    res->keycrm_requests, res->seconds,
 	    res->complete ? "" : "; stopped by sync_max_seconds, run again to continue");
 	json_array_foreach(res->errors, i, v)
-		printf("error: %s\n", json_string_value(v));
+		fprintf(out, "error: %s\n", json_string_value(v));
 }
 
 int
-kc_sync_shell(int argc, char **argv)
+kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 {
 	const char *path = kc_config_path(NULL);
 	struct kc_config cfg;
@@ -161,28 +162,30 @@ kc_sync_shell(int argc, char **argv)
 		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			path = argv[++i];
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return usage(stdout), 0;
+			return usage(out), 0;
 		else
-			return usage(stderr);
+			return usage(errout);
 	}
 	if (kc_config_load(&cfg, path, &err) != 0) {
-		fprintf(stderr, "sync.cgi: %s\n", err.msg);
+		fprintf(errout, "sync.cgi: %s\n", err.msg);
 		return 2;
 	}
-	if (isatty(STDERR_FILENO))
+	if (isatty(fileno(errout))) {
 		opts.progress = draw_progress;
+		opts.progress_ctx = errout;
+	}
 	kc_sync_result_init(&res);
 	rc = kc_sync_run(&cfg, &opts, &res, &err);
 	if (opts.progress != NULL)
-		fputs("\r\033[K", stderr);
+		fputs("\r\033[K", errout);
 	if (rc > 0) {
-		fprintf(stderr, "sync.cgi: another sync run is busy\n");
+		fprintf(errout, "sync.cgi: another sync run is busy\n");
 		rc = 3;
 	} else if (rc < 0) {
-		fprintf(stderr, "sync.cgi: %s\n", err.msg);
+		fprintf(errout, "sync.cgi: %s\n", err.msg);
 		rc = 1;
 	} else {
-		print_summary(&opts, &res);
+		print_summary(out, &opts, &res);
 		rc = json_array_size(res.errors) > 0 ? 1 : 0;
 	}
 	kc_sync_result_free(&res);

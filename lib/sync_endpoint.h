@@ -6,10 +6,13 @@
 #ifndef KC_SYNC_ENDPOINT_H
 #define KC_SYNC_ENDPOINT_H
 
+#include <stdio.h>
+
 #include "request.h"
 #include "worker.h"
 
 void kc_sync_handle(struct kc_request *req, struct kc_job *job);
-int kc_sync_shell(int argc, char **argv);
+/* From a shell: options in argv; the summary to out, errors to errout. */
+int kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout);
 
 #endif
