@@ -378,17 +378,24 @@ kc_apply_run(const struct kc_config *cfg, long wait_ms, int held_fd,
 	int64_t deadline = kc_monotonic_ms() + cfg->sync_max_seconds * 1000;
 	struct kc_store st;
 	int64_t run_id;
-	int ran = 0;
+	int fd = held_fd, rc;
 
+	/*
+	 * The lock first: most webhooks find an applier already at work and
+	 * leave their reports to it, so they need not open the database or
+	 * commit a run id for nothing.
+	 */
+	if (fd < 0 && (rc = kc_apply_lock(cfg, wait_ms, &fd, err)) != 0)
+		return rc;
 	if (kc_store_open(&st, cfg->state_dir, err) != 0) {
-		kc_lock_release(held_fd);
+		kc_lock_release(fd);
 		return -1;
 	}
 	run_id = kc_store_next_run_id(&st);
 	if (run_id < 0) {
 		kc_error_set(err, "cannot use the state database in %s", cfg->state_dir);
 		kc_store_close(&st);
-		kc_lock_release(held_fd);
+		kc_lock_release(fd);
 		return -1;
 	}
 	/*
@@ -396,24 +403,14 @@ kc_apply_run(const struct kc_config *cfg, long wait_ms, int held_fd,
 	 * lock busy and left their work to it; loop until none are left.
 	 */
 	for (int pass = 0; pass < 100; pass++) {
-		int fd, rc;
 		double started;
 
-		if (pass == 0 && held_fd >= 0) {
-			fd = held_fd;
-			rc = 0;
-		} else {
-			rc = kc_apply_lock(cfg, pass == 0 ? wait_ms : 0, &fd, err);
-		}
-		if (rc != 0) {
-			kc_store_close(&st);
-			return ran ? 0 : rc;
-		}
+		if (pass > 0 && kc_apply_lock(cfg, 0, &fd, err) != 0)
+			break;
 		started = kc_now();
 		kc_apply_inbox(cfg, &st, run_id, deadline, res);
 		record(&st, res, started);
 		kc_lock_release(fd);
-		ran = 1;
 		if (res->error[0] || kc_apply_stop || kc_monotonic_ms() >= deadline ||
 		    kc_store_inbox_untried(&st, run_id) <= 0)
 			break;
