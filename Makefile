@@ -24,7 +24,7 @@ WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wno-format-truncation
 KC_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Ilib \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-KC_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfcgi -lm
+KC_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfcgi -lunistring -lm
 
 LIB_SRC   = $(wildcard lib/*.c)
 LIB_OBJ   = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)

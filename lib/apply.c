@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lock.h"
+#include "sku.h"
 #include "stock.h"
 #include "woo.h"
 
@@ -79,7 +80,7 @@ settle_row(struct kc_store *st, const struct kc_inbox_row *row,
 	for (size_t i = 0; i < found->count; i++) {
 		const struct kc_woo_product *p = &found->items[i];
 		static const char *manage[] = { "no", "yes", "parent" };
-		if (!kc_woo_sku_equal(p->sku, sku))
+		if (!kc_sku_equal(p->sku, sku))
 			continue;
 		if (kc_store_map_add(st, sku, p->id, p->parent_id, p->type,
 		    manage[p->manage], p->qty, p->has_qty, now, err) != 0)
@@ -173,7 +174,7 @@ newer_report_for(const struct kc_inbox_row *rows, size_t n, size_t i,
 	for (size_t j = 0; j < n; j++)
 		if (j != i && (rows[j].seq > rows[i].seq ||
 		    (rows[j].seq == rows[i].seq && j > i)) &&
-		    kc_woo_sku_equal(rows[j].report.sku, sku))
+		    kc_sku_equal(rows[j].report.sku, sku))
 			return 1;
 	return 0;
 }
@@ -214,7 +215,7 @@ apply_round(const struct kc_config *cfg, struct kc_store *st,
 			const struct kc_woo_product *p = &found.items[k];
 			const char *reason;
 
-			if (!kc_woo_sku_equal(p->sku, rows[i].report.sku))
+			if (!kc_sku_equal(p->sku, rows[i].report.sku))
 				continue;
 			plan->matches++;
 			/*

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "form.h"
 #include "oauth.h"
+#include "sku.h"
 
 #define LOOKUP_URL_BUDGET 4000	/* encoded SKU bytes per lookup URL */
 #define MAX_PAGES 1000
@@ -290,40 +291,11 @@ parse_list(const char *json, size_t len, const char *def_type,
 	return 0;
 }
 
-/*
- * The shop finds SKUs through its database's collation and WordPress's
- * sanitize_text_field(): ASCII case does not matter, and neither do
- * leading, trailing or repeated blanks.  Compare the same way.
- */
-int
-kc_woo_sku_equal(const char *a, const char *b)
-{
-	for (;;) {
-		while (*a == ' ' || *a == '\t')
-			a++;
-		while (*b == ' ' || *b == '\t')
-			b++;
-		if (*a == '\0' || *b == '\0')
-			return *a == *b;
-		/* Within a word: compare up to the next blank. */
-		while (*a != '\0' && *a != ' ' && *a != '\t' &&
-		    *b != '\0' && *b != ' ' && *b != '\t') {
-			if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
-				return 0;
-			a++;
-			b++;
-		}
-		if ((*a == ' ' || *a == '\t' || *a == '\0') !=
-		    (*b == ' ' || *b == '\t' || *b == '\0'))
-			return 0;
-	}
-}
-
 static int
 wanted(const char *sku, char *const *skus, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (kc_woo_sku_equal(sku, skus[i]))
+		if (kc_sku_equal(sku, skus[i]))
 			return 1;
 	return 0;
 }

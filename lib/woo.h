@@ -154,7 +154,4 @@ void kc_woo_order_lines_free(struct kc_woo_order_line *lines, size_t n);
 int kc_woo_parse_products(const char *json, size_t len,
     struct kc_woo_products *out, struct kc_error *err);
 
-/* SKU comparison as the shop matches ?sku=: ASCII case and blanks aside. */
-int kc_woo_sku_equal(const char *a, const char *b);
-
 #endif

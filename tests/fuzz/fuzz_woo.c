@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		FUZZ_CHECK(p->id > 0 && p->parent_id >= 0);
 		FUZZ_CHECK(memchr(p->type, '\0', sizeof(p->type)) != NULL);
-		FUZZ_CHECK(p->sku != NULL && kc_woo_sku_equal(p->sku, p->sku));
+		FUZZ_CHECK(p->sku != NULL && kc_sku_equal(p->sku, p->sku));
 		FUZZ_CHECK(p->manage == KC_WOO_MANAGE_NO || p->manage == KC_WOO_MANAGE_YES ||
 		    p->manage == KC_WOO_MANAGE_PARENT);
 		FUZZ_CHECK(p->has_qty == 0 || p->has_qty == 1);

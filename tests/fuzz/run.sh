@@ -51,7 +51,7 @@ fi
 
 PKGS="libcurl jansson sqlite3 libcrypto"
 PKG_CFLAGS=$(pkg-config --cflags $PKGS 2>/dev/null)
-PKG_LIBS="$(pkg-config --libs $PKGS 2>/dev/null) -lfcgi -lm"
+PKG_LIBS="$(pkg-config --libs $PKGS 2>/dev/null) -lfcgi -lunistring -lm"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-bitwise-instead-of-logical -Ilib $PKG_CFLAGS"
 

@@ -52,28 +52,12 @@ refuses_malformed_answers(void **state)
 	}
 }
 
-static void
-sku_matching_ignores_ascii_case(void **state)
-{
-	(void)state;
-	assert_true(kc_woo_sku_equal("rw-simple-010", "RW-SIMPLE-010"));
-	assert_false(kc_woo_sku_equal("RW-SIMPLE-01", "RW-SIMPLE-010"));
-	assert_false(kc_woo_sku_equal("RW+011", "RW 011"));
-	/* Blanks as WordPress's sanitize_text_field() folds them. */
-	assert_true(kc_woo_sku_equal("TRAIL ", "TRAIL"));
-	assert_true(kc_woo_sku_equal("  DBL  SPACE", "dbl space"));
-	assert_false(kc_woo_sku_equal("A B", "AB"));
-	assert_false(kc_woo_sku_equal("AB ", "ABC"));
-	assert_false(kc_woo_sku_equal("", "A"));
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parses_recorded_lookup),
 		cmocka_unit_test(refuses_malformed_answers),
-		cmocka_unit_test(sku_matching_ignores_ascii_case),
 	};
 	return cmocka_run_group_tests_name("woo", tests, NULL, NULL);
 }
