@@ -1,6 +1,7 @@
 /*
- * stock.h - the quantity rules of SPEC section 4.1 and 4.5: what the shop
- * should hold for a KeyCRM report, and whether a shop product can take it.
+ * stock.h - the quantity rules of SPEC section 4.1, 4.5 and 4.7: what the
+ * shop should hold for a KeyCRM report, which reports are refused, and
+ * which shop products have a quantity of their own to take or to send.
  */
 #ifndef KC_STOCK_H
 #define KC_STOCK_H
@@ -17,6 +18,30 @@
  */
 long long kc_stock_target(double in_stock, double in_reserve,
     int subtract_reserve);
+
+/*
+ * Why KeyCRM's numbers for one item cannot be applied (SPEC 4.7), or NULL.
+ * A negative reserve would raise the shop's stock above KeyCRM's; a
+ * negative in_stock (oversold) is valid and gives 0.
+ */
+const char *kc_stock_report_problem(double in_stock, double in_reserve);
+
+/* Which way a quantity goes: the skip rules differ in one point. */
+enum kc_stock_direction {
+	KC_TO_SHOP,		/* KeyCRM's value written to the product */
+	KC_FROM_SHOP,		/* the product's quantity sent to KeyCRM */
+};
+
+/*
+ * SPEC 4.5: why a shop product has no quantity of its own for this
+ * direction, or NULL.  With manage_stock = enable a product that does not
+ * manage stock can still take a quantity (writing it turns management on),
+ * but it has none to send.  shows_parent_sku: a variation that shows its
+ * parent's SKU (it has none of its own); only the caller can know.
+ */
+const char *kc_stock_skip_reason(const struct kc_woo_product *p,
+    enum kc_stock_direction dir, enum kc_manage_stock manage,
+    int shows_parent_sku);
 
 enum kc_stock_action {
 	KC_STOCK_WRITE,		/* send the target quantity */

@@ -4,12 +4,15 @@
 #include "store.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <sqlite3.h>
+
+#include "sku.h"
 
 #define HISTORY_KEEP 2000
 
@@ -81,6 +84,77 @@ static const char *const migrations[] = {
 	"CREATE TABLE order_events(id INTEGER PRIMARY KEY, sku TEXT NOT NULL,"
 	"  delta REAL NOT NULL, at REAL NOT NULL);"
 	"CREATE INDEX order_events_by_sku ON order_events(sku, at);",
+	/*
+	 * 2 -> 3: a SKU is identified by its key (sku.h: Unicode case folding,
+	 * trailing blanks cut), so that KeyCRM's "футболка-s" and the shop's
+	 * "Футболка-S" share one inbox row, one ledger row and one problem.
+	 * Rows that now collide are merged: the newest of each part wins.
+	 */
+	"CREATE TABLE inbox_v3("
+	"  sku_key TEXT PRIMARY KEY,"
+	"  sku TEXT NOT NULL,"
+	"  offer_id INTEGER,"
+	"  in_stock REAL NOT NULL,"
+	"  in_reserve REAL NOT NULL,"
+	"  received_at REAL NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  tried_run INTEGER,"
+	"  last_error TEXT);"
+	"INSERT INTO inbox_v3 SELECT kc_sku_key(sku), sku, offer_id, in_stock,"
+	"  in_reserve, received_at, seq, attempts, tried_run, last_error"
+	"  FROM inbox WHERE true ORDER BY seq"
+	"  ON CONFLICT(sku_key) DO UPDATE SET sku = excluded.sku,"
+	"  offer_id = excluded.offer_id, in_stock = excluded.in_stock,"
+	"  in_reserve = excluded.in_reserve, received_at = excluded.received_at,"
+	"  seq = excluded.seq, attempts = 0, tried_run = NULL, last_error = NULL;"
+	"DROP TABLE inbox;"
+	"ALTER TABLE inbox_v3 RENAME TO inbox;"
+	"CREATE INDEX inbox_by_seq ON inbox(seq);"
+	"CREATE TABLE ledger_v3("
+	"  sku_key TEXT PRIMARY KEY,"
+	"  sku TEXT NOT NULL,"
+	"  offer_id INTEGER,"
+	"  keycrm_in_stock REAL,"
+	"  keycrm_in_reserve REAL,"
+	"  keycrm_at REAL,"
+	"  agreed_qty INTEGER,"
+	"  agreed_at REAL,"
+	"  seq INTEGER NOT NULL DEFAULT 0);"
+	"INSERT INTO ledger_v3 SELECT kc_sku_key(sku), sku, offer_id,"
+	"  keycrm_in_stock, keycrm_in_reserve, keycrm_at, agreed_qty, agreed_at, seq"
+	"  FROM ledger WHERE true ORDER BY seq"
+	"  ON CONFLICT(sku_key) DO UPDATE SET"
+	"  sku = CASE WHEN excluded.keycrm_at IS NOT NULL THEN excluded.sku ELSE sku END,"
+	"  offer_id = CASE WHEN excluded.keycrm_at IS NOT NULL THEN excluded.offer_id ELSE offer_id END,"
+	"  keycrm_in_stock = CASE WHEN excluded.keycrm_at IS NOT NULL"
+	"    THEN excluded.keycrm_in_stock ELSE keycrm_in_stock END,"
+	"  keycrm_in_reserve = CASE WHEN excluded.keycrm_at IS NOT NULL"
+	"    THEN excluded.keycrm_in_reserve ELSE keycrm_in_reserve END,"
+	"  keycrm_at = coalesce(excluded.keycrm_at, keycrm_at),"
+	"  agreed_qty = CASE WHEN excluded.agreed_qty IS NOT NULL"
+	"    THEN excluded.agreed_qty ELSE agreed_qty END,"
+	"  agreed_at = CASE WHEN excluded.agreed_qty IS NOT NULL"
+	"    THEN excluded.agreed_at ELSE agreed_at END,"
+	"  seq = excluded.seq;"
+	"DROP TABLE ledger;"
+	"ALTER TABLE ledger_v3 RENAME TO ledger;"
+	"CREATE TABLE problems_v3("
+	"  sku_key TEXT NOT NULL,"
+	"  sku TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  first_seen REAL NOT NULL,"
+	"  last_seen REAL NOT NULL,"
+	"  PRIMARY KEY (sku_key, kind));"
+	"INSERT INTO problems_v3 SELECT kc_sku_key(sku), sku, kind, detail, count,"
+	"  first_seen, last_seen FROM problems WHERE true ORDER BY last_seen"
+	"  ON CONFLICT(sku_key, kind) DO UPDATE SET sku = excluded.sku,"
+	"  detail = excluded.detail, count = count + excluded.count,"
+	"  last_seen = excluded.last_seen;"
+	"DROP TABLE problems;"
+	"ALTER TABLE problems_v3 RENAME TO problems;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -131,6 +205,26 @@ user_version(struct kc_store *st)
 		v = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
 	return v;
+}
+
+/* kc_sku_key(sku): the SKU's identity key (sku.h), for the statements below. */
+static void
+sql_sku_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *sku;
+	char *key;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	sku = sqlite3_value_text(argv[0]);
+	if (sku == NULL || (key = kc_sku_key((const char *)sku)) == NULL) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	sqlite3_result_text(ctx, key, -1, free);
 }
 
 static int
@@ -191,6 +285,13 @@ kc_store_open(struct kc_store *st, const char *state_dir, struct kc_error *err)
 		return -1;
 	}
 	sqlite3_busy_timeout(st->db, 10000);
+	if (sqlite3_create_function_v2(st->db, "kc_sku_key", 1,
+	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_sku_key, NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		db_error(st, err, "register kc_sku_key");
+		kc_store_close(st);
+		return -1;
+	}
 	if (exec(st, "PRAGMA journal_mode = WAL", err) != 0 ||
 	    exec(st, "PRAGMA synchronous = FULL", err) != 0 ||
 	    exec(st, "PRAGMA foreign_keys = ON", err) != 0 ||
@@ -291,16 +392,19 @@ kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
 	if ((seq = next_counter(st, "change_seq", err)) < 0)
 		goto fail;
 	ins = prepare(st,
-	    "INSERT INTO inbox(sku, offer_id, in_stock, in_reserve, received_at, seq)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-	    " ON CONFLICT(sku) DO UPDATE SET offer_id = excluded.offer_id,"
+	    "INSERT INTO inbox(sku_key, sku, offer_id, in_stock, in_reserve,"
+	    " received_at, seq) VALUES (kc_sku_key(?1), ?1, ?2, ?3, ?4, ?5, ?6)"
+	    " ON CONFLICT(sku_key) DO UPDATE SET sku = excluded.sku,"
+	    " offer_id = excluded.offer_id,"
 	    " in_stock = excluded.in_stock, in_reserve = excluded.in_reserve,"
 	    " received_at = excluded.received_at, seq = excluded.seq,"
 	    " attempts = 0, tried_run = NULL, last_error = NULL", err);
 	led = prepare(st,
-	    "INSERT INTO ledger(sku, offer_id, keycrm_in_stock, keycrm_in_reserve, keycrm_at, seq)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-	    " ON CONFLICT(sku) DO UPDATE SET offer_id = excluded.offer_id,"
+	    "INSERT INTO ledger(sku_key, sku, offer_id, keycrm_in_stock,"
+	    " keycrm_in_reserve, keycrm_at, seq)"
+	    " VALUES (kc_sku_key(?1), ?1, ?2, ?3, ?4, ?5, ?6)"
+	    " ON CONFLICT(sku_key) DO UPDATE SET sku = excluded.sku,"
+	    " offer_id = excluded.offer_id,"
 	    " keycrm_in_stock = excluded.keycrm_in_stock,"
 	    " keycrm_in_reserve = excluded.keycrm_in_reserve,"
 	    " keycrm_at = excluded.keycrm_at, seq = excluded.seq", err);
@@ -358,7 +462,7 @@ kc_store_inbox_take(struct kc_store *st, int64_t run_id, size_t max,
 	}
 	s = prepare(st, "SELECT sku, offer_id, in_stock, in_reserve, seq, attempts"
 	    " FROM inbox WHERE tried_run IS NULL OR tried_run <> ?1"
-	    " ORDER BY seq, sku LIMIT ?2", err);
+	    " ORDER BY seq, sku_key LIMIT ?2", err);
 	if (s == NULL) {
 		free(out);
 		return -1;
@@ -431,7 +535,7 @@ kc_store_inbox_done(struct kc_store *st, const char *sku, int64_t seq,
     struct kc_error *err)
 {
 	sqlite3_stmt *s = prepare(st,
-	    "DELETE FROM inbox WHERE sku = ?1 AND seq = ?2", err);
+	    "DELETE FROM inbox WHERE sku_key = kc_sku_key(?1) AND seq = ?2", err);
 
 	if (s == NULL)
 		return -1;
@@ -446,7 +550,7 @@ kc_store_inbox_retry(struct kc_store *st, const char *sku, int64_t seq,
 {
 	sqlite3_stmt *s = prepare(st,
 	    "UPDATE inbox SET attempts = attempts + 1, tried_run = ?3,"
-	    " last_error = ?4 WHERE sku = ?1 AND seq = ?2", err);
+	    " last_error = ?4 WHERE sku_key = kc_sku_key(?1) AND seq = ?2", err);
 
 	if (s == NULL)
 		return -1;
@@ -466,8 +570,8 @@ kc_store_ledger_agree(struct kc_store *st, const char *sku, long long qty,
 
 	if (seq < 0)
 		return -1;
-	s = prepare(st, "INSERT INTO ledger(sku, agreed_qty, agreed_at, seq)"
-	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(sku) DO UPDATE SET"
+	s = prepare(st, "INSERT INTO ledger(sku_key, sku, agreed_qty, agreed_at, seq)"
+	    " VALUES (kc_sku_key(?1), ?1, ?2, ?3, ?4) ON CONFLICT(sku_key) DO UPDATE SET"
 	    " agreed_qty = excluded.agreed_qty, agreed_at = excluded.agreed_at,"
 	    " seq = excluded.seq", err);
 	if (s == NULL)
@@ -487,7 +591,7 @@ kc_store_ledger_get(struct kc_store *st, const char *sku,
 	int rc = -1;
 
 	if (sqlite3_prepare_v2(st->db, "SELECT agreed_qty, keycrm_in_stock,"
-	    " keycrm_in_reserve FROM ledger WHERE sku = ?1", -1, &s, NULL) != SQLITE_OK)
+	    " keycrm_in_reserve FROM ledger WHERE sku_key = kc_sku_key(?1)", -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW) {
@@ -555,16 +659,17 @@ kc_store_problem(struct kc_store *st, const char *sku, enum kc_problem kind,
 	sqlite3_stmt *s;
 
 	if (detail == NULL) {
-		s = prepare(st, "DELETE FROM problems WHERE sku = ?1 AND kind = ?2", err);
+		s = prepare(st, "DELETE FROM problems WHERE sku_key = kc_sku_key(?1) AND kind = ?2", err);
 		if (s == NULL)
 			return -1;
 		sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, problem_name(kind), -1, SQLITE_STATIC);
 		return run(st, s, "problems", err);
 	}
-	s = prepare(st, "INSERT INTO problems(sku, kind, detail, count, first_seen,"
-	    " last_seen) VALUES (?1, ?2, ?3, 1, ?4, ?4) ON CONFLICT(sku, kind)"
-	    " DO UPDATE SET detail = excluded.detail, count = count + 1,"
+	s = prepare(st, "INSERT INTO problems(sku_key, sku, kind, detail, count,"
+	    " first_seen, last_seen) VALUES (kc_sku_key(?1), ?1, ?2, ?3, 1, ?4, ?4)"
+	    " ON CONFLICT(sku_key, kind) DO UPDATE SET sku = excluded.sku,"
+	    " detail = excluded.detail, count = count + 1,"
 	    " last_seen = excluded.last_seen", err);
 	if (s == NULL)
 		return -1;
@@ -623,18 +728,17 @@ int
 kc_store_kv_get(struct kc_store *st, const char *key, char *out, size_t outsz)
 {
 	sqlite3_stmt *s;
-	int rc = -1;
+	int rc;
 
 	if (sqlite3_prepare_v2(st->db, "SELECT value FROM kv WHERE key = ?1", -1,
 	    &s, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
 		kc_strlcpy(out, (const char *)sqlite3_column_text(s, 0), outsz);
-		rc = 0;
-	}
 	sqlite3_finalize(s);
-	return rc;
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KC_STORE_ABSENT : -1;
 }
 
 int
@@ -717,38 +821,32 @@ kc_store_ledger_state(struct kc_store *st, const char *sku,
 
 	memset(out, 0, sizeof(*out));
 	out->agreed_qty = -1;
+	/* The inbox may hold a report for a SKU the ledger has no row for. */
 	if (sqlite3_prepare_v2(st->db, "SELECT l.agreed_qty, l.keycrm_in_stock,"
-	    " l.keycrm_in_reserve, l.seq, (SELECT count(*) FROM inbox i WHERE i.sku = ?1),"
-	    " l.keycrm_at IS NOT NULL, l.agreed_at FROM ledger l WHERE l.sku = ?1", -1,
-	    &s, NULL) != SQLITE_OK)
+	    " l.keycrm_in_reserve, l.seq, l.keycrm_at IS NOT NULL, l.agreed_at,"
+	    " l.sku, EXISTS (SELECT 1 FROM inbox i WHERE i.sku_key = k.key)"
+	    " FROM (SELECT kc_sku_key(?1) AS key) k"
+	    " LEFT JOIN ledger l ON l.sku_key = k.key", -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		out->known = 1;
-		if (sqlite3_column_type(s, 0) != SQLITE_NULL)
-			out->agreed_qty = sqlite3_column_int64(s, 0);
-		out->in_stock = sqlite3_column_double(s, 1);
-		out->in_reserve = sqlite3_column_double(s, 2);
-		out->seq = sqlite3_column_int64(s, 3);
-		out->pending = sqlite3_column_int(s, 4) > 0;
-		out->keycrm_known = sqlite3_column_int(s, 5);
-		out->agreed_at = sqlite3_column_double(s, 6);
-	} else if (rc == SQLITE_DONE) {
-		/* Not in the ledger; the inbox may still hold it. */
-		sqlite3_finalize(s);
-		if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM inbox WHERE sku = ?1",
-		    -1, &s, NULL) != SQLITE_OK)
-			return -1;
-		sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			out->pending = sqlite3_column_int(s, 0) > 0;
-	} else {
-		sqlite3_finalize(s);
-		return -1;
+		out->pending = sqlite3_column_int(s, 7);
+		if (sqlite3_column_type(s, 6) != SQLITE_NULL) {
+			out->known = 1;
+			if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+				out->agreed_qty = sqlite3_column_int64(s, 0);
+			out->in_stock = sqlite3_column_double(s, 1);
+			out->in_reserve = sqlite3_column_double(s, 2);
+			out->seq = sqlite3_column_int64(s, 3);
+			out->keycrm_known = sqlite3_column_int(s, 4);
+			out->agreed_at = sqlite3_column_double(s, 5);
+			kc_strlcpy(out->sku, (const char *)sqlite3_column_text(s, 6),
+			    sizeof(out->sku));
+		}
 	}
 	sqlite3_finalize(s);
-	return 0;
+	return rc == SQLITE_ROW ? 0 : -1;
 }
 
 int64_t
@@ -777,9 +875,10 @@ kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
 	if (seq < 0)
 		return -1;
 	/* Only when nothing changed since the decision (if_seq 0: new SKU). */
-	s = prepare(st, "INSERT INTO ledger(sku, agreed_qty, agreed_at, keycrm_in_stock,"
-	    " keycrm_in_reserve, keycrm_at, seq) VALUES (?1, ?2, ?3, ?4, ?7, ?3, ?5)"
-	    " ON CONFLICT(sku) DO UPDATE SET agreed_qty = excluded.agreed_qty,"
+	s = prepare(st, "INSERT INTO ledger(sku_key, sku, agreed_qty, agreed_at,"
+	    " keycrm_in_stock, keycrm_in_reserve, keycrm_at, seq)"
+	    " VALUES (kc_sku_key(?1), ?1, ?2, ?3, ?4, ?7, ?3, ?5)"
+	    " ON CONFLICT(sku_key) DO UPDATE SET agreed_qty = excluded.agreed_qty,"
 	    " agreed_at = excluded.agreed_at, keycrm_in_stock = excluded.keycrm_in_stock,"
 	    " keycrm_in_reserve = excluded.keycrm_in_reserve,"
 	    " keycrm_at = excluded.keycrm_at, seq = excluded.seq"
@@ -797,18 +896,22 @@ kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
 }
 
 int
-kc_store_ledger_has_agreed(struct kc_store *st)
+kc_store_ledger_first_agreed(struct kc_store *st, double *at)
 {
 	sqlite3_stmt *s;
-	int v = 0;
+	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT EXISTS (SELECT 1 FROM ledger WHERE"
-	    " agreed_qty IS NOT NULL)", -1, &s, NULL) != SQLITE_OK)
+	*at = 0;
+	if (sqlite3_prepare_v2(st->db, "SELECT min(agreed_at) FROM ledger WHERE"
+	    " agreed_qty IS NOT NULL", -1, &s, NULL) != SQLITE_OK)
 		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		*at = sqlite3_column_double(s, 0);
+	else if (rc == SQLITE_ROW)
+		rc = SQLITE_DONE;
 	sqlite3_finalize(s);
-	return v;
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KC_STORE_ABSENT : -1;
 }
 
 int
@@ -830,15 +933,16 @@ long long
 kc_store_parent_next(struct kc_store *st, long long after, double seen_since)
 {
 	sqlite3_stmt *s;
-	long long id = 0;
+	long long id = -1;
 
 	if (sqlite3_prepare_v2(st->db, "SELECT min(id) FROM shop_parents WHERE"
 	    " id > ?1 AND seen_at >= ?2", -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(s, 1, after);
 	sqlite3_bind_double(s, 2, seen_since);
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-		id = sqlite3_column_int64(s, 0);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		id = sqlite3_column_type(s, 0) == SQLITE_NULL ? 0 :
+		    sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	return id;
 }
@@ -847,18 +951,17 @@ int
 kc_store_parent_sku(struct kc_store *st, long long id, char *out, size_t outsz)
 {
 	sqlite3_stmt *s;
-	int rc = -1;
+	int rc;
 
 	if (sqlite3_prepare_v2(st->db, "SELECT sku FROM shop_parents WHERE id = ?1",
 	    -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
 		kc_strlcpy(out, (const char *)sqlite3_column_text(s, 0), outsz);
-		rc = 0;
-	}
 	sqlite3_finalize(s);
-	return rc;
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KC_STORE_ABSENT : -1;
 }
 
 int
@@ -866,8 +969,10 @@ kc_store_order_line(struct kc_store *st, long long line_id, const char *sku,
     double reduced, double at, struct kc_error *err)
 {
 	sqlite3_stmt *s;
-	double counted = kc_store_order_counted(st, line_id);
+	double counted;
 
+	if (kc_store_order_counted(st, line_id, &counted) != 0)
+		return db_error(st, err, "order lines");
 	if (reduced == counted)
 		return 0;
 	s = prepare(st, "INSERT OR REPLACE INTO order_lines(line_id, sku, counted)"
@@ -895,35 +1000,46 @@ kc_store_order_line(struct kc_store *st, long long line_id, const char *sku,
 	return run(st, s, "order events", err);
 }
 
-double
-kc_store_explained(struct kc_store *st, const char *sku, double after)
+int
+kc_store_explained(struct kc_store *st, const char *sku, double agreed_at,
+    struct kc_explained *out)
 {
 	sqlite3_stmt *s;
-	double v = 0;
+	double second = floor(agreed_at);
+	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT total(delta) FROM order_events WHERE"
-	    " sku = ?1 AND at > ?2", -1, &s, NULL) != SQLITE_OK)
-		return 0;
+	memset(out, 0, sizeof(*out));
+	/* Order times are whole seconds: the agreement's own second is unsure. */
+	if (sqlite3_prepare_v2(st->db, "SELECT total(delta) FILTER (WHERE at >= ?3),"
+	    " total(delta) FILTER (WHERE at >= ?2 AND at < ?3) FROM order_events"
+	    " WHERE sku = ?1 AND at >= ?2", -1, &s, NULL) != SQLITE_OK)
+		return -1;
 	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 2, after);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_double(s, 0);
+	sqlite3_bind_double(s, 2, second);
+	sqlite3_bind_double(s, 3, second + 1);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->after = sqlite3_column_double(s, 0);
+		out->same_second = sqlite3_column_double(s, 1);
+	}
 	sqlite3_finalize(s);
-	return v;
+	return rc == SQLITE_ROW ? 0 : -1;
 }
 
-double
-kc_store_order_counted(struct kc_store *st, long long line_id)
+int
+kc_store_order_counted(struct kc_store *st, long long line_id, double *counted)
 {
 	sqlite3_stmt *s;
-	double v = 0;
+	int rc;
 
+	*counted = 0;
 	if (sqlite3_prepare_v2(st->db, "SELECT counted FROM order_lines WHERE line_id = ?1",
 	    -1, &s, NULL) != SQLITE_OK)
-		return 0;
+		return -1;
 	sqlite3_bind_int64(s, 1, line_id);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_double(s, 0);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*counted = sqlite3_column_double(s, 0);
 	sqlite3_finalize(s);
-	return v;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }

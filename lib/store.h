@@ -21,6 +21,13 @@
 
 struct sqlite3;
 
+/*
+ * Reads that feed a decision tell three outcomes apart: 0 found,
+ * KC_STORE_ABSENT, and -1 failed.  A failed read must stop the work that
+ * needed it, never be taken for "absent".
+ */
+#define KC_STORE_ABSENT 1
+
 struct kc_store {
 	struct sqlite3 *db;
 	char *path;
@@ -123,7 +130,7 @@ int kc_store_problem(struct kc_store *st, const char *sku,
 int kc_store_history_add(struct kc_store *st, const struct kc_history *h,
     struct kc_error *err);
 
-/* Small named values (sync cursors and such); -1 when absent. */
+/* Small named values (sync cursors and such): 0, KC_STORE_ABSENT or -1. */
 int kc_store_kv_get(struct kc_store *st, const char *key, char *out,
     size_t outsz);
 /* value NULL removes the key. */
@@ -147,11 +154,13 @@ struct kc_ledger_state {
 	int64_t seq;			/* change counter of the row */
 	double agreed_at;		/* when both sides last agreed */
 	int pending;			/* the inbox holds a report for it */
+	char sku[256];			/* the ledger's spelling: KeyCRM's once it reported */
 };
 
+/* Found or not (out->known); -1 only when the read failed. */
 int kc_store_ledger_state(struct kc_store *st, const char *sku,
     struct kc_ledger_state *out);
-/* The current value of the change counter (every ledger change bumps it). */
+/* The current value of the change counter (every ledger change bumps it); -1 on failure. */
 int64_t kc_store_change_seq(struct kc_store *st);
 /*
  * KeyCRM accepted shop_qty (sent as keycrm_in_stock) for sku: records the
@@ -161,15 +170,16 @@ int64_t kc_store_change_seq(struct kc_store *st);
 int kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
     long long shop_qty, double keycrm_in_stock, double keycrm_in_reserve,
     double now, struct kc_error *err);
-/* 1 when any SKU has an agreed quantity (the first run is over). */
-int kc_store_ledger_has_agreed(struct kc_store *st);
+/* When both sides first agreed on any SKU: 0, KC_STORE_ABSENT or -1. */
+int kc_store_ledger_first_agreed(struct kc_store *st, double *at);
 
 /* Variable products' SKUs, to spot variations that show their parent's. */
 int kc_store_parent_set(struct kc_store *st, long long id, const char *sku,
     double now, struct kc_error *err);
-/* The next parent id above after seen since seen_since; 0 when none. */
+/* The next parent id above after seen since seen_since; 0 when none, -1 on failure. */
 long long kc_store_parent_next(struct kc_store *st, long long after,
     double seen_since);
+/* 0, KC_STORE_ABSENT or -1. */
 int kc_store_parent_sku(struct kc_store *st, long long id, char *out,
     size_t outsz);
 
@@ -180,10 +190,21 @@ int kc_store_parent_sku(struct kc_store *st, long long id, char *out,
  */
 int kc_store_order_line(struct kc_store *st, long long line_id, const char *sku,
     double reduced, double at, struct kc_error *err);
-/* How much of an order line was counted so far. */
-double kc_store_order_counted(struct kc_store *st, long long line_id);
-/* The stock decrease of sku that orders made after `after` explain. */
-double kc_store_explained(struct kc_store *st, const char *sku, double after);
+/* How much of an order line was counted so far (0 for a new line); -1 on failure. */
+int kc_store_order_counted(struct kc_store *st, long long line_id,
+    double *counted);
+
+/*
+ * The stock decrease of a SKU that shop orders explain, measured from an
+ * agreement.  Order times are whole seconds, so orders of the agreement's
+ * own second cannot be placed before or after it: they are kept apart.
+ */
+struct kc_explained {
+	double after;		/* orders of later seconds */
+	double same_second;	/* orders of the agreement's second */
+};
+int kc_store_explained(struct kc_store *st, const char *sku, double agreed_at,
+    struct kc_explained *out);
 
 /* A new run id (monotonic across processes). */
 int64_t kc_store_next_run_id(struct kc_store *st);

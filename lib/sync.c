@@ -19,8 +19,11 @@
 #include <time.h>
 
 #include "apply.h"
+#include "decide.h"
 #include "keycrm.h"
 #include "lock.h"
+#include "sku.h"
+#include "stock.h"
 #include "store.h"
 #include "woo.h"
 
@@ -105,14 +108,15 @@ struct pending {
 	double reserve;		/* KeyCRM's reserve, recorded with the send */
 	/*
 	 * KeyCRM's numbers are needed but the ledger has not seen them:
-	 * NEED_STOCK (shop_orders_in_keycrm: send = in_stock + change) or
-	 * NEED_RESERVE (send = shop quantity + reserve); asked for at flush.
+	 * KC_NEED_STOCK (shop_orders_in_keycrm: send = in_stock + change) or
+	 * KC_NEED_RESERVE (send = shop quantity + reserve); asked for at flush.
 	 */
 	int need;
 	double change;
 };
 
-enum { NEED_NOTHING, NEED_STOCK, NEED_RESERVE, NEED_UNKNOWN_OFFER };
+/* KC_NEED_* of decide.h, and one more found out when asking KeyCRM. */
+enum { NEED_UNKNOWN_OFFER = KC_NEED_STOCK + 1 };
 
 enum phase { PHASE_PRODUCTS, PHASE_VARIATIONS, PHASE_PARENTS, PHASE_DONE };
 static const char *const phase_names[] = { "products", "variations", "parents", "done" };
@@ -126,7 +130,7 @@ struct run {
 	struct kc_keycrm crm;
 	int woo_ready, crm_ready;
 	int64_t deadline;
-	int baseline;		/* first run: record the shop, send nothing */
+	struct kc_decide_mode mode;
 	int full;
 	double started;		/* when this scan began (kept across calls) */
 	char since[32];		/* modified_after, "" for the whole catalogue */
@@ -202,12 +206,15 @@ gmt_text(double t, char *out, size_t outsz)
 	strftime(out, outsz, "%Y-%m-%dT%H:%M:%S", &tm);
 }
 
-static double
-kv_double(struct kc_store *st, const char *key, double def)
+/* 0, KC_STORE_ABSENT (*out = 0) or -1. */
+static int
+kv_double(struct kc_store *st, const char *key, double *out)
 {
 	char buf[64];
+	int rc = kc_store_kv_get(st, key, buf, sizeof(buf));
 
-	return kc_store_kv_get(st, key, buf, sizeof(buf)) == 0 ? strtod(buf, NULL) : def;
+	*out = rc == 0 ? strtod(buf, NULL) : 0;
+	return rc;
 }
 
 static int
@@ -250,7 +257,8 @@ load_cursor(struct run *run)
 		if (strcmp(name, phase_names[p]) == 0)
 			run->phase = (enum phase)p;
 	run->full = full;
-	run->started = kv_double(&run->st, "scan.started", kc_now());
+	if (kv_double(&run->st, "scan.started", &run->started) != 0)
+		run->started = kc_now();
 	if (kc_store_kv_get(&run->st, "scan.since", run->since, sizeof(run->since)) != 0)
 		run->since[0] = '\0';
 	return 1;
@@ -295,7 +303,7 @@ resolve_keycrm_numbers(struct run *run, struct kc_keycrm_stock *items,
 	size_t idx[KC_KEYCRM_PAGE_MAX], k = 0, i, j;
 
 	for (i = 0; i <= *n; i++) {
-		if (i < *n && which[i]->need != NEED_NOTHING) {
+		if (i < *n && which[i]->need != KC_NEED_NOTHING) {
 			skus[k] = which[i]->sku;
 			idx[k++] = i;
 		}
@@ -311,19 +319,19 @@ resolve_keycrm_numbers(struct run *run, struct kc_keycrm_stock *items,
 				const struct kc_keycrm_offer *o = NULL;
 
 				for (size_t m = 0; m < got; m++)
-					if (offers[m].sku && strcmp(offers[m].sku, p->sku) == 0)
+					if (offers[m].sku && kc_sku_equal(offers[m].sku, p->sku))
 						o = &offers[m];
 				if (o == NULL) {
 					p->need = NEED_UNKNOWN_OFFER;
 					continue;
 				}
 				p->reserve = o->reserve;
-				if (p->need == NEED_STOCK)
+				if (p->need == KC_NEED_STOCK)
 					p->send = o->quantity + p->change;
 				else
 					p->send = (double)p->shop_qty + (o->reserve > 0 ? o->reserve : 0);
 				items[idx[j]].quantity = p->send;
-				p->need = NEED_NOTHING;
+				p->need = KC_NEED_NOTHING;
 			}
 			kc_keycrm_offers_free(offers, got);
 			k = 0;
@@ -370,8 +378,15 @@ flush(struct run *run)
 		struct kc_ledger_state ls;
 		struct pending *p = &run->pend[i];
 
-		if (kc_store_ledger_state(&run->st, p->sku, &ls) != 0 || ls.pending ||
-		    (ls.known ? ls.seq : 0) != p->seq) {
+		if (kc_store_ledger_state(&run->st, p->sku, &ls) != 0) {
+			add_error(run->res, "cannot read the state database before sending;"
+			    " nothing was sent");
+			run->stop = 1;
+			run->rewind = 1;
+			rc = -1;
+			goto out;
+		}
+		if (ls.pending || (ls.known ? ls.seq : 0) != p->seq) {
 			run->res->held++;
 			continue;
 		}
@@ -456,30 +471,26 @@ push_pending(struct run *run, const char *sku, long long qty, double send,
 	return 0;
 }
 
-/* The reason a shop item has no stock of its own to send, or NULL. */
-static const char *
-not_syncable(struct run *run, const struct kc_woo_product *p)
+/*
+ * 1 when a variation shows its parent's SKU (WooCommerce shows the
+ * parent's when a variation has none of its own), 0 when not, -1 when the
+ * state could not be read.
+ */
+static int
+shows_parent_sku(struct run *run, const struct kc_woo_product *p)
 {
-	char parent_sku[256];
+	char parent_sku[256], key[300];
+	int rc;
 
-	if (p->sku[0] == '\0')
-		return "no SKU";
-	if (strcmp(p->type, "grouped") == 0 || strcmp(p->type, "external") == 0)
-		return "no stock of its own";
-	if (p->manage == KC_WOO_MANAGE_PARENT)
-		return "stock managed by the parent product";
-	if (p->manage != KC_WOO_MANAGE_YES || !p->has_qty)
-		return "does not manage stock";
-	/* A variation without a SKU of its own shows its parent's. */
-	if (p->parent_id > 0) {
-		char key[300];
-		snprintf(key, sizeof(key), "%lld:%s", p->parent_id, p->sku);
-		if (strset_has(&run->parents, key) ||
-		    (kc_store_parent_sku(&run->st, p->parent_id, parent_sku,
-		    sizeof(parent_sku)) == 0 && strcmp(parent_sku, p->sku) == 0))
-			return "variation without a SKU of its own";
-	}
-	return NULL;
+	if (p->parent_id <= 0 || p->sku == NULL || p->sku[0] == '\0')
+		return 0;
+	snprintf(key, sizeof(key), "%lld:%s", p->parent_id, p->sku);
+	if (strset_has(&run->parents, key))
+		return 1;
+	rc = kc_store_parent_sku(&run->st, p->parent_id, parent_sku, sizeof(parent_sku));
+	if (rc < 0)
+		return -1;
+	return rc == 0 && strcmp(parent_sku, p->sku) == 0;
 }
 
 /*
@@ -487,16 +498,25 @@ not_syncable(struct run *run, const struct kc_woo_product *p)
  * agreed explain (SPEC 4.2).  Orders from before the agreement are in the
  * agreed number already, whichever side brought them there.
  */
-static double
-explained(struct run *run, const char *sku, double agreed_at)
+static int
+explained(struct run *run, const char *sku, double agreed_at,
+    struct kc_explained *out)
 {
-	double v = kc_store_explained(&run->st, sku, agreed_at);
+	double second = floor(agreed_at);
 
-	for (size_t i = 0; i < run->ndry; i++)
-		if (strcmp(run->dry_lines[i].sku, sku) == 0 &&
-		    run->dry_lines[i].created_at > agreed_at)
-			v += run->dry_lines[i].reduced;
-	return v;
+	if (kc_store_explained(&run->st, sku, agreed_at, out) != 0)
+		return -1;
+	for (size_t i = 0; i < run->ndry; i++) {
+		const struct kc_woo_order_line *l = &run->dry_lines[i];
+
+		if (strcmp(l->sku, sku) != 0 || l->created_at < second)
+			continue;
+		if (l->created_at >= second + 1)
+			out->after += l->reduced;
+		else
+			out->same_second += l->reduced;
+	}
+	return 0;
 }
 
 /*
@@ -509,11 +529,23 @@ static int
 read_orders(struct run *run)
 {
 	char since[32];
-	double last_scan = kv_double(&run->st, "scan.last_started", 0);
+	double last_scan;
 	long page = 1, total = 1;
 	struct kc_error err = { { 0 } };
+	int rc = kv_double(&run->st, "scan.last_started", &last_scan);
 
-	if (last_scan <= 0)
+	/*
+	 * Before the first complete scan, the orders since the first agreement
+	 * (a KeyCRM webhook applied) explain what changed since.
+	 */
+	if (rc == KC_STORE_ABSENT)
+		rc = kc_store_ledger_first_agreed(&run->st, &last_scan);
+	if (rc < 0) {
+		add_error(run->res, "cannot read the state database (orders' cursor)");
+		run->stop = 1;
+		return -1;
+	}
+	if (rc == KC_STORE_ABSENT)
 		return 0;
 	gmt_text(last_scan - OVERLAP_SECONDS, since, sizeof(since));
 	for (; page <= total; page++) {
@@ -530,8 +562,15 @@ read_orders(struct run *run)
 		/* A line's change happened when the order was placed or last changed. */
 		for (size_t i = 0; i < n; i++) {
 			struct kc_woo_order_line *l = &lines[i];
-			double counted = kc_store_order_counted(&run->st, l->line_id);
-			double at = counted == 0 ? l->created_at : l->modified_at;
+			double counted, at;
+
+			if (kc_store_order_counted(&run->st, l->line_id, &counted) != 0) {
+				kc_woo_order_lines_free(lines, n);
+				add_error(run->res, "cannot read the state database (order lines)");
+				run->stop = 1;
+				return -1;
+			}
+			at = counted == 0 ? l->created_at : l->modified_at;
 			l->created_at = at > 0 ? at : kc_now();
 			if (run->opts->dry_run)
 				l->reduced -= counted;	/* kept in memory: the change */
@@ -549,34 +588,73 @@ read_orders(struct run *run)
 			}
 			continue;
 		}
-		if (kc_store_begin(&run->st, &err) == 0) {
-			for (size_t i = 0; i < n; i++)
-				kc_store_order_line(&run->st, lines[i].line_id, lines[i].sku,
-				    lines[i].reduced, lines[i].created_at, NULL);
-			kc_store_commit(&run->st, &err);
-		}
+		rc = kc_store_begin(&run->st, &err);
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			rc = kc_store_order_line(&run->st, lines[i].line_id, lines[i].sku,
+			    lines[i].reduced, lines[i].created_at, &err);
+		if (rc == 0)
+			rc = kc_store_commit(&run->st, &err);
+		else
+			kc_store_rollback(&run->st);
 		kc_woo_order_lines_free(lines, n);
+		if (rc != 0) {
+			/* Unrecorded orders would be pushed as changes: stop. */
+			add_error(run->res, err.msg);
+			run->stop = 1;
+			return -1;
+		}
 		if (total < 0)
 			break;
 	}
 	return 0;
 }
 
-/* SPEC 4.2 and 4.3 for one shop item. */
+/* A dry run's plan row: what would be sent, and KeyCRM's number now. */
+static void
+plan_add(struct run *run, const struct kc_woo_product *p,
+    const struct kc_ledger_state *ls, const struct kc_decision *d)
+{
+	json_t *item;
+
+	if (json_array_size(run->res->plan) >= 10000)
+		return;
+	item = json_pack("{s:s,s:I,s:f}", "sku", p->sku, "shop", (json_int_t)p->qty,
+	    "send", d->send);
+	if (item == NULL)
+		return;
+	/* KeyCRM's available stock as the ledger last saw it. */
+	if (ls->keycrm_known)
+		json_object_set_new(item, "keycrm", json_real(run->cfg->subtract_reserve ?
+		    ls->in_stock - ls->in_reserve : ls->in_stock));
+	/* A dry run asks KeyCRM nothing: say where a number is not known. */
+	if (d->need != KC_NEED_NOTHING)
+		json_object_set_new(item, "plus_keycrm_reserve", json_true());
+	json_array_append_new(run->res->plan, item);
+}
+
+/* Gathers what SPEC 4 needs to decide one shop item, then acts on it. */
 static int
 consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 {
 	struct kc_ledger_state ls;
-	struct kc_error err;
-	int dup, need = NEED_NOTHING;
-	double send, change = 0, expl = 0;
+	struct kc_decide_input in;
+	struct kc_decision d;
+	struct kc_error err = { { 0 } };
+	int dup, parent;
+	char *key;
 
 	run->res->scanned++;
-	if (not_syncable(run, p) != NULL) {
+	if ((parent = shows_parent_sku(run, p)) < 0)
+		goto read_failed;
+	if (kc_stock_skip_reason(p, KC_FROM_SHOP, run->cfg->manage_stock, parent) != NULL) {
 		run->res->skipped++;
 		return 0;
 	}
-	dup = strset_add(&run->seen, p->sku);
+	/* SPEC 4.6: duplicates are SKUs equal under the shop's identity rule. */
+	if ((key = kc_sku_key(p->sku)) == NULL)
+		return -1;
+	dup = strset_add(&run->seen, key);
+	free(key);
 	if (dup != 0) {
 		run->res->skipped++;
 		if (dup > 0 && !run->opts->dry_run)
@@ -586,59 +664,48 @@ consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 		return dup < 0 ? -1 : 0;
 	}
 	if (kc_store_ledger_state(&run->st, p->sku, &ls) != 0)
-		return -1;
-	if (ls.pending || (ls.known && ls.seq > seq_before)) {
+		goto read_failed;
+	memset(&in, 0, sizeof(in));
+	in.item = p;
+	in.shows_parent_sku = parent;
+	in.ledger = &ls;
+	in.scan_seq = seq_before;
+	if (run->mode.orders_in_keycrm && ls.agreed_qty >= 0 &&
+	    explained(run, p->sku, ls.agreed_at, &in.orders) != 0)
+		goto read_failed;
+	kc_sync_decide(&run->mode, &in, &d);
+	switch (d.kind) {
+	case KC_DECIDE_SKIP:
+		run->res->skipped++;
+		return 0;
+	case KC_DECIDE_HOLD:
 		run->res->held++;
 		return 0;
-	}
-	if (run->baseline) {
-		if (!run->opts->dry_run && (ls.agreed_qty != p->qty) &&
-		    kc_store_ledger_agree(&run->st, p->sku, p->qty, kc_now(), &err) != 0)
-			return -1;
+	case KC_DECIDE_NOTHING:
 		return 0;
-	}
-	if (run->cfg->shop_orders_in_keycrm && ls.agreed_qty >= 0)
-		expl = explained(run, p->sku, ls.agreed_at);
-	if (ls.agreed_qty == p->qty && !run->opts->push_all && expl == 0)
-		return 0;
-	/* KeyCRM's available stock must come out as the shop's quantity. */
-	send = (double)p->qty;
-	if (run->cfg->subtract_reserve) {
-		if (!ls.keycrm_known)
-			need = NEED_RESERVE;
-		else if (isfinite(ls.in_reserve) && ls.in_reserve > 0)
-			send += ls.in_reserve;
-	}
-	if (run->cfg->shop_orders_in_keycrm && ls.agreed_qty >= 0 && !run->opts->push_all) {
-		double unexplained = (double)(p->qty - ls.agreed_qty) + expl;
-
-		if (fabs(unexplained) < 1e-9) {
-			/* The orders account for all of it; KeyCRM books them itself. */
-			if (!run->opts->dry_run &&
-			    kc_store_ledger_agree(&run->st, p->sku, p->qty, kc_now(), &err) != 0)
-				return -1;
+	case KC_DECIDE_BASELINE:
+		run->res->baseline++;
+		/* fall through */
+	case KC_DECIDE_AGREE:
+		if (run->opts->dry_run)
 			return 0;
-		}
-		change = unexplained;
-		if (!ls.keycrm_known)
-			need = NEED_STOCK;
-		else
-			send = ls.in_stock + unexplained;
+		return kc_store_ledger_agree(&run->st, p->sku, p->qty, kc_now(), &err);
+	case KC_DECIDE_SEND:
+		break;
 	}
 	run->res->changed++;
 	if (run->opts->dry_run) {
-		/* A dry run asks KeyCRM nothing: say where a number is not known. */
-		if (json_array_size(run->res->plan) < 10000) {
-			json_t *item = json_pack("{s:s,s:I,s:f}", "sku", p->sku,
-			    "shop", (json_int_t)p->qty, "send", send);
-			if (need != NEED_NOTHING)
-				json_object_set_new(item, "plus_keycrm_reserve", json_true());
-			json_array_append_new(run->res->plan, item);
-		}
+		plan_add(run, p, &ls, &d);
 		return 0;
 	}
-	return push_pending(run, p->sku, p->qty, send,
-	    ls.keycrm_known ? ls.in_reserve : 0, ls.known ? ls.seq : 0, need, change);
+	/* KeyCRM is told in its own spelling of the SKU when we know it. */
+	return push_pending(run, ls.keycrm_known && ls.sku[0] ? ls.sku : p->sku,
+	    p->qty, d.send, d.reserve, ls.known ? ls.seq : 0, d.need, d.change);
+read_failed:
+	/* A guess here could send a stale number or lose a sale: stop. */
+	add_error(run->res, "cannot read the state database; the run stopped"
+	    " before deciding what to send");
+	return -1;
 }
 
 /* Decides one page of shop items; seq_before was read before asking. */
@@ -705,7 +772,11 @@ scan_listing(struct run *run, enum kc_woo_listing what, long long parent)
 		if (count < 1)
 			count = 1;
 		memset(pages, 0, sizeof(pages));
-		seq_before = kc_store_change_seq(&run->st);
+		if ((seq_before = kc_store_change_seq(&run->st)) < 0) {
+			add_error(run->res, "cannot read the state database (change counter)");
+			run->stop = 1;
+			return -1;
+		}
 		rc = kc_woo_list_pages(&run->woo, what, parent, since, run->page, count,
 		    pages, &total, &err);
 		if (rc != 0) {
@@ -781,7 +852,12 @@ scan(struct run *run)
 		/* Only the variable products this scan's product pages showed. */
 		if (run->parent == 0)
 			run->parent = kc_store_parent_next(&run->st, 0, run->started - 1);
-		while (run->parent > 0) {
+		while (run->parent != 0) {
+			if (run->parent < 0) {
+				add_error(run->res, "cannot read the state database (variable products)");
+				run->stop = 1;
+				return -1;
+			}
 			if (scan_listing(run, KC_WOO_LIST_PARENT_VARIATIONS, run->parent) != 0 ||
 			    run->stop)
 				return -1;
@@ -800,19 +876,35 @@ run_sync(struct run *run, struct kc_error *err)
 	struct kc_sync_result *res = run->res;
 	char flag[8];
 	double last_full, last_scan;
+	int first;
 
-	run->baseline = kc_store_kv_get(&run->st, "baseline.done", flag, sizeof(flag)) != 0 &&
-	    !run->opts->push_all;
-	res->first_run = run->baseline;
-	if (!run->baseline && !run->opts->dry_run && run->cfg->keycrm_warehouse_id <= 0) {
+	first = kc_store_kv_get(&run->st, "baseline.done", flag, sizeof(flag));
+	if (first < 0) {
+		/* Taking a failed read for a first run would bury unsent changes. */
+		kc_error_set(err, "cannot read the state database (%s): the run did not start",
+		    run->st.path);
+		return -1;
+	}
+	run->mode.first_scan = first == KC_STORE_ABSENT;
+	run->mode.push_all = run->opts->push_all;
+	run->mode.orders_in_keycrm = run->cfg->shop_orders_in_keycrm;
+	run->mode.subtract_reserve = run->cfg->subtract_reserve;
+	run->mode.manage_stock = run->cfg->manage_stock;
+	res->first_run = run->mode.first_scan && !run->opts->push_all;
+	/* A first run may only record baselines: KeyCRM is then not needed. */
+	if (!res->first_run && !run->opts->dry_run && run->cfg->keycrm_warehouse_id <= 0) {
 		kc_error_set(err, "keycrm_warehouse_id is not set: KeyCRM needs to know which warehouse to write");
 		return -1;
 	}
 	if (!load_cursor(run) || run->opts->full || run->opts->push_all) {
-		last_full = kv_double(&run->st, "scan.last_full", 0);
-		last_scan = kv_double(&run->st, "scan.last_started", 0);
+		if (kv_double(&run->st, "scan.last_full", &last_full) < 0 ||
+		    kv_double(&run->st, "scan.last_started", &last_scan) < 0) {
+			kc_error_set(err, "cannot read the state database (%s): the run did not start",
+			    run->st.path);
+			return -1;
+		}
 		run->started = kc_now();
-		run->full = run->opts->full || run->opts->push_all || run->baseline ||
+		run->full = run->opts->full || run->opts->push_all || run->mode.first_scan ||
 		    last_full <= 0 || last_scan <= 0 ||
 		    run->started - last_full >= run->cfg->full_scan_hours * 3600.0;
 		run->since[0] = '\0';
@@ -828,7 +920,7 @@ run_sync(struct run *run, struct kc_error *err)
 	run->woo.http.deadline_ms = run->deadline;
 	if (save_cursor(run, err) != 0)
 		return -1;
-	if (run->cfg->shop_orders_in_keycrm && !run->baseline &&
+	if (run->cfg->shop_orders_in_keycrm &&
 	    run->phase == PHASE_PRODUCTS && run->page == 1 && read_orders(run) != 0)
 		return 0;
 	scan(run);
@@ -855,7 +947,7 @@ run_sync(struct run *run, struct kc_error *err)
 		kv_put_double(&run->st, "scan.last_started", run->started, NULL);
 		if (run->full)
 			kv_put_double(&run->st, "scan.last_full", run->started, NULL);
-		if (run->baseline || run->opts->push_all)
+		if (run->mode.first_scan)
 			kc_store_kv_set(&run->st, "baseline.done", "1", NULL);
 	}
 	if (run->phase != PHASE_DONE)
@@ -893,8 +985,17 @@ run_pull(struct run *run, struct kc_error *err)
 		}
 		reports = calloc(n ? n : 1, sizeof(*reports));
 		for (size_t i = 0; reports != NULL && i < n; i++) {
+			const char *why;
+
 			if (offers[i].sku == NULL || offers[i].sku[0] == '\0')
 				continue;
+			why = kc_stock_report_problem(offers[i].quantity, offers[i].reserve);
+			if (why != NULL) {
+				res->skipped++;
+				kc_store_problem(&run->st, offers[i].sku, KC_PROBLEM_SKIPPED,
+				    why, kc_now(), NULL);
+				continue;
+			}
 			reports[k].sku = offers[i].sku;
 			reports[k].offer_id = offers[i].id;
 			reports[k].in_stock = offers[i].quantity;
@@ -1043,6 +1144,8 @@ kc_sync_result_json(const struct kc_sync_result *r)
 	    "seconds", round(r->seconds * 1000) / 1000,
 	    "errors", r->errors, "unknown_skus", r->unknown_skus);
 
+	if (o != NULL && r->first_run)
+		json_object_set_new(o, "baseline", json_integer(r->baseline));
 	if (o != NULL && r->pulled > 0)
 		json_object_set_new(o, "pulled", json_integer(r->pulled));
 	return o;

@@ -29,13 +29,14 @@ struct kc_sync_options {
 struct kc_sync_result {
 	int busy;		/* another run holds the lock */
 	int complete;		/* false when sync_max_seconds stopped it */
-	int first_run;		/* the ledger was empty: baseline recorded */
+	int first_run;		/* before the first complete scan (SPEC 3, "First run") */
 	long scanned;		/* shop items read */
 	long changed;		/* SKUs that differ from the ledger */
 	long sent;		/* SKUs KeyCRM accepted */
 	long unknown;		/* SKUs KeyCRM does not know */
 	long skipped;		/* no SKU, unmanaged, parent-managed ... */
 	long held;		/* changed during the scan: next run decides */
+	long baseline;		/* first run: never agreed, shop quantity recorded */
 	long applied;		/* inbox reports applied to the shop first */
 	long pulled;		/* backfill: offers read from KeyCRM */
 	unsigned long shop_requests;

@@ -109,6 +109,8 @@ read_item(const json_t *item, struct kc_stock_report *r)
 	if ((why = read_count(json_object_get(item, "in_reserve"), "in_reserve",
 	    &r->in_reserve)) != NULL)
 		return why;
+	if ((why = kc_stock_report_problem(r->in_stock, r->in_reserve)) != NULL)
+		return why;
 	offer = json_object_get(item, "offer_id");
 	if (offer != NULL && !json_is_null(offer)) {
 		if (!json_is_integer(offer) || json_integer_value(offer) <= 0)
