@@ -76,6 +76,7 @@ import re
 import sys
 import threading
 import time
+import unicodedata
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -393,8 +394,11 @@ def sanitize_title(text):
 
 
 def sku_key(sku):
-    """MySQL utf8mb4_unicode_ci comparison: case- and trailing-space-insensitive."""
-    return sku.rstrip(" ").casefold()
+    """MySQL utf8mb4_unicode_ci comparison: case-, accent- and
+    trailing-space-insensitive (RW-SÏMPLE-004 finds RW-SIMPLE-004, as the
+    real shop answers)."""
+    decomposed = unicodedata.normalize("NFD", sku.rstrip(" "))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 # --------------------------------------------------------------------------
@@ -762,7 +766,7 @@ class Shop:
         del self.products[pid]
         return snapshot
 
-    def sale(self, pid, quantity):
+    def sale(self, pid, quantity, at=None):
         """An order paid in the shop: reduces stock like wc_reduce_stock_levels()."""
         record = self.get(pid)
         if record is None:
@@ -776,11 +780,11 @@ class Shop:
         parent = self.parent_of(record)
         for item in {id(r): r for r in (record, owner, parent) if r is not None}.values():
             self.touch(item)
-        order = self.make_order(record, quantity, reduced)
+        order = self.make_order(record, quantity, reduced, at)
         return record, order
 
-    def make_order(self, record, quantity, reduced):
-        stamp = now_gmt()
+    def make_order(self, record, quantity, reduced, at=None):
+        stamp = at or now_gmt()
         oid = self.next_id()
         parent = self.parent_of(record)
         meta = []
@@ -1394,9 +1398,18 @@ class WooHandler(FakeHandler):
                         return control_json(200, self.control_edit_products(payload))
                     return control_json(200, sorted(shop.products.values(), key=lambda r: r["id"]))
                 if path == "/_control/sale" and self.command == "POST":
-                    record, order = shop.sale(int(payload["id"]), php_intval(payload.get("quantity", 1)))
+                    # "at": when the order was placed (GMT, whole seconds), for tests
+                    # of orders in the same second as something else.
+                    at = payload.get("at")
+                    if at is not None and not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", at):
+                        raise ValueError("at must be YYYY-MM-DDTHH:MM:SS")
+                    record, order = shop.sale(int(payload["id"]), php_intval(payload.get("quantity", 1)), at)
                     return control_json(200, {"product": record, "order": order})
                 if path == "/_control/orders":
+                    if self.command == "POST":
+                        # Re-dates an order: {"id": N, "at": "YYYY-MM-DDTHH:MM:SS"}.
+                        order = shop.orders[int(payload["id"])]
+                        order["date_created_gmt"] = order["date_modified_gmt"] = str(payload["at"])
                     return control_json(200, sorted(shop.orders.values(), key=lambda o: o["id"]))
                 if path == "/_control/log":
                     return control_json(200, shop.log)
