@@ -325,6 +325,15 @@ resolve_keycrm_numbers(struct run *run, struct kc_keycrm_stock *items,
 					p->need = NEED_UNKNOWN_OFFER;
 					continue;
 				}
+				/* From now on KeyCRM is told in its own spelling. */
+				if (strcmp(o->sku, p->sku) != 0) {
+					char *spelling = kc_strdup(o->sku);
+					if (spelling != NULL) {
+						free(p->sku);
+						items[idx[j]].sku = spelling;
+						p->sku = spelling;
+					}
+				}
 				p->reserve = o->reserve;
 				if (p->need == KC_NEED_STOCK)
 					p->send = o->quantity + p->change;
