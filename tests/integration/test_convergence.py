@@ -186,9 +186,16 @@ class Catalogue:
 
     UNMANAGED, NO_SKU, TEE, PARENT_MANAGED = 110, 111, 200, 302
 
-    def __init__(self, rng):
+    def __init__(self, rng, cyrillic=False):
         q = lambda: rng.randint(0, 20)  # noqa: E731
         self.products = [product(100 + i, f"SIM-P{i:02d}", q()) for i in range(1, 7)]
+        # SPEC 4.6: Cyrillic SKUs that KeyCRM spells in another case.
+        self.crm_spelling = {}
+        if cyrillic:
+            for p in self.products[4:]:
+                n = p["id"] - 100
+                p["sku"] = f"СИМ-Ф{n:02d}"
+                self.crm_spelling[p["sku"]] = rng.choice((f"сим-ф{n:02d}", f"Сим-ф{n:02d}"))
         self.products += [
             product(self.UNMANAGED, "SIM-UNMANAGED", manage=False),
             product(self.NO_SKU, "", 7),
@@ -211,12 +218,13 @@ class Catalogue:
         for i, p in enumerate(sorted(self.products, key=lambda p: p["id"])):
             if not p["sku"]:
                 continue
-            self.offers.append({"id": 5000 + i, "product_id": 4000 + i, "sku": p["sku"]})
+            kc = self.crm_spelling.get(p["sku"], p["sku"])
+            self.offers.append({"id": 5000 + i, "product_id": 4000 + i, "sku": kc})
             if p["manage_stock"]:
                 r = rng.choice((0, 0, 0, 1, 2))
-                self.stocks.append({"sku": p["sku"], "warehouse_id": 1,
+                self.stocks.append({"sku": kc, "warehouse_id": 1,
                                     "quantity": p["stock_quantity"] + r, "reserve": r})
-                self.stocks.append({"sku": p["sku"], "warehouse_id": 2,
+                self.stocks.append({"sku": kc, "warehouse_id": 2,
                                     "quantity": rng.randint(0, 9), "reserve": 0})
             else:
                 self.stocks.append({"sku": p["sku"], "warehouse_id": 1, "quantity": 5,
@@ -245,11 +253,16 @@ class World:
 
     EXTRA_CONFIG = {}
     STEPS = STEPS
+    # Cyrillic SKUs spelt in another case by KeyCRM; KeyCRM's webhooks
+    # (and a few of the shop's sales) before the first sync run.
+    CYRILLIC = True
+    EARLY_STEPS = True
 
     def __init__(self, seed):
         self.seed = seed
         self.rng = random.Random(seed)
-        self.cat = Catalogue(self.rng)
+        self.cat = Catalogue(self.rng, cyrillic=self.CYRILLIC)
+        self.shop_spelling = {v: k for k, v in self.cat.crm_spelling.items()}
         self.trace = []
         self.errors = []
         self.hooks = {}
@@ -267,7 +280,7 @@ class World:
         SHOP.faults()
         CRM.reset(offers=self.cat.offers, stocks=self.cat.stocks,
                   options={"webhook_mode": "hold", "webhook_warehouses": [1],
-                           "unknown_sku": "skip"})
+                           "unknown_sku": "skip", "sku_match": "ci"})
         self.state = make_state_dir(f"state-sim-{self.seed}")
         cfg = config(f"sim-{self.seed}", self.state, **self.EXTRA_CONFIG)
         self.sync = Program("sync.cgi", cfg)
@@ -282,10 +295,14 @@ class World:
                   f"reproduce with KC_SIM_SEEDS={self.seed}")
         self.note("start: " + ", ".join(
             f"{sku}={num(q)}" for sku, q in sorted(self.shop_stock().items())))
+        early = self.EARLY_STEPS and self.rng.random() < 0.5
+        if early:
+            self.note("— installed; KeyCRM's webhooks come before cron's first call —")
+            self.random_steps(self.EARLY_ACTIONS, (3, 8), "e")
         ans = self.run_sync()
-        if not ans.get("first_run") or ans.get("sent"):
+        if not ans.get("first_run") or (ans.get("sent") and not early):
             raise SimFailure(f"the first run is not a baseline: {ans}")
-        self.note("first sync: baseline recorded, nothing sent")
+        self.note("first sync: " + self.sync_text(ans))
 
     # ---- observing ---------------------------------------------------------
 
@@ -295,12 +312,16 @@ class World:
         return {sku: by_id[pid]["stock_quantity"] for sku, pid in self.cat.managed.items()}
 
     def crm_stock(self):
-        """{sku: (quantity, reserve)} of warehouse 1."""
+        """{sku: (quantity, reserve)} of warehouse 1, by the shop's spelling."""
         out = {}
         for sku, offer in CRM.offers().items():
             cell = offer["stocks"].get("1") or {"quantity": 0, "reserve": 0}
-            out[sku] = (cell["quantity"], cell["reserve"])
+            out[self.shop_spelling.get(sku, sku)] = (cell["quantity"], cell["reserve"])
         return out
+
+    def kc(self, sku):
+        """KeyCRM's spelling of a shop SKU."""
+        return self.cat.crm_spelling.get(sku, sku)
 
     def snapshot(self):
         return self.shop_stock(), self.crm_stock()
@@ -475,16 +496,16 @@ class World:
         qty = self.crm_count(whole=False)
         if qty == self.current()[1][sku][0]:
             return None
-        CRM.set_stock(sku, 1, quantity=qty)
-        return f"KeyCRM edit {sku} warehouse 1 quantity {num(qty)}"
+        CRM.set_stock(self.kc(sku), 1, quantity=qty)
+        return f"KeyCRM edit {self.kc(sku)} warehouse 1 quantity {num(qty)}"
 
     def crm_reserve(self):
         sku = self.pick_sku()
         reserve = self.rng.choice((0, 0, 1, 2, 3, 5, 0.5, 0.3))
         if reserve == self.current()[1][sku][1]:
             return None
-        CRM.set_stock(sku, 1, reserve=reserve)
-        return f"KeyCRM reserve {sku} warehouse 1 → {num(reserve)}"
+        CRM.set_stock(self.kc(sku), 1, reserve=reserve)
+        return f"KeyCRM reserve {self.kc(sku)} warehouse 1 → {num(reserve)}"
 
     def crm_noise(self):
         """Changes nobody should act on: warehouse 2 (not watched), an offer
@@ -494,12 +515,37 @@ class World:
         if kind == 0:
             sku = self.pick_sku()
             qty = self.crm_count()
-            CRM.set_stock(sku, 2, quantity=qty)
+            CRM.set_stock(self.kc(sku), 2, quantity=qty)
             return f"KeyCRM edit {sku} warehouse 2 (not watched) quantity {qty}"
         sku = others[kind - 1]
         qty = self.crm_count()
         CRM.set_stock(sku, 1, quantity=qty)
         return f"KeyCRM edit {sku} (not a managed shop SKU) warehouse 1 quantity {qty}"
+
+    def shop_sale_of_agreed(self):
+        """Before the first sync: a sale of a SKU a KeyCRM webhook has
+        already set (SPEC 3: it must reach KeyCRM; one never agreed is the
+        administrator's first-install choice, not a change)."""
+        stock = self.current()[0]
+        agreed = [s for s, q in stock.items() if q and q > 0 and self.kc(s) in self.last_report]
+        if not agreed:
+            return None
+        sku = self.rng.choice(sorted(agreed))
+        SHOP.control("sale", {"id": self.cat.managed[sku], "quantity": 1})
+        return f"shop sale {sku} × 1 (set by a webhook, before any sync)"
+
+    def crm_negative_reserve(self):
+        """A KeyCRM report with a negative reserve (SPEC 4.7): refused per
+        item, the shop untouched."""
+        sku = self.pick_sku()
+        q = self.current()[1][sku][0]
+        before = self.shop_stock()
+        item = {"sku": self.kc(sku), "in_stock": q, "in_reserve": -self.rng.randint(1, 100)}
+        r = self.webhook.cgi("POST", HOOK_Q, json.dumps([item]).encode())
+        ans = r.json() if r.status == 200 else {}
+        if len(ans.get("rejected", [])) != 1 or self.shop_stock() != before:
+            self.errors.append(f"negative reserve not refused: HTTP {r.status} {r.text}")
+        return f"a report {item} → refused: {ans.get('rejected')}"
 
     def deliver_next(self):
         pending = self.undelivered()
@@ -584,16 +630,21 @@ class World:
         ("crm_noise", 4), ("deliver_next", 16), ("deliver_out_of_order", 7),
         ("deliver_again", 5), ("sync_step", 17), ("sync_answer_lost", 2),
         ("webhook_during_sync", 2), ("deliver_while_shop_down", 1), ("sync_cut_short", 1),
+        ("crm_negative_reserve", 1),
+    )
+    EARLY_ACTIONS = (
+        ("crm_edit", 3), ("crm_reserve", 2), ("deliver_next", 4), ("shop_sale_of_agreed", 3),
     )
 
-    def random_steps(self):
-        names = [a for a, _ in self.ACTIONS]
-        weights = [w for _, w in self.ACTIONS]
-        steps = self.rng.randint(*self.STEPS)
+    def random_steps(self, actions=None, count=None, mark="#"):
+        actions = actions or self.ACTIONS
+        names = [a for a, _ in actions]
+        weights = [w for _, w in actions]
+        steps = self.rng.randint(*(count or self.STEPS))
         n = 1
         while n <= steps:
             name = self.rng.choices(names, weights)[0]
-            if self.step(f"#{n:02d}", getattr(self, name)):
+            if self.step(f"{mark}{n:02d}", getattr(self, name)):
                 n += 1
 
     # ---- quiet, and the checks ---------------------------------------------------
@@ -677,10 +728,10 @@ class World:
 
     def table(self):
         shop, crm = self.snapshot()
-        ledger = {r[0]: r[1:] for r in query(
+        ledger = {self.shop_spelling.get(r[0], r[0]): r[1:] for r in query(
             self.state, "SELECT sku, agreed_qty, keycrm_in_stock, keycrm_in_reserve, seq"
                         " FROM ledger")}
-        pending = inbox(self.state)
+        pending = {self.shop_spelling.get(k, k): v for k, v in inbox(self.state).items()}
         rows = [("sku", "shop", "kc in_stock", "kc in_reserve", "kc available",
                  "ledger agreed", "ledger kc in_stock", "ledger kc in_reserve", "seq", "")]
         for sku in sorted(self.cat.managed):
@@ -776,6 +827,9 @@ class OrdersWorld(World):
     empty)."""
 
     EXTRA_CONFIG = {"shop_orders_in_keycrm": "yes"}
+    # The order model and its ledger checks go by one spelling per SKU.
+    CYRILLIC = False
+    EARLY_STEPS = False
     STEPS = (14, 20)
     ACTIONS = (
         ("shop_sale", 16), ("shop_restock", 6), ("crm_import", 12), ("crm_write_off", 10),
