@@ -206,10 +206,11 @@ class Injection(unittest.TestCase):
 class SkuCase(unittest.TestCase):
     def test_case_variants_of_one_sku_newest_report_wins(self):
         """Found here (docs/RELIABILITY.md): the shop matches SKUs ignoring
-        ASCII case, the inbox keeps them apart.  "rw-simple-001" = 5 and then
-        "RW-SIMPLE-001" = 10 (the shop's value) both pending: one round
-        decided both from the same lookup, wrote the older and left the shop
-        at the stale 5.  Now only the newest report of a product writes."""
+        case, and the inbox once kept "rw-simple-001" = 5 and then
+        "RW-SIMPLE-001" = 10 apart: one round decided both from the same
+        lookup, wrote the older and left the shop at the stale 5.  Now the
+        inbox keys SKUs by their identity (SPEC 4.6): the newer report
+        replaces the older, whatever its case."""
         SHOP.reset()
         state = make_state_dir("hostile-case")
         hook = Program("webhook.cgi", config("case", state))
@@ -221,17 +222,17 @@ class SkuCase(unittest.TestCase):
             self.assertEqual(r.status, 200, r.text)
         SHOP.faults()
         SHOP.upsert({"id": 10, "stock_quantity": 10})
-        self.assertEqual(len(inbox(state)), 2)
+        self.assertEqual(inbox(state), {"RW-SIMPLE-001": (10.0, 0.0)})
         hook.shell("--apply")
         self.assertEqual(SHOP.qty(10), 10, "the newest report is 10")
 
 
     def test_sku_the_shop_normalises_finds_its_product(self):
-        """FINDING 3 (docs/RELIABILITY.md): WooCommerce stores SKUs through
-        sanitize_text_field() and runs it over ?sku= too, so KeyCRM's
-        "TRAIL " and "DBL  SPACE" find the shop's "TRAIL" and "DBL SPACE";
-        the applier then compares the raw strings, calls them unmatched and
-        drops the reports.  Now the applier compares like the shop."""
+        """FINDING 3 (docs/RELIABILITY.md): WooCommerce runs ?sku= through
+        sanitize_text_field(), so KeyCRM's "TRAIL " and "DBL  SPACE" find the
+        shop's "TRAIL" and "DBL SPACE".  SPEC 4.6: trailing blanks are the
+        shop's collation and match; squeezed inner blanks are looser than
+        identity: reported, never written."""
         SHOP.reset()
         SHOP.upsert({"id": 3100, "type": "simple", "parent_id": 0, "sku": "DBL SPACE",
                      "manage_stock": True, "stock_quantity": 1, "status": "publish",
@@ -243,8 +244,8 @@ class SkuCase(unittest.TestCase):
         r = Program("webhook.cgi", config("normalised", state)).cgi(
             "POST", HOOK_Q + "&wait=1", json.dumps(
                 [{"sku": "DBL  SPACE", "in_stock": 7}, {"sku": "TRAIL ", "in_stock": 8}]).encode())
-        self.assertEqual(r.json()["unmatched"], [], r.text)
-        self.assertEqual((SHOP.qty(3100), SHOP.qty(3101)), (7, 8))
+        self.assertEqual(r.json()["unmatched"], ["DBL  SPACE"], r.text)
+        self.assertEqual((SHOP.qty(3100), SHOP.qty(3101)), (1, 8))
 
 
 class Bodies(unittest.TestCase):
