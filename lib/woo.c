@@ -300,21 +300,68 @@ wanted(const char *sku, char *const *skus, size_t n)
 	return 0;
 }
 
-/* Fetches every page of one ?sku= query. */
+static char *
+lookup_url(struct kc_woo *w, const char *sku_param, long page)
+{
+	char *url = NULL;
+
+	if (asprintf(&url, "%s/products?sku=%s&per_page=100&page=%ld"
+	    "&orderby=id&order=asc&_fields=" PRODUCT_FIELDS, w->api,
+	    sku_param, page) < 0)
+		return NULL;
+	return url;
+}
+
+/*
+ * Keeps the products of one lookup answer that carry a SKU asked for
+ * (SPEC 4.6: the shop answers looser matches too).  Returns 1 when more
+ * pages follow, 0 when this was the last, -1 on an error.
+ */
+static int
+lookup_answer(struct kc_woo *w, const char *url, long page,
+    struct kc_http_response *resp, char *const *skus, size_t n,
+    struct kc_woo_products *out, struct kc_error *err)
+{
+	struct kc_woo_products got = { 0 };
+	size_t i;
+
+	if (resp->status != 200) {
+		answer_error(w, "GET", url, resp, err);
+		return -1;
+	}
+	if (kc_woo_parse_products(resp->body.data ? resp->body.data : "",
+	    resp->body.len, &got, err) != 0) {
+		kc_error_prefix(err, "WooCommerce sent an unexpected product list");
+		kc_woo_products_free(&got);
+		return -1;
+	}
+	for (i = 0; i < got.count; i++) {
+		if (wanted(got.items[i].sku, skus, n)) {
+			if (products_push(out, &got.items[i]) != 0) {
+				kc_error_set(err, "out of memory");
+				break;
+			}
+			got.items[i].sku = NULL;
+		}
+	}
+	kc_woo_products_free(&got);
+	if (i < got.count)
+		return -1;
+	return resp->wp_total_pages >= 0 && page < resp->wp_total_pages;
+}
+
+/* Fetches the pages of one ?sku= query from page `first` on. */
 static int
 lookup_chunk(struct kc_woo *w, const char *sku_param, char *const *skus,
-    size_t n, struct kc_woo_products *out, struct kc_error *err)
+    size_t n, long first, struct kc_woo_products *out, struct kc_error *err)
 {
-	for (long page = 1; page <= MAX_PAGES; page++) {
+	for (long page = first; page <= MAX_PAGES; page++) {
 		struct kc_http_response resp;
-		struct kc_woo_products got = { 0 };
 		struct kc_http_request req = { 0 };
-		char *url = NULL;
-		size_t i;
+		char *url = lookup_url(w, sku_param, page);
+		int more;
 
-		if (asprintf(&url, "%s/products?sku=%s&per_page=100&page=%ld"
-		    "&orderby=id&order=asc&_fields=" PRODUCT_FIELDS, w->api,
-		    sku_param, page) < 0) {
+		if (url == NULL) {
 			kc_error_set(err, "out of memory");
 			return -1;
 		}
@@ -324,92 +371,143 @@ lookup_chunk(struct kc_woo *w, const char *sku_param, char *const *skus,
 		req.auth_ctx = w;
 		req.retry = 1;
 		kc_http_response_init(&resp);
-		if (kc_http_perform(&w->http, &req, &resp, err) != 0) {
-			kc_http_response_free(&resp);
-			free(url);
-			return -1;
-		}
-		if (resp.status != 200) {
-			answer_error(w, "GET", url, &resp, err);
-			kc_http_response_free(&resp);
-			free(url);
-			return -1;
-		}
-		free(url);
-		if (kc_woo_parse_products(resp.body.data ? resp.body.data : "",
-		    resp.body.len, &got, err) != 0) {
-			kc_error_prefix(err, "WooCommerce sent an unexpected product list");
-			kc_http_response_free(&resp);
-			kc_woo_products_free(&got);
-			return -1;
-		}
-		for (i = 0; i < got.count; i++) {
-			if (wanted(got.items[i].sku, skus, n)) {
-				if (products_push(out, &got.items[i]) != 0) {
-					kc_error_set(err, "out of memory");
-					break;
-				}
-				got.items[i].sku = NULL;
-			}
-		}
-		kc_woo_products_free(&got);
-		if (i < got.count) {
-			kc_http_response_free(&resp);
-			return -1;
-		}
-		if (resp.wp_total_pages < 0 || page >= resp.wp_total_pages) {
-			kc_http_response_free(&resp);
-			return 0;
-		}
+		more = kc_http_perform(&w->http, &req, &resp, err) != 0 ? -1 :
+		    lookup_answer(w, url, page, &resp, skus, n, out, err);
 		kc_http_response_free(&resp);
+		free(url);
+		if (more <= 0)
+			return more;
 	}
 	kc_error_set(err, "WooCommerce returned more than %d pages for one lookup", MAX_PAGES);
 	return -1;
+}
+
+/* One ?sku= query's worth of SKUs: its parameter and its slice. */
+struct lookup_span {
+	char *param;
+	char *const *skus;
+	size_t n;
+};
+
+/*
+ * The next span from skus[start]: up to KC_WOO_LOOKUP_MAX SKUs comma-joined,
+ * within the URL budget.  The shop splits the parameter on commas, so a
+ * SKU that has one goes alone (the shop also matches the whole string).
+ */
+static int
+next_span(char *const *skus, size_t n, size_t start, struct lookup_span *span)
+{
+	struct kc_buf param;
+	size_t end = start;
+
+	kc_buf_init(&param);
+	if (strchr(skus[start], ',') != NULL) {
+		kc_percent_encode(&param, skus[start], strlen(skus[start]));
+		end = start + 1;
+	} else {
+		while (end < n && end - start < KC_WOO_LOOKUP_MAX &&
+		    strchr(skus[end], ',') == NULL && param.len < LOOKUP_URL_BUDGET) {
+			if (end > start)
+				kc_buf_adds(&param, ",");
+			kc_percent_encode(&param, skus[end], strlen(skus[end]));
+			end++;
+		}
+		/* PHP's empty("0") is true: "0" alone would match all. */
+		if (end == start + 1 && strcmp(skus[start], "0") == 0)
+			kc_buf_adds(&param, ",0");
+	}
+	if (param.data == NULL)
+		return -1;
+	span->param = param.data;
+	span->skus = skus + start;
+	span->n = end - start;
+	return 0;
+}
+
+/*
+ * The first page of up to w->parallel lookups at once; a lookup whose
+ * parallel attempt failed, or that has more pages, goes on alone.
+ */
+static int
+lookup_wave(struct kc_woo *w, struct lookup_span *spans, size_t count,
+    struct kc_woo_products *out, struct kc_error *err)
+{
+	struct kc_http *hs[KC_WOO_PARALLEL_MAX];
+	struct kc_http_request reqs[KC_WOO_PARALLEL_MAX];
+	struct kc_http_response resps[KC_WOO_PARALLEL_MAX];
+	char *urls[KC_WOO_PARALLEL_MAX] = { NULL };
+	int ok[KC_WOO_PARALLEL_MAX];
+	int rc = 0;
+
+	if (count == 1)
+		return lookup_chunk(w, spans[0].param, spans[0].skus, spans[0].n, 1, out, err);
+	for (size_t k = 0; k < count; k++) {
+		kc_http_response_init(&resps[k]);
+		memset(&reqs[k], 0, sizeof(reqs[k]));
+		hs[k] = k == 0 ? &w->http : &w->extra[k - 1];
+		hs[k]->deadline_ms = w->http.deadline_ms;
+		if ((urls[k] = lookup_url(w, spans[k].param, 1)) == NULL) {
+			kc_error_set(err, "out of memory");
+			rc = -1;
+			goto out;
+		}
+		reqs[k].method = "GET";
+		reqs[k].url = urls[k];
+		reqs[k].authorize = authorize;
+		reqs[k].auth_ctx = w;
+	}
+	kc_http_perform_parallel(hs, reqs, resps, ok, count);
+	for (size_t k = 0; k < count && rc == 0; k++) {
+		int more = -1;
+
+		if (ok[k] && resps[k].status == 200)
+			more = lookup_answer(w, urls[k], 1, &resps[k], spans[k].skus,
+			    spans[k].n, out, err);
+		if (more < 0 && !(ok[k] && resps[k].status == 200))
+			rc = lookup_chunk(w, spans[k].param, spans[k].skus, spans[k].n, 1,
+			    out, err);
+		else if (more > 0)
+			rc = lookup_chunk(w, spans[k].param, spans[k].skus, spans[k].n, 2,
+			    out, err);
+		else
+			rc = more;
+	}
+out:
+	for (size_t k = 0; k < count; k++) {
+		kc_http_response_free(&resps[k]);
+		free(urls[k]);
+		if (k > 0)
+			w->http.requests += hs[k]->requests, hs[k]->requests = 0;
+	}
+	return rc;
 }
 
 int
 kc_woo_find_skus(struct kc_woo *w, char *const *skus, size_t n,
     struct kc_woo_products *out, struct kc_error *err)
 {
-	size_t start = 0;
+	struct lookup_span spans[KC_WOO_PARALLEL_MAX];
+	size_t start = 0, count = 0;
+	int rc = 0;
 
-	while (start < n) {
-		struct kc_buf param;
-		size_t end = start;
-		int rc;
-
-		kc_buf_init(&param);
-		/*
-		 * The shop splits the parameter on commas, so a SKU that has
-		 * one goes alone (the shop also matches the whole string).
-		 */
-		if (strchr(skus[start], ',') != NULL) {
-			kc_percent_encode(&param, skus[start], strlen(skus[start]));
-			end = start + 1;
-		} else {
-			while (end < n && end - start < KC_WOO_LOOKUP_MAX &&
-			    strchr(skus[end], ',') == NULL &&
-			    param.len < LOOKUP_URL_BUDGET) {
-				if (end > start)
-					kc_buf_adds(&param, ",");
-				kc_percent_encode(&param, skus[end], strlen(skus[end]));
-				end++;
-			}
-			/* PHP's empty("0") is true: "0" alone would match all. */
-			if (end == start + 1 && strcmp(skus[start], "0") == 0)
-				kc_buf_adds(&param, ",0");
+	while (rc == 0 && (start < n || count > 0)) {
+		if (count == (size_t)w->parallel || (start == n && count > 0)) {
+			rc = lookup_wave(w, spans, count, out, err);
+			for (size_t k = 0; k < count; k++)
+				free(spans[k].param);
+			count = 0;
+			continue;
 		}
-		if (param.data == NULL) {
+		if (next_span(skus, n, start, &spans[count]) != 0) {
 			kc_error_set(err, "out of memory");
-			return -1;
+			rc = -1;
+			break;
 		}
-		rc = lookup_chunk(w, param.data, skus + start, end - start, out, err);
-		kc_buf_free(&param);
-		if (rc != 0)
-			return -1;
-		start = end;
+		start += spans[count++].n;
 	}
-	return 0;
+	for (size_t k = 0; k < count; k++)
+		free(spans[k].param);
+	return rc;
 }
 
 static void
@@ -465,68 +563,171 @@ read_batch_answer(json_t *root, struct kc_woo_write **group, size_t n)
 	}
 }
 
+/* The body and URL of one batch request; 0, or -1 when out of memory. */
 static int
-write_group(struct kc_woo *w, long long parent, struct kc_woo_write **group,
-    size_t n, struct kc_error *err)
+group_request(struct kc_woo *w, long long parent, struct kc_woo_write **group,
+    size_t n, char **url, char **text)
 {
-	struct kc_http_request req = { 0 };
-	struct kc_http_response resp;
 	json_t *body = json_array(), *root;
-	char *url = NULL, *text = NULL;
-	int rc = 0;
+	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(body, json_pack("{s:I,s:b,s:I}", "id",
 		    (json_int_t)group[i]->id, "manage_stock", 1,
 		    "stock_quantity", (json_int_t)group[i]->qty));
 	root = json_pack("{s:o}", "update", body);
-	text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+	*text = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
 	if (parent > 0)
-		rc = asprintf(&url, "%s/products/%lld/variations/batch", w->api, parent);
+		rc = asprintf(url, "%s/products/%lld/variations/batch", w->api, parent);
 	else
-		rc = asprintf(&url, "%s/products/batch", w->api);
-	if (rc < 0 || text == NULL) {
-		free(text);
-		if (rc >= 0)
-			free(url);
+		rc = asprintf(url, "%s/products/batch", w->api);
+	if (rc < 0)
+		*url = NULL;
+	if (rc < 0 || *text == NULL) {
+		free(*text);
+		free(*url);
+		*text = *url = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+group_http_request(struct kc_woo *w, const char *url, const char *text,
+    struct kc_http_request *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->method = "POST";
+	req->url = url;
+	req->body = text;
+	req->body_len = strlen(text);
+	req->content_type = "application/json";
+	req->authorize = authorize;
+	req->auth_ctx = w;
+	req->retry = 1;		/* absolute quantities: repeating is harmless */
+}
+
+/* Reads one batch answer into the group's outcomes. */
+static int
+group_answer(struct kc_woo *w, const char *url, struct kc_woo_write **group,
+    size_t n, struct kc_http_response *resp, struct kc_error *err)
+{
+	json_t *ans;
+
+	if (resp->status != 200) {
+		answer_error(w, "POST", url, resp, err);
+		mark_all(group, n, err->msg);
+		return -1;
+	}
+	ans = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	if (!json_is_object(ans)) {
+		json_decref(ans);
+		kc_error_set(err, "WooCommerce sent an unreadable batch answer");
+		mark_all(group, n, err->msg);
+		return -1;
+	}
+	read_batch_answer(ans, group, n);
+	json_decref(ans);
+	return 0;
+}
+
+static int
+write_group(struct kc_woo *w, long long parent, struct kc_woo_write **group,
+    size_t n, struct kc_error *err)
+{
+	struct kc_http_request req;
+	struct kc_http_response resp;
+	char *url, *text;
+	int rc;
+
+	if (group_request(w, parent, group, n, &url, &text) != 0) {
 		mark_all(group, n, "out of memory");
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
-	req.method = "POST";
-	req.url = url;
-	req.body = text;
-	req.body_len = strlen(text);
-	req.content_type = "application/json";
-	req.authorize = authorize;
-	req.auth_ctx = w;
-	req.retry = 1;		/* absolute quantities: repeating is harmless */
+	group_http_request(w, url, text, &req);
 	kc_http_response_init(&resp);
-	rc = 0;
 	if (kc_http_perform(&w->http, &req, &resp, err) != 0) {
 		mark_all(group, n, err->msg);
 		rc = -1;
-	} else if (resp.status != 200) {
-		answer_error(w, "POST", url, &resp, err);
-		mark_all(group, n, err->msg);
-		rc = -1;
 	} else {
-		json_t *ans = json_loadb(resp.body.data ? resp.body.data : "",
-		    resp.body.len, 0, NULL);
-		if (!json_is_object(ans)) {
-			kc_error_set(err, "WooCommerce sent an unreadable batch answer");
-			mark_all(group, n, err->msg);
-			rc = -1;
-		} else {
-			read_batch_answer(ans, group, n);
-		}
-		json_decref(ans);
+		rc = group_answer(w, url, group, n, &resp, err);
 	}
 	kc_http_response_free(&resp);
 	free(url);
 	free(text);
 	return rc;
+}
+
+/* One group of writes: a batch request's worth, for one parent. */
+struct write_group_span {
+	long long parent;
+	struct kc_woo_write **items;
+	size_t n;
+};
+
+/*
+ * Up to w->parallel groups at once (the shop's PHP workers serve them side
+ * by side); a group whose parallel attempt failed is sent again on its
+ * own, with retries.  Returns -1 when a whole request failed.
+ */
+static int
+write_groups_parallel(struct kc_woo *w, struct write_group_span *g, size_t count,
+    struct kc_error *err)
+{
+	struct kc_http *hs[KC_WOO_PARALLEL_MAX];
+	struct kc_http_request reqs[KC_WOO_PARALLEL_MAX];
+	struct kc_http_response resps[KC_WOO_PARALLEL_MAX];
+	char *urls[KC_WOO_PARALLEL_MAX] = { NULL }, *texts[KC_WOO_PARALLEL_MAX] = { NULL };
+	int ok[KC_WOO_PARALLEL_MAX];
+	int failed = 0;
+
+	if (count == 1)
+		return write_group(w, g[0].parent, g[0].items, g[0].n, err);
+	for (size_t k = 0; k < count; k++) {
+		kc_http_response_init(&resps[k]);
+		if (group_request(w, g[k].parent, g[k].items, g[k].n, &urls[k], &texts[k]) != 0) {
+			for (size_t j = 0; j < count; j++)
+				mark_all(g[j].items, g[j].n, "out of memory");
+			kc_error_set(err, "out of memory");
+			failed = 1;
+			goto out;
+		}
+		group_http_request(w, urls[k], texts[k], &reqs[k]);
+		hs[k] = k == 0 ? &w->http : &w->extra[k - 1];
+		hs[k]->deadline_ms = w->http.deadline_ms;
+	}
+	kc_http_perform_parallel(hs, reqs, resps, ok, count);
+	for (size_t k = 0; k < count; k++) {
+		struct kc_error e = { { 0 } };
+
+		if (failed) {
+			mark_all(g[k].items, g[k].n, err->msg);
+			continue;
+		}
+		if (ok[k] && resps[k].status == 200) {
+			if (group_answer(w, urls[k], g[k].items, g[k].n, &resps[k], &e) != 0) {
+				failed = 1;
+				*err = e;
+			}
+			continue;
+		}
+		/* Again on its own, with retries and a proper message. */
+		if (write_group(w, g[k].parent, g[k].items, g[k].n, &e) != 0) {
+			failed = 1;
+			*err = e;
+		}
+	}
+out:
+	for (size_t k = 0; k < count; k++) {
+		kc_http_response_free(&resps[k]);
+		free(urls[k]);
+		free(texts[k]);
+		if (k > 0 && hs[k] != NULL)
+			w->http.requests += hs[k]->requests, hs[k]->requests = 0;
+	}
+	return failed ? -1 : 0;
 }
 
 static int
@@ -547,7 +748,8 @@ kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes, size_t n,
     struct kc_error *err)
 {
 	struct kc_woo_write **order;
-	size_t i = 0;
+	struct write_group_span wave[KC_WOO_PARALLEL_MAX];
+	size_t i = 0, count = 0;
 	int failed = 0;
 
 	if (n == 0)
@@ -563,23 +765,34 @@ kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes, size_t n,
 		order[k] = &writes[k];
 	}
 	qsort(order, n, sizeof(*order), cmp_write);
-	while (i < n) {
-		long long parent = order[i]->is_variation ? order[i]->parent_id : 0;
+	while (i < n || count > 0) {
+		long long parent;
 		size_t j = i;
-		struct kc_error e = { { 0 } };
 
+		/* A wave of groups is full, or nothing is left to add: send it. */
+		if (count == (size_t)w->parallel || (i == n && count > 0)) {
+			if (w->auth_failed) {
+				for (size_t k = 0; k < count; k++)
+					mark_all(wave[k].items, wave[k].n,
+					    "WooCommerce rejected the API key");
+			} else if (failed) {
+				/* The shop just failed a whole request: don't hammer it. */
+				for (size_t k = 0; k < count; k++)
+					mark_all(wave[k].items, wave[k].n, err->msg);
+			} else if (write_groups_parallel(w, wave, count, err) != 0) {
+				failed = 1;
+			}
+			count = 0;
+			continue;
+		}
+		parent = order[i]->is_variation ? order[i]->parent_id : 0;
 		while (j < n && j - i < KC_WOO_BATCH_MAX &&
 		    (order[j]->is_variation ? order[j]->parent_id : 0) == parent)
 			j++;
-		if (w->auth_failed) {
-			mark_all(order + i, j - i, "WooCommerce rejected the API key");
-		} else if (failed) {
-			/* The shop just failed a whole request: don't hammer it. */
-			mark_all(order + i, j - i, err->msg);
-		} else if (write_group(w, parent, order + i, j - i, &e) != 0) {
-			failed = 1;
-			*err = e;
-		}
+		wave[count].parent = parent;
+		wave[count].items = order + i;
+		wave[count].n = j - i;
+		count++;
 		i = j;
 	}
 	free(order);

@@ -189,6 +189,8 @@ class FaultInjector:
     Configuration (``POST /_control/faults``)::
 
         {"latency_ms": N, "per_item_ms": N,
+         "workers": N (a php-fpm pool: at most N API requests served at
+                       once, the rest wait; 0 = no limit),
          "rules": [{"method": "GET|POST|...|*", "path_prefix": "/wp-json/...",
                     "times": N (-1 = forever, default 1), "skip": N (let N
                     matching requests pass first, default 0),
@@ -199,7 +201,9 @@ class FaultInjector:
                     "apply": false (true: process the request, changing
                              state, then replace the answer with the fault)}]}
 
-    ``{}`` clears everything."""
+    ``{}`` clears everything.  The snapshot also tells the most API
+    requests that were ever in flight at once (``max_in_flight``) since the
+    last configuration."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -210,6 +214,9 @@ class FaultInjector:
             self.latency_ms = 0
             self.per_item_ms = 0
             self.rules = []
+            self.workers = 0
+            self.pool = None
+            self.in_flight = self.max_in_flight = 0
 
     def configure(self, config):
         if not isinstance(config, dict):
@@ -217,10 +224,32 @@ class FaultInjector:
         rules = []
         for raw in config.get("rules") or []:
             rules.append(self._check_rule(raw))
+        workers = int(config.get("workers") or 0)
+        if workers < 0:
+            raise FaultConfigError("workers must be 0 or more")
         with self._lock:
             self.latency_ms = float(config.get("latency_ms") or 0)
             self.per_item_ms = float(config.get("per_item_ms") or 0)
             self.rules = rules
+            self.workers = workers
+            self.pool = threading.Semaphore(workers) if workers else None
+            self.in_flight = self.max_in_flight = 0
+
+    def enter(self):
+        """An API request starts being served (after waiting for a worker)."""
+        pool = self.pool
+        if pool is not None:
+            pool.acquire()
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        return pool
+
+    def leave(self, pool):
+        with self._lock:
+            self.in_flight -= 1
+        if pool is not None:
+            pool.release()
 
     @staticmethod
     def _check_rule(raw):
@@ -241,6 +270,7 @@ class FaultInjector:
     def snapshot(self):
         with self._lock:
             return {"latency_ms": self.latency_ms, "per_item_ms": self.per_item_ms,
+                    "workers": self.workers, "max_in_flight": self.max_in_flight,
                     "rules": [dict(r) for r in self.rules]}
 
     def match(self, method, path):
@@ -408,6 +438,13 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def _serve_api(self):
         faults = self.server.faults
+        pool = faults.enter()
+        try:
+            self._serve_api_in_worker(faults)
+        finally:
+            faults.leave(pool)
+
+    def _serve_api_in_worker(self, faults):
         rule = faults.match(self.command, self.raw_path)
         if faults.latency_ms:
             self.server.stopping.wait(faults.latency_ms / 1000.0)

@@ -401,6 +401,38 @@ class Applying(unittest.TestCase):
               end=" ")
 
 
+class SideBySide(unittest.TestCase):
+    """woo_parallel_requests: lookups and batch writes go to the shop side by
+    side, never more at once than the setting allows.  The fake shop serves
+    like a php-fpm pool of 4 workers and counts what was in flight at once."""
+
+    def test_lookups_and_batches_in_parallel_up_to_the_setting(self):
+        # 3 batch groups (simple products, two parents' variations) and
+        # 2 lookups (the first of 100 SKUs, the unknown rest in another).
+        items = [{"sku": "RW-SIMPLE-001", "in_stock": 41, "in_reserve": 0},
+                 {"sku": "RW-TEE-M", "in_stock": 42, "in_reserve": 0},
+                 {"sku": "RW-MUG-RED", "in_stock": 43, "in_reserve": 0}]
+        items += [{"sku": f"NOT-IN-SHOP-{i}", "in_stock": 1, "in_reserve": 0}
+                  for i in range(120)]
+        for parallel in (1, 2):
+            with self.subTest(woo_parallel_requests=parallel):
+                state = make_state_dir(f"state-parallel-{parallel}")
+                SHOP.reset()
+                SHOP.faults(latency_ms=150, workers=4)
+                cfg = base_config(f"parallel-{parallel}", state,
+                                  woo_parallel_requests=parallel)
+                r = Direct(cfg).request("POST", SECRET_Q + "&wait=1", body(items))
+                self.assertEqual(r.status, 200, r.text)
+                ans = r.json()
+                self.assertEqual((ans["applied"], len(ans["unmatched"])), (3, 120), ans)
+                self.assertEqual([SHOP.qty(10), SHOP.qty(23), SHOP.qty(26)], [41, 42, 43])
+                log = SHOP.log()
+                self.assertEqual(len([e for e in log if e["method"] == "GET"]), 2, log)
+                self.assertEqual(len(SHOP.writes()), 3)
+                self.assertEqual(SHOP.control("faults")["max_in_flight"], parallel)
+                SHOP.faults()
+
+
 class OverHttps(unittest.TestCase):
     """Over https the key goes as HTTP Basic, TLS verified against ca_file,
     and woo_connect_to reaches the site locally under its public name."""
