@@ -11,6 +11,7 @@
 """
 
 import json
+import sqlite3
 import time
 import unittest
 
@@ -257,6 +258,56 @@ class SameSecondOrders(OnBothServers):
             ans = self.cron()
             # "after": 5 unexplained; "before": 4.  The smaller is sent.
             self.assertEqual(sent_stocks(), [{"RW-SIMPLE-003": in_stock + 4}], ans)
+        self.each_server(scenario)
+
+
+class FailedReads(OnBothServers):
+    """A read that feeds a decision and fails stops the run; it is never
+    taken for "absent" (a first run, no orders), which would record unsent
+    changes as agreed or push a sale KeyCRM books itself."""
+
+    def damage(self, table):
+        con = sqlite3.connect(self.state / "state.db")
+        try:
+            con.execute(f"DROP TABLE {table}")
+            con.commit()
+        finally:
+            con.close()
+
+    def cron_fails(self):
+        r = kctest.servers.http_request(
+            f"{self.srv.server.url}/keycrm/sync?token={SYNC_TOKEN}")
+        ans = r.json()
+        self.assertEqual(ans["status"], "error", r.text)
+        self.assertTrue(ans["errors"], r.text)
+        return ans
+
+    def test_an_unreadable_first_run_flag_is_no_first_run(self):
+        def scenario():
+            pid = product_id("RW-SIMPLE-001")
+            self.webhook([{"sku": "RW-SIMPLE-001", "in_stock": 10, "in_reserve": 0}])
+            SHOP.control("sale", {"id": pid, "quantity": 1})
+            self.damage("kv")
+            CRM.clear_log()
+            self.cron_fails()
+            self.assertEqual(CRM.puts(), [])
+            # The sale is not buried as "agreed": the ledger still says 10.
+            self.assertEqual(self.agreed("RW-SIMPLE-001")[0], 10)
+        self.each_server(scenario)
+
+    def test_unrecordable_orders_stop_the_run(self):
+        self.extra = {"shop_orders_in_keycrm": "yes"}
+
+        def scenario():
+            pid = product_id("RW-SIMPLE-003")
+            self.cron()
+            time.sleep(1.1)
+            SHOP.control("sale", {"id": pid, "quantity": 2})
+            self.damage("order_events")
+            CRM.clear_log()
+            self.cron_fails()
+            # KeyCRM books the sale from its order: pushing it too would count it twice.
+            self.assertEqual(CRM.puts(), [])
         self.each_server(scenario)
 
 
