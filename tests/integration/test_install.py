@@ -332,7 +332,10 @@ class WorkersScript(unittest.TestCase):
         CRM.configure(webhook_mode="hold", unknown_sku="skip")
         self.state = make_state_dir("state-workers-script")
         self.cfg = full_config("workers-script", self.state)
-        self.srv = servers.Nginx(str(root()), str(LIBDIR), self.cfg, programs=())
+        self.htpasswd = servers.make_htpasswd(root() / "workers-script.htpasswd", "admin",
+                                              "workers-script-pw")
+        self.srv = servers.Nginx(str(root()), str(LIBDIR), self.cfg, programs=(),
+                                 htpasswd=self.htpasswd)
         self.srv.start()
         self.addCleanup(self.srv.stop)
         self.logdir = root() / "workers-script-logs"
@@ -462,6 +465,25 @@ class WorkersScript(unittest.TestCase):
         self.assertEqual(out.returncode, 3, out.stdout)
         self.assertIn("webhook: not running", out.stdout)
         self.assertIn("supervisor: all workers have stopped", self.log("webhook"))
+
+        # With the workers stopped (no sockets), what README's Troubleshooting says: nginx
+        # answers 502; for the webhook and sync that shows in keycrm-sync-access.log (the
+        # error log would quote the secret, even at "crit"), for the settings page in the
+        # site's error log.
+        for url in (f"/keycrm/webhook?secret={WEBHOOK_SECRET}", f"/keycrm/sync?token={SYNC_TOKEN}"):
+            r = servers.http_request(self.srv.url + url, "POST", b"[]")
+            self.assertEqual(r.status, 502)
+        r = servers.http_request(self.srv.url + "/keycrm/settings",
+                                 auth=("admin", "workers-script-pw"))
+        self.assertEqual(r.status, 502)
+        access, errors = self.srv.access_log_text(), self.srv.error_log_text()
+        for name in ("webhook", "sync"):
+            self.assertRegex(access, rf'"POST /keycrm/{name} HTTP/1.1" 502 .* '
+                                     rf'upstream=unix:\S+/{name}\.sock 502 0\n')
+        self.assertRegex(errors, r"connect\(\) to unix:\S+/settings\.sock failed")
+        self.assertNotIn("webhook.sock failed", errors)
+        for secret in ALL_SECRETS:
+            self.assertNotIn(secret, access + errors)
 
     def test_a_stale_pid_file_names_no_process_to_kill(self):
         # Debian's spawn-fcgi writes the PID without a newline; a file left from before a
