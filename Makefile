@@ -9,6 +9,8 @@
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 120) each
 #   make stress     the crash, fault, concurrency and convergence tests, much longer
 #   make bench      speed and memory, printed (results in docs/BENCHMARKS.md)
+#   make docs       rewrite the key tables of README.md, the man page and the
+#                   example configuration from lib/config.c (make check-docs checks)
 #   make install    install into FHS places (PREFIX=/usr/local, DESTDIR= for staging);
 #                   make uninstall removes it again (never the configuration or state)
 
@@ -81,6 +83,23 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_A)
 
 unit: $(UNIT_BINS)
 
+# The key tables of README.md, docs/keycrm-sync.8 and contrib/keycrm-sync.conf.example
+# come from the one table in lib/config.c (tools/config-keys.c prints it, tools/docs.py
+# puts it between the "BEGIN keys" and "END keys" lines).
+DOCS_TOOL = $(BUILD)/config-keys
+
+$(DOCS_TOOL): tools/config-keys.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"
+	@$(CC) $(KC_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(KC_LIBS)
+
+.PHONY: docs check-docs
+docs: $(DOCS_TOOL)
+	@$(PYTHON) tools/docs.py --tool $(DOCS_TOOL)
+
+check-docs: $(DOCS_TOOL)
+	@$(PYTHON) tools/docs.py --tool $(DOCS_TOOL) --check
+
 # Installs the Debian packages the build, the tests and the demo need.
 deps:
 	@sh tests/install-deps.sh
@@ -88,6 +107,7 @@ deps:
 check: deps
 	$(MAKE) all unit
 	$(MAKE) check-unit
+	$(MAKE) check-docs
 	$(MAKE) check-integration
 	$(MAKE) check-asan
 	$(MAKE) check-valgrind

@@ -146,7 +146,8 @@ class Layout(unittest.TestCase):
                              capture_output=True, text=True, timeout=60,
                              env={"PATH": "/usr/bin:/bin", "MANWIDTH": "80", "LANG": "C.UTF-8"})
         self.assertEqual(out.returncode, 0, out.stderr)
-        for words in ("KEYCRM_SYNC_WORKERS", "keycrm-sync-setup", "EXIT STATUS", "SIGTERM"):
+        for words in ("KEYCRM_SYNC_WORKERS", "keycrm-sync-setup", "EXIT STATUS", "SIGTERM",
+                      "log_level", "keycrm-sync-workers", "runuser -u www-data --"):
             self.assertIn(words, out.stdout)
 
     def test_example_config_has_every_key_and_valid_defaults(self):
