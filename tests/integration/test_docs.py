@@ -92,5 +92,43 @@ class KeyTables(unittest.TestCase):
                           name)
 
 
+class ShopInstall(unittest.TestCase):
+    """README's "Install on your shop": one complete apt-get line, no test tooling."""
+
+    def section(self):
+        text = (REPO / "README.md").read_text()
+        return text.split("## Install on your shop", 1)[1].split("\n## Try it", 1)[0]
+
+    def test_one_apt_get_line_with_everything_the_programs_need_and_no_test_tooling(self):
+        lines = re.findall(r"(?ms)^apt-get install (.*?[^\\])$", self.section())
+        self.assertEqual(len(lines), 1, "one apt-get line")
+        packages = set(lines[0].replace("\\\n", " ").split())
+        build = set(re.search(r'PACKAGES="([^"]*)"', (REPO / "tests/install-deps.sh")
+                              .read_text()).group(1).split())
+        # What make, make install, keycrm-sync-workers, htpasswd and the cron line need.
+        needed = {"build-essential", "pkg-config", "libcurl4-openssl-dev", "libjansson-dev",
+                  "libfcgi-dev", "libsqlite3-dev", "libssl-dev", "ca-certificates",
+                  "spawn-fcgi", "apache2-utils", "wget", "cron", "logrotate"}
+        self.assertEqual(packages, needed)
+        for tooling in ("libcmocka-dev", "valgrind", "chromium", "clang", "apache2",
+                        "nginx-light", "wrk", "fcgiwrap"):
+            self.assertIn(tooling, build | {"apache2"})
+            self.assertNotIn(tooling, packages)
+        # The steps in the order the issue asks: configure, first-install choice, then cron.
+        sec = self.section()
+        order = [sec.index(h) for h in ("### 4. The configuration file", "### 6. The workers",
+                                        "### 8. The first sync", "### 9. Cron")]
+        self.assertEqual(order, sorted(order))
+        self.assertNotIn("make check", sec)
+        self.assertNotIn("make demo", sec)
+
+    def test_no_sudo_in_the_documents(self):
+        for name in ("README.md", "docs/keycrm-sync.8", "nginx-example.conf",
+                     "apache-example.conf", "contrib/keycrm-sync-setup",
+                     "contrib/keycrm-sync-workers", "Makefile"):
+            text = (REPO / name).read_text().replace("no `sudo` needed", "")
+            self.assertNotIn("sudo", text, name)
+
+
 if __name__ == "__main__":
     unittest.main()

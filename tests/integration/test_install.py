@@ -275,6 +275,26 @@ class ThroughInstalledServers(unittest.TestCase):
         _, errors = self.assert_no_secret_in_logs(srv)
         self.assertIn("webhook: 1 items", errors)
 
+    def test_apache_logs_a_missing_worker_as_troubleshooting_says(self):
+        # Variant B with no worker running: 503, and the AH02454 line README quotes, which
+        # names the socket but never the query string.
+        state = make_state_dir("state-installed-apache-down")
+        cfg = full_config("installed-apache-down", state)
+        srv = servers.Apache(str(root()), str(LIBDIR), cfg, programs=(), mode="proxy_fcgi")
+        srv.start()
+        self.addCleanup(srv.stop)
+        r = servers.http_request(f"{srv.url}/keycrm/webhook?secret={WEBHOOK_SECRET}", "POST",
+                                 b"[]")
+        self.assertEqual(r.status, 503)
+        errors = srv.error_log_text()
+        self.assertRegex(errors, r"AH02454: FCGI: attempt to connect to Unix domain socket "
+                                 r"\S+/webhook\.sock \(keycrm-webhook:8000\) failed")
+        readme = (REPO / "README.md").read_text()
+        self.assertIn("`AH02454: FCGI: attempt to connect to Unix domain socket "
+                      "/run/keycrm-sync/webhook.sock (keycrm-webhook:8000) failed`", readme)
+        for secret in ALL_SECRETS:
+            self.assertNotIn(secret, errors + srv.access_log_text())
+
     def test_nginx_with_workers_started_like_the_systemd_units(self):
         state = make_state_dir("state-installed-systemd")
         cfg = full_config("installed-systemd", state)
@@ -482,6 +502,10 @@ class WorkersScript(unittest.TestCase):
             self.assertRegex(access, rf'"POST /keycrm/{name} HTTP/1.1" 502 .* '
                                      rf'upstream=unix:\S+/{name}\.sock 502 0\n')
         self.assertRegex(errors, r"connect\(\) to unix:\S+/settings\.sock failed")
+        readme = (REPO / "README.md").read_text()
+        self.assertIn('`"POST /keycrm/webhook HTTP/1.1" 502 … '
+                      'upstream=unix:/run/keycrm-sync/webhook.sock 502 0`', readme)
+        self.assertIn("`connect() to unix:/run/keycrm-sync/settings.sock failed", readme)
         self.assertNotIn("webhook.sock failed", errors)
         for secret in ALL_SECRETS:
             self.assertNotIn(secret, access + errors)
