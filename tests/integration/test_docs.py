@@ -107,9 +107,15 @@ class ShopInstall(unittest.TestCase):
                               .read_text()).group(1).split())
         # What make, make install, keycrm-sync-workers, htpasswd and the cron line need.
         needed = {"build-essential", "pkg-config", "libcurl4-openssl-dev", "libjansson-dev",
-                  "libfcgi-dev", "libsqlite3-dev", "libssl-dev", "ca-certificates",
-                  "spawn-fcgi", "apache2-utils", "wget", "cron", "logrotate"}
+                  "libfcgi-dev", "libsqlite3-dev", "libssl-dev", "libunistring-dev",
+                  "ca-certificates", "spawn-fcgi", "apache2-utils", "wget", "cron",
+                  "logrotate"}
         self.assertEqual(packages, needed)
+        # Every library the build links (the -dev packages of install-deps.sh, less the
+        # tests' own) is on the line, so a new one cannot be forgotten there.
+        libraries = {p for p in build if p.endswith("-dev")} - {"libcmocka-dev",
+                                                                 "libclang-rt-14-dev"}
+        self.assertEqual(libraries - packages, set())
         for tooling in ("libcmocka-dev", "valgrind", "chromium", "clang", "apache2",
                         "nginx-light", "wrk", "fcgiwrap"):
             self.assertIn(tooling, build | {"apache2"})
