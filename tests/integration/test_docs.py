@@ -128,12 +128,15 @@ class ShopInstall(unittest.TestCase):
         self.assertNotIn("make check", sec)
         self.assertNotIn("make demo", sec)
 
-    def test_no_sudo_in_the_documents(self):
+    def test_no_sudo_and_no_broken_stop_command_in_the_documents(self):
         for name in ("README.md", "docs/keycrm-sync.8", "nginx-example.conf",
                      "apache-example.conf", "contrib/keycrm-sync-setup",
                      "contrib/keycrm-sync-workers", "Makefile"):
             text = (REPO / name).read_text().replace("no `sudo` needed", "")
             self.assertNotIn("sudo", text, name)
+            # Debian's spawn-fcgi ends no PID file with a newline: cat *.pid runs the PIDs
+            # together into one number.
+            self.assertNotIn("cat /run/keycrm-sync/*.pid", text, name)
 
 
 if __name__ == "__main__":
