@@ -419,6 +419,13 @@ class WorkersScript(unittest.TestCase):
         self.assertEqual(len(workers), 2)
         for pid in (webhook_pid, *workers):
             self.assertEqual(os.stat(f"/proc/{pid}").st_uid, servers._www_ids()[0])
+        # Another user is told to ask as root, not that nothing runs.
+        out = subprocess.run(["/usr/sbin/runuser", "-u", "nobody", "--", str(SBIN / "keycrm-sync-workers"),
+                              "status"], capture_output=True, text=True, timeout=60,
+                             env={"PATH": "/usr/bin:/bin", "KEYCRM_SYNC_DEFAULTS": "/nonexistent",
+                                  "KEYCRM_SYNC_RUNDIR": str(self.srv.run_dir)})
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("run it as root", out.stderr)
         # Starting again starts nothing new.
         out = self.control("start", "webhook")
         self.assertIn(f"webhook: already running (pid {webhook_pid})", out.stdout)
