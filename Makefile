@@ -9,6 +9,8 @@
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 120) each
 #   make stress     the crash, fault, concurrency and convergence tests, much longer
 #   make bench      speed and memory, printed (results in docs/BENCHMARKS.md)
+#   make docs       rewrite the key tables of README.md, the man page and the
+#                   example configuration from lib/config.c (make check-docs checks)
 #   make install    install into FHS places (PREFIX=/usr/local, DESTDIR= for staging);
 #                   make uninstall removes it again (never the configuration or state)
 
@@ -47,6 +49,7 @@ MAN8DIR   = $(PREFIX)/share/man/man8
 UNITDIR   = $(PREFIX)/lib/systemd/system
 CONFDIR   = /etc/keycrm-sync
 STATEDIR  = /var/lib/keycrm-sync
+LOGROTATEDIR = /etc/logrotate.d
 WWW_USER ?= www-data
 INSTALL  ?= install
 # Installed if built (settings.cgi may not be).
@@ -80,6 +83,23 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_A)
 
 unit: $(UNIT_BINS)
 
+# The key tables of README.md, docs/keycrm-sync.8 and contrib/keycrm-sync.conf.example
+# come from the one table in lib/config.c (tools/config-keys.c prints it, tools/docs.py
+# puts it between the "BEGIN keys" and "END keys" lines).
+DOCS_TOOL = $(BUILD)/config-keys
+
+$(DOCS_TOOL): tools/config-keys.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"
+	@$(CC) $(KC_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(KC_LIBS)
+
+.PHONY: docs check-docs
+docs: $(DOCS_TOOL)
+	@$(PYTHON) tools/docs.py --tool $(DOCS_TOOL)
+
+check-docs: $(DOCS_TOOL)
+	@$(PYTHON) tools/docs.py --tool $(DOCS_TOOL) --check
+
 # Installs the Debian packages the build, the tests and the demo need.
 deps:
 	@sh tests/install-deps.sh
@@ -87,6 +107,7 @@ deps:
 check: deps
 	$(MAKE) all unit
 	$(MAKE) check-unit
+	$(MAKE) check-docs
 	$(MAKE) check-integration
 	$(MAKE) check-asan
 	$(MAKE) check-valgrind
@@ -124,7 +145,7 @@ clean:
 # command to run is printed instead. An existing state directory is left as it is.
 install: all
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(SBINDIR) \
-	    $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(UNITDIR)
+	    $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LOGROTATEDIR)
 	@[ -d $(DESTDIR)$(CONFDIR) ] || $(INSTALL) -d -m 0755 $(DESTDIR)$(CONFDIR)
 	@for p in $(INSTALL_PROGRAMS); do \
 	    if [ -f $(BINDIR)/$$p.cgi ]; then \
@@ -135,6 +156,11 @@ install: all
 	    fi; \
 	done
 	$(INSTALL) -m 0755 contrib/keycrm-sync-setup $(DESTDIR)$(SBINDIR)/keycrm-sync-setup
+	sed 's|:-/usr/lib/keycrm-sync}|:-$(PKGLIBDIR)}|' contrib/keycrm-sync-workers \
+	    >$(DESTDIR)$(SBINDIR)/keycrm-sync-workers.tmp
+	chmod 0755 $(DESTDIR)$(SBINDIR)/keycrm-sync-workers.tmp
+	mv -f $(DESTDIR)$(SBINDIR)/keycrm-sync-workers.tmp $(DESTDIR)$(SBINDIR)/keycrm-sync-workers
+	$(INSTALL) -m 0644 contrib/logrotate $(DESTDIR)$(LOGROTATEDIR)/keycrm-sync
 	$(INSTALL) -m 0644 docs/keycrm-sync.8 $(DESTDIR)$(MAN8DIR)/keycrm-sync.8
 	$(INSTALL) -m 0644 contrib/keycrm-sync.conf.example \
 	    $(DESTDIR)$(CONFDIR)/keycrm-sync.conf.example
@@ -156,17 +182,21 @@ install: all
 	    echo "        chown $(WWW_USER):$(WWW_USER) $(DESTDIR)$(STATEDIR)"; \
 	fi
 	@echo "Installed. Next (as root): keycrm-sync-setup writes $(CONFDIR)/keycrm-sync.conf;"
-	@echo "see man keycrm-sync. For the FastCGI workers under systemd: systemctl daemon-reload;"
+	@echo "see man keycrm-sync. The FastCGI workers, with systemd: systemctl daemon-reload;"
 	@echo "systemctl enable --now keycrm-sync@webhook.socket keycrm-sync@sync.socket keycrm-sync@settings.socket"
+	@echo "without systemd: keycrm-sync-workers start (after an upgrade: keycrm-sync-workers restart)."
+	@echo "Shell commands as the web server's user: runuser -u $(WWW_USER) -- $(PKGLIBDIR)/sync.cgi --dry-run"
 
 # Removes what install put there; never the configuration, the state or an htpasswd.
 uninstall:
 	rm -f $(INSTALL_PROGRAMS:%=$(DESTDIR)$(PKGLIBDIR)/%.cgi) \
-	    $(DESTDIR)$(SBINDIR)/keycrm-sync-setup $(DESTDIR)$(MAN8DIR)/keycrm-sync.8 \
+	    $(DESTDIR)$(SBINDIR)/keycrm-sync-setup $(DESTDIR)$(SBINDIR)/keycrm-sync-workers \
+	    $(DESTDIR)$(LOGROTATEDIR)/keycrm-sync $(DESTDIR)$(MAN8DIR)/keycrm-sync.8 \
 	    $(DESTDIR)$(CONFDIR)/keycrm-sync.conf.example $(UNITS:%=$(DESTDIR)$(UNITDIR)/%)
 	-@rmdir $(DESTDIR)$(PKGLIBDIR) 2>/dev/null || true
 	-@rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
-	@echo "Left in place: $(DESTDIR)$(CONFDIR)/keycrm-sync.conf (and htpasswd) and $(DESTDIR)$(STATEDIR), if there."
+	@echo "Left in place: $(DESTDIR)$(CONFDIR)/keycrm-sync.conf (and htpasswd), $(DESTDIR)$(STATEDIR) and /var/log/keycrm-sync, if there."
+	@echo "If keycrm-sync-workers started workers, stop them first: keycrm-sync-workers stop"
 	@echo "If the units were enabled: systemctl disable --now 'keycrm-sync@*.socket' 'keycrm-sync@*.service'"
 
 # make install into a scratch root, servers from the installed files, the worker

@@ -35,31 +35,75 @@ struct key_spec {
 	long min, max;		/* T_LONG */
 	int secret;
 	int page_editable;	/* may come from settings.conf */
+	/* The documentation (README, man page, example file: make docs). */
+	const char *section;	/* a heading that starts here, or NULL */
+	const char *example;	/* a sample value for a key without a default */
+	const char *help;
 };
 
 #define OFF(f) offsetof(struct kc_config, f)
 
 static const struct key_spec keys[KC_KEY__MAX] = {
-	[KC_KEY_KEYCRM_API_KEY] = { "keycrm_api_key", T_TEXT, OFF(keycrm_api_key), 0, 0, 1, 1 },
-	[KC_KEY_KEYCRM_API_URL] = { "keycrm_api_url", T_URL, OFF(keycrm_api_url), 0, 0, 0, 0 },
-	[KC_KEY_KEYCRM_WAREHOUSE_ID] = { "keycrm_warehouse_id", T_LONG, OFF(keycrm_warehouse_id), 1, 2147483647L, 0, 1 },
-	[KC_KEY_KEYCRM_REQUESTS_PER_MINUTE] = { "keycrm_requests_per_minute", T_LONG, OFF(keycrm_requests_per_minute), 1, 600, 0, 0 },
-	[KC_KEY_WOO_URL] = { "woo_url", T_URL, OFF(woo_url), 0, 0, 0, 0 },
-	[KC_KEY_WOO_CONSUMER_KEY] = { "woo_consumer_key", T_TEXT, OFF(woo_consumer_key), 0, 0, 0, 0 },
-	[KC_KEY_WOO_CONSUMER_SECRET] = { "woo_consumer_secret", T_TEXT, OFF(woo_consumer_secret), 0, 0, 1, 0 },
-	[KC_KEY_WOO_CONNECT_TO] = { "woo_connect_to", T_HOSTPORT, OFF(woo_connect_to), 0, 0, 0, 0 },
-	[KC_KEY_WOO_PARALLEL_REQUESTS] = { "woo_parallel_requests", T_LONG, OFF(woo_parallel_requests), 1, 8, 0, 0 },
-	[KC_KEY_CA_FILE] = { "ca_file", T_PATH, OFF(ca_file), 0, 0, 0, 0 },
-	[KC_KEY_WEBHOOK_SECRET] = { "webhook_secret", T_SECRET32, OFF(webhook_secret), 0, 0, 1, 0 },
-	[KC_KEY_SYNC_TOKEN] = { "sync_token", T_SECRET32, OFF(sync_token), 0, 0, 1, 0 },
-	[KC_KEY_STATE_DIR] = { "state_dir", T_PATH, OFF(state_dir), 0, 0, 0, 0 },
-	[KC_KEY_SUBTRACT_RESERVE] = { "subtract_reserve", T_YESNO, OFF(subtract_reserve), 0, 0, 0, 1 },
-	[KC_KEY_MANAGE_STOCK] = { "manage_stock", T_MANAGE, OFF(manage_stock), 0, 0, 0, 1 },
-	[KC_KEY_WEBHOOK_MAX_BYTES] = { "webhook_max_bytes", T_LONG, OFF(webhook_max_bytes), 1024, 268435456L, 0, 0 },
-	[KC_KEY_SYNC_MAX_SECONDS] = { "sync_max_seconds", T_LONG, OFF(sync_max_seconds), 1, 86400, 0, 0 },
-	[KC_KEY_FULL_SCAN_HOURS] = { "full_scan_hours", T_LONG, OFF(full_scan_hours), 1, 8760, 0, 0 },
-	[KC_KEY_SHOP_ORDERS_IN_KEYCRM] = { "shop_orders_in_keycrm", T_YESNO, OFF(shop_orders_in_keycrm), 0, 0, 0, 0 },
-	[KC_KEY_LOG_LEVEL] = { "log_level", T_LOGLEVEL, OFF(log_level), 0, 0, 0, 0 },
+	[KC_KEY_KEYCRM_API_KEY] = { "keycrm_api_key", T_TEXT, OFF(keycrm_api_key), 0, 0, 1, 1,
+	    "KeyCRM", NULL,
+	    "KeyCRM API key (KeyCRM: Settings -> General -> API key), sent as a Bearer token. Required." },
+	[KC_KEY_KEYCRM_API_URL] = { "keycrm_api_url", T_URL, OFF(keycrm_api_url), 0, 0, 0, 0,
+	    NULL, NULL,
+	    "KeyCRM API base URL; change it only for tests." },
+	[KC_KEY_KEYCRM_WAREHOUSE_ID] = { "keycrm_warehouse_id", T_LONG, OFF(keycrm_warehouse_id), 1, 2147483647L, 0, 1,
+	    NULL, NULL,
+	    "Warehouse (a number) that sync writes to; the KeyCRM stock webhook must watch the same one. Required." },
+	[KC_KEY_KEYCRM_REQUESTS_PER_MINUTE] = { "keycrm_requests_per_minute", T_LONG, OFF(keycrm_requests_per_minute), 1, 600, 0, 0,
+	    NULL, NULL,
+	    "KeyCRM's documented request limit per minute; sync never goes over it." },
+	[KC_KEY_WOO_URL] = { "woo_url", T_URL, OFF(woo_url), 0, 0, 0, 0,
+	    "WooCommerce", "https://shop.example",
+	    "The shop's site URL (not the admin URL). Required." },
+	[KC_KEY_WOO_CONSUMER_KEY] = { "woo_consumer_key", T_TEXT, OFF(woo_consumer_key), 0, 0, 0, 0,
+	    NULL, NULL,
+	    "WooCommerce REST API consumer key (ck_...) with Read/Write permission (WooCommerce -> Settings -> Advanced -> REST API). Required." },
+	[KC_KEY_WOO_CONSUMER_SECRET] = { "woo_consumer_secret", T_TEXT, OFF(woo_consumer_secret), 0, 0, 1, 0,
+	    NULL, NULL,
+	    "The consumer secret (cs_...) of that key. Required." },
+	[KC_KEY_WOO_CONNECT_TO] = { "woo_connect_to", T_HOSTPORT, OFF(woo_connect_to), 0, 0, 0, 0,
+	    NULL, "127.0.0.1:443",
+	    "Where to reach the site instead of what its name resolves to, keeping the name for TLS (curl's CONNECT_TO). Optional." },
+	[KC_KEY_WOO_PARALLEL_REQUESTS] = { "woo_parallel_requests", T_LONG, OFF(woo_parallel_requests), 1, 8, 0, 0,
+	    NULL, NULL,
+	    "How many listing pages sync reads from the shop at once." },
+	[KC_KEY_CA_FILE] = { "ca_file", T_PATH, OFF(ca_file), 0, 0, 0, 0,
+	    NULL, "/etc/ssl/certs/ca-certificates.crt",
+	    "CA bundle for TLS (default: the system's store), e.g. for a private CA. TLS verification is never turned off." },
+	[KC_KEY_WEBHOOK_SECRET] = { "webhook_secret", T_SECRET32, OFF(webhook_secret), 0, 0, 1, 0,
+	    "The two URLs", NULL,
+	    "The secret KeyCRM sends as ?secret= on the webhook URL. Without it the webhook answers 503." },
+	[KC_KEY_SYNC_TOKEN] = { "sync_token", T_SECRET32, OFF(sync_token), 0, 0, 1, 0,
+	    NULL, NULL,
+	    "The token of the sync URL that cron calls (?token=). Without it the sync URL answers 503." },
+	[KC_KEY_STATE_DIR] = { "state_dir", T_PATH, OFF(state_dir), 0, 0, 0, 0,
+	    "Behaviour", NULL,
+	    "SQLite state, the settings page's settings.conf and the run lock; writable by www-data only." },
+	[KC_KEY_SUBTRACT_RESERVE] = { "subtract_reserve", T_YESNO, OFF(subtract_reserve), 0, 0, 0, 1,
+	    NULL, NULL,
+	    "Shop stock = KeyCRM in_stock - in_reserve (yes) or in_stock alone (no)." },
+	[KC_KEY_MANAGE_STOCK] = { "manage_stock", T_MANAGE, OFF(manage_stock), 0, 0, 0, 1,
+	    NULL, NULL,
+	    "Products that do not manage stock in the shop: skip them, or enable stock management on them." },
+	[KC_KEY_WEBHOOK_MAX_BYTES] = { "webhook_max_bytes", T_LONG, OFF(webhook_max_bytes), 1024, 268435456L, 0, 0,
+	    NULL, NULL,
+	    "Larger webhook bodies are refused with 413 (bytes; keep the web server's limit the same)." },
+	[KC_KEY_SYNC_MAX_SECONDS] = { "sync_max_seconds", T_LONG, OFF(sync_max_seconds), 1, 86400, 0, 0,
+	    NULL, NULL,
+	    "A sync run (or applying the inbox) stops cleanly after this many seconds and resumes next time." },
+	[KC_KEY_FULL_SCAN_HOURS] = { "full_scan_hours", T_LONG, OFF(full_scan_hours), 1, 8760, 0, 0,
+	    NULL, NULL,
+	    "Every this many hours a sync reads the whole catalogue instead of what changed." },
+	[KC_KEY_SHOP_ORDERS_IN_KEYCRM] = { "shop_orders_in_keycrm", T_YESNO, OFF(shop_orders_in_keycrm), 0, 0, 0, 0,
+	    NULL, NULL,
+	    "yes when the shop's orders are also imported into KeyCRM, so sales are not counted twice." },
+	[KC_KEY_LOG_LEVEL] = { "log_level", T_LOGLEVEL, OFF(log_level), 0, 0, 0, 0,
+	    NULL, NULL,
+	    "What the programs log: error, warning, info (also one line per webhook and per run) or debug." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
@@ -74,6 +118,60 @@ int
 kc_config_key_is_secret(enum kc_key key)
 {
 	return key < KC_KEY__MAX && keys[key].secret;
+}
+
+/* What a value may be, in words, from its type. */
+static void
+values_text(const struct key_spec *ks, char *out, size_t outsz)
+{
+	switch (ks->type) {
+	case T_TEXT:
+		kc_strlcpy(out, "text without spaces", outsz);
+		break;
+	case T_SECRET32:
+		kc_strlcpy(out, "32-256 letters, digits, - . _ ~", outsz);
+		break;
+	case T_URL:
+		kc_strlcpy(out, "https:// or http:// URL", outsz);
+		break;
+	case T_HOSTPORT:
+		kc_strlcpy(out, "host:port", outsz);
+		break;
+	case T_PATH:
+		kc_strlcpy(out, "absolute path", outsz);
+		break;
+	case T_LONG:
+		snprintf(out, outsz, "%ld-%ld", ks->min, ks->max);
+		break;
+	case T_YESNO:
+		kc_strlcpy(out, "yes or no", outsz);
+		break;
+	case T_MANAGE:
+		kc_strlcpy(out, "skip or enable", outsz);
+		break;
+	case T_LOGLEVEL:
+		kc_strlcpy(out, "error, warning, info or debug", outsz);
+		break;
+	}
+}
+
+void
+kc_config_key_doc(enum kc_key key, struct kc_key_doc *doc)
+{
+	const struct key_spec *ks = &keys[key];
+	struct kc_config cfg;
+
+	memset(doc, 0, sizeof(*doc));
+	doc->name = ks->name;
+	doc->section = ks->section;
+	doc->help = ks->help;
+	doc->example = ks->example;
+	doc->secret = ks->secret;
+	doc->page_editable = ks->page_editable;
+	values_text(ks, doc->values, sizeof(doc->values));
+	kc_config_defaults(&cfg);
+	kc_config_value_text(&cfg, key, doc->default_value, sizeof(doc->default_value));
+	kc_config_free(&cfg);
 }
 
 static char **

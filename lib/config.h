@@ -88,6 +88,20 @@ void kc_config_defaults(struct kc_config *cfg);
 
 const char *kc_config_key_name(enum kc_key key);
 int kc_config_key_is_secret(enum kc_key key);
+/* What the documentation says about a key; make docs writes the key tables of
+ * README.md, the man page and the example file from it. */
+struct kc_key_doc {
+	const char *name;
+	const char *section;		/* a heading that starts here, or NULL */
+	const char *help;		/* sentences */
+	const char *example;		/* a sample value when there is no default, or NULL */
+	char values[64];		/* what a value may be, e.g. "1-600", "yes or no" */
+	char default_value[128];	/* "" when there is none */
+	int secret;
+	int page_editable;		/* the settings page may change it */
+};
+void kc_config_key_doc(enum kc_key key, struct kc_key_doc *doc);
+
 /* The value of a key as text (secrets whole: mask before showing). */
 void kc_config_value_text(const struct kc_config *cfg, enum kc_key key,
     char *out, size_t outsz);

@@ -105,6 +105,11 @@ class Layout(unittest.TestCase):
         for p in built_programs():
             self.assertEqual(mode(LIBDIR / p), 0o755, p)
         self.assertEqual(mode(SBIN / "keycrm-sync-setup"), 0o755)
+        self.assertEqual(mode(SBIN / "keycrm-sync-workers"), 0o755)
+        self.assertEqual(mode(DEST / "etc/logrotate.d/keycrm-sync"), 0o644)
+        # The workers script names the programs where this PREFIX put them.
+        self.assertIn("KEYCRM_SYNC_LIBDIR:-/usr/lib/keycrm-sync}",
+                      (SBIN / "keycrm-sync-workers").read_text())
         self.assertEqual(mode(DEST / "usr/share/man/man8/keycrm-sync.8"), 0o644)
         self.assertEqual(mode(DEST / "etc/keycrm-sync/keycrm-sync.conf.example"), 0o644)
         self.assertFalse((DEST / "etc/keycrm-sync/keycrm-sync.conf").exists())
@@ -141,7 +146,8 @@ class Layout(unittest.TestCase):
                              capture_output=True, text=True, timeout=60,
                              env={"PATH": "/usr/bin:/bin", "MANWIDTH": "80", "LANG": "C.UTF-8"})
         self.assertEqual(out.returncode, 0, out.stderr)
-        for words in ("KEYCRM_SYNC_WORKERS", "keycrm-sync-setup", "EXIT STATUS", "SIGTERM"):
+        for words in ("KEYCRM_SYNC_WORKERS", "keycrm-sync-setup", "EXIT STATUS", "SIGTERM",
+                      "log_level", "keycrm-sync-workers", "runuser -u www-data --"):
             self.assertIn(words, out.stdout)
 
     def test_example_config_has_every_key_and_valid_defaults(self):
@@ -269,6 +275,26 @@ class ThroughInstalledServers(unittest.TestCase):
         _, errors = self.assert_no_secret_in_logs(srv)
         self.assertIn("webhook: 1 items", errors)
 
+    def test_apache_logs_a_missing_worker_as_troubleshooting_says(self):
+        # Variant B with no worker running: 503, and the AH02454 line README quotes, which
+        # names the socket but never the query string.
+        state = make_state_dir("state-installed-apache-down")
+        cfg = full_config("installed-apache-down", state)
+        srv = servers.Apache(str(root()), str(LIBDIR), cfg, programs=(), mode="proxy_fcgi")
+        srv.start()
+        self.addCleanup(srv.stop)
+        r = servers.http_request(f"{srv.url}/keycrm/webhook?secret={WEBHOOK_SECRET}", "POST",
+                                 b"[]")
+        self.assertEqual(r.status, 503)
+        errors = srv.error_log_text()
+        self.assertRegex(errors, r"AH02454: FCGI: attempt to connect to Unix domain socket "
+                                 r"\S+/webhook\.sock \(keycrm-webhook:8000\) failed")
+        readme = (REPO / "README.md").read_text()
+        self.assertIn("`AH02454: FCGI: attempt to connect to Unix domain socket "
+                      "/run/keycrm-sync/webhook.sock (keycrm-webhook:8000) failed`", readme)
+        for secret in ALL_SECRETS:
+            self.assertNotIn(secret, errors + srv.access_log_text())
+
     def test_nginx_with_workers_started_like_the_systemd_units(self):
         state = make_state_dir("state-installed-systemd")
         cfg = full_config("installed-systemd", state)
@@ -299,6 +325,223 @@ class ThroughInstalledServers(unittest.TestCase):
             self.assertEqual(w.process.wait(timeout=15), 0)
             wait_for(lambda: not any(servers.pid_alive(p) for p in everyone),
                      what="the workers to stop")
+
+
+def children(pid):
+    """PIDs whose parent is pid (a supervisor's workers)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+class WorkersScript(unittest.TestCase):
+    """contrib/keycrm-sync-workers as installed in sbin/, behind nginx from the example:
+    start, a webhook and a sync, logs in the log files, a rotation with the installed
+    logrotate file, a restart that runs the newly installed programs, stop, status."""
+
+    def setUp(self):
+        SHOP.reset()
+        SHOP.faults()
+        CRM.reset(**crm_like_shop())
+        CRM.configure(webhook_mode="hold", unknown_sku="skip")
+        self.state = make_state_dir("state-workers-script")
+        self.cfg = full_config("workers-script", self.state)
+        self.htpasswd = servers.make_htpasswd(root() / "workers-script.htpasswd", "admin",
+                                              "workers-script-pw")
+        self.srv = servers.Nginx(str(root()), str(LIBDIR), self.cfg, programs=(),
+                                 htpasswd=self.htpasswd)
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+        self.logdir = root() / "workers-script-logs"
+        if self.logdir.exists():
+            shutil.rmtree(self.logdir)
+        self.started = set()
+        self.addCleanup(self.kill_leftovers)
+        self.addCleanup(self.control, "stop")
+
+    def control(self, *args):
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+               "KEYCRM_SYNC_DEFAULTS": "/nonexistent",          # not the host's settings
+               "KEYCRM_SYNC_LIBDIR": str(LIBDIR), "KEYCRM_SYNC_RUNDIR": str(self.srv.run_dir),
+               "KEYCRM_SYNC_LOGDIR": str(self.logdir), "KEYCRM_SYNC_STOP_SECONDS": "20"}
+        out = subprocess.run([str(SBIN / "keycrm-sync-workers"), *args], capture_output=True,
+                             text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+        for name in ("webhook", "sync", "settings"):
+            pidfile = self.srv.run_dir / f"{name}.pid"
+            if pidfile.exists() and pidfile.read_text().strip().isdigit():
+                pid = int(pidfile.read_text())
+                self.started.update([pid, *children(pid)])
+        return out
+
+    def kill_leftovers(self):
+        for pid in self.started:
+            if servers.pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def supervisor(self, name):
+        return int((self.srv.run_dir / f"{name}.pid").read_text())
+
+    def webhook(self, sku_id, sku):
+        target = SHOP.qty(sku_id) + 3
+        r = servers.http_request(f"{self.srv.url}/keycrm/webhook?secret={WEBHOOK_SECRET}&wait=1",
+                                 "POST", json.dumps([{"sku": sku, "in_stock": target}]))
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(r.json()["applied"], 1, r.text)
+        self.assertEqual(SHOP.qty(sku_id), target)
+
+    def log(self, name, suffix=""):
+        path = self.logdir / f"{name}.log{suffix}"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def test_start_rotate_restart_after_upgrade_stop(self):
+        out = self.control("start")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        for name in built_programs():
+            self.assertRegex(out.stdout, rf"{name[:-4]}: started \(pid \d+\)")
+        out = self.control("status")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        for name in built_programs():
+            self.assertIn(f"{name[:-4]}: running (pid {self.supervisor(name[:-4])}), "
+                          f"{self.srv.run_dir}/{name[:-4]}.sock answers", out.stdout)
+        # Supervisor and workers run as www-data.
+        webhook_pid = self.supervisor("webhook")
+        workers = children(webhook_pid)
+        self.assertEqual(len(workers), 2)
+        for pid in (webhook_pid, *workers):
+            self.assertEqual(os.stat(f"/proc/{pid}").st_uid, servers._www_ids()[0])
+        # Another user is told to ask as root, not that nothing runs.
+        out = subprocess.run(["/usr/sbin/runuser", "-u", "nobody", "--", str(SBIN / "keycrm-sync-workers"),
+                              "status"], capture_output=True, text=True, timeout=60,
+                             env={"PATH": "/usr/bin:/bin", "KEYCRM_SYNC_DEFAULTS": "/nonexistent",
+                                  "KEYCRM_SYNC_RUNDIR": str(self.srv.run_dir)})
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("run it as root", out.stderr)
+        # Starting again starts nothing new.
+        out = self.control("start", "webhook")
+        self.assertIn(f"webhook: already running (pid {webhook_pid})", out.stdout)
+
+        ThroughInstalledServers.exercise(self, self.srv.url, self.state)
+        # The programs' own lines are in the log files, without secrets.
+        wait_for(lambda: "webhook: 1 items" in self.log("webhook"), what="the webhook's log line")
+        self.assertRegex(self.log("sync"), r"sync\.cgi\[\d+\]: info: ")
+        self.assertIn("refused a request with a wrong or missing secret", self.log("webhook"))
+        for name in ("webhook", "sync"):
+            for secret in ALL_SECRETS:
+                self.assertNotIn(secret, self.log(name))
+            st = (self.logdir / f"{name}.log").stat()
+            self.assertEqual((mode(self.logdir / f"{name}.log"), st.st_uid),
+                             (0o640, servers._www_ids()[0]))
+
+        # A rotation with the installed logrotate file: the old lines move to .1 and the
+        # workers go on writing into the emptied file.
+        conf = root() / "workers-logrotate.conf"
+        conf.write_text((DEST / "etc/logrotate.d/keycrm-sync").read_text()
+                        .replace("/var/log/keycrm-sync/", f"{self.logdir}/"))
+        out = subprocess.run(["logrotate", "-f", "-s", str(root() / "logrotate.state"),
+                              str(conf)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("webhook: 1 items", self.log("webhook", ".1"))
+        self.assertNotIn("webhook: 1 items", self.log("webhook"))
+        self.webhook(12, "RW-SIMPLE-003")
+        wait_for(lambda: "webhook: 1 items" in self.log("webhook"),
+                 what="a log line after the rotation")
+        self.assertFalse(self.log("webhook").startswith("\0"), "a gap of zeros")
+
+        # An upgrade: make install puts new files in place (new inodes); the running
+        # workers still run the old ones until the restart.
+        old_inode = os.stat(f"/proc/{webhook_pid}/exe").st_ino
+        install(DEST)
+        self.assertNotEqual(os.stat(LIBDIR / "webhook.cgi").st_ino, old_inode)
+        out = self.control("status", "webhook")
+        self.assertIn("runs a program since replaced: restart it", out.stdout)
+        old = {webhook_pid, *workers}
+        out = self.control("restart")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("webhook: stopped", out.stdout)
+        new_pid = self.supervisor("webhook")
+        self.assertNotIn(new_pid, old)
+        self.assertFalse([p for p in old if servers.pid_alive(p)], "old workers left")
+        for pid in (new_pid, *children(new_pid)):
+            self.assertEqual(os.stat(f"/proc/{pid}/exe").st_ino,
+                             os.stat(LIBDIR / "webhook.cgi").st_ino)
+        self.webhook(13, "RW-SIMPLE-004")
+        out = self.control("status")
+        self.assertEqual(out.returncode, 0, out.stdout)
+        self.assertNotIn("since replaced", out.stdout)
+
+        # Stop: no supervisor, no worker, no PID file, no socket left.
+        everyone = set()
+        for name in built_programs():
+            pid = self.supervisor(name[:-4])
+            everyone.update([pid, *children(pid)])
+        out = self.control("stop")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertFalse([p for p in everyone if servers.pid_alive(p)], "workers left")
+        self.assertEqual(sorted(p.name for p in self.srv.run_dir.glob("*.so*")), [])
+        self.assertEqual(sorted(p.name for p in self.srv.run_dir.glob("*.pid")), ["nginx.pid"])
+        out = self.control("status")
+        self.assertEqual(out.returncode, 3, out.stdout)
+        self.assertIn("webhook: not running", out.stdout)
+        self.assertIn("supervisor: all workers have stopped", self.log("webhook"))
+
+        # With the workers stopped (no sockets), what README's Troubleshooting says: nginx
+        # answers 502; for the webhook and sync that shows in keycrm-sync-access.log (the
+        # error log would quote the secret, even at "crit"), for the settings page in the
+        # site's error log.
+        for url in (f"/keycrm/webhook?secret={WEBHOOK_SECRET}", f"/keycrm/sync?token={SYNC_TOKEN}"):
+            r = servers.http_request(self.srv.url + url, "POST", b"[]")
+            self.assertEqual(r.status, 502)
+        r = servers.http_request(self.srv.url + "/keycrm/settings",
+                                 auth=("admin", "workers-script-pw"))
+        self.assertEqual(r.status, 502)
+        access, errors = self.srv.access_log_text(), self.srv.error_log_text()
+        for name in ("webhook", "sync"):
+            self.assertRegex(access, rf'"POST /keycrm/{name} HTTP/1.1" 502 .* '
+                                     rf'upstream=unix:\S+/{name}\.sock 502 0\n')
+        self.assertRegex(errors, r"connect\(\) to unix:\S+/settings\.sock failed")
+        readme = (REPO / "README.md").read_text()
+        self.assertIn('`"POST /keycrm/webhook HTTP/1.1" 502 … '
+                      'upstream=unix:/run/keycrm-sync/webhook.sock 502 0`', readme)
+        self.assertIn("`connect() to unix:/run/keycrm-sync/settings.sock failed", readme)
+        self.assertNotIn("webhook.sock failed", errors)
+        for secret in ALL_SECRETS:
+            self.assertNotIn(secret, access + errors)
+
+    def test_a_stale_pid_file_names_no_process_to_kill(self):
+        # Debian's spawn-fcgi writes the PID without a newline; a file left from before a
+        # reboot can name a PID some other process has now.
+        bystander = subprocess.Popen(["sleep", "60"])
+        self.addCleanup(bystander.wait)
+        self.addCleanup(bystander.kill)
+        (self.srv.run_dir / "webhook.pid").write_text(str(bystander.pid))
+        out = self.control("status", "webhook")
+        self.assertEqual((out.returncode, out.stdout), (3, "webhook: not running\n"))
+        out = self.control("stop", "webhook")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIsNone(bystander.poll())
+        (self.srv.run_dir / "webhook.pid").write_text(str(bystander.pid))
+        out = self.control("start", "webhook")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertNotEqual(self.supervisor("webhook"), bystander.pid)
+        self.webhook(12, "RW-SIMPLE-003")
+        self.assertIsNone(bystander.poll())
+
+    def test_refuses_unknown_actions_and_programs(self):
+        out = self.control("reload")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("usage:", out.stderr)
+        out = self.control("start", "nosuch")
+        self.assertEqual(out.returncode, 2)
 
 
 class SetupHelper(unittest.TestCase):

@@ -212,6 +212,38 @@ masks_secrets(void **state)
 	assert_str(out, "");
 }
 
+/* What make docs prints: every key documented, defaults as the program has them. */
+static void
+documents_every_key(void **state)
+{
+	struct kc_key_doc d;
+	int sections = 0;
+
+	(void)state;
+	for (int k = 0; k < KC_KEY__MAX; k++) {
+		kc_config_key_doc((enum kc_key)k, &d);
+		assert_string_equal(d.name, kc_config_key_name((enum kc_key)k));
+		assert_non_null(d.help);
+		assert_true(strlen(d.help) > 10);
+		assert_true(d.values[0] != '\0');
+		assert_int_equal(d.secret, kc_config_key_is_secret((enum kc_key)k));
+		sections += d.section != NULL;
+	}
+	assert_int_equal(sections, 4);
+	kc_config_key_doc(KC_KEY_KEYCRM_REQUESTS_PER_MINUTE, &d);
+	assert_string_equal(d.default_value, "60");
+	assert_string_equal(d.values, "1-600");
+	kc_config_key_doc(KC_KEY_LOG_LEVEL, &d);
+	assert_string_equal(d.default_value, "info");
+	assert_string_equal(d.values, "error, warning, info or debug");
+	kc_config_key_doc(KC_KEY_KEYCRM_WAREHOUSE_ID, &d);
+	assert_string_equal(d.default_value, "");
+	assert_true(d.page_editable);
+	kc_config_key_doc(KC_KEY_WEBHOOK_SECRET, &d);
+	assert_true(d.secret);
+	assert_string_equal(d.values, "32-256 letters, digits, - . _ ~");
+}
+
 int
 main(void)
 {
@@ -223,6 +255,7 @@ main(void)
 		cmocka_unit_test(settings_file_takes_page_keys_only),
 		cmocka_unit_test(load_checks_permissions),
 		cmocka_unit_test(masks_secrets),
+		cmocka_unit_test(documents_every_key),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
