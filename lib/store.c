@@ -305,22 +305,58 @@ kc_store_open(struct kc_store *st, const char *state_dir, struct kc_error *err)
 void
 kc_store_close(struct kc_store *st)
 {
+	for (size_t i = 0; i < st->ncached; i++)
+		sqlite3_finalize(st->cached[i].stmt);
 	if (st->db != NULL)
 		sqlite3_close_v2(st->db);
 	free(st->path);
 	memset(st, 0, sizeof(*st));
 }
 
+/*
+ * Statements are prepared once per connection and kept: a FastCGI worker
+ * keeps its connection open, and preparing costs more than running most
+ * of them.  The cache is keyed by the SQL text's address, so every call
+ * site passes a string literal.  A statement comes back reset, its
+ * bindings cleared; release() resets it again, so that no statement holds
+ * a read snapshot between uses.
+ */
 static sqlite3_stmt *
 prepare(struct kc_store *st, const char *sql, struct kc_error *err)
 {
 	sqlite3_stmt *s = NULL;
+	size_t i;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+	for (i = 0; i < st->ncached; i++)
+		if (st->cached[i].sql == sql) {
+			sqlite3_reset(st->cached[i].stmt);
+			sqlite3_clear_bindings(st->cached[i].stmt);
+			return st->cached[i].stmt;
+		}
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s,
+	    NULL) != SQLITE_OK) {
 		db_error(st, err, "prepare");
 		return NULL;
 	}
+	if (st->ncached < KC_STORE_CACHED_MAX) {
+		st->cached[st->ncached].sql = sql;
+		st->cached[st->ncached++].stmt = s;
+	}
 	return s;
+}
+
+/* Done with a statement: reset when cached, finalized when not. */
+static void
+release(struct kc_store *st, sqlite3_stmt *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < st->ncached; i++)
+		if (st->cached[i].stmt == s) {
+			sqlite3_reset(s);
+			return;
+		}
+	sqlite3_finalize(s);
 }
 
 /* Steps a statement that returns no rows, then finalizes it. */
@@ -330,7 +366,7 @@ run(struct kc_store *st, sqlite3_stmt *s, const char *what,
 {
 	int rc = sqlite3_step(s);
 
-	sqlite3_finalize(s);
+	release(st, s);
 	if (rc != SQLITE_DONE)
 		return db_error(st, err, what);
 	return 0;
@@ -351,7 +387,7 @@ next_counter(struct kc_store *st, const char *name, struct kc_error *err)
 		v = sqlite3_column_int64(s, 0);
 	else
 		db_error(st, err, "counter");
-	sqlite3_finalize(s);
+	release(st, s);
 	return v;
 }
 
@@ -430,16 +466,16 @@ kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
 			}
 		}
 	}
-	sqlite3_finalize(ins);
-	sqlite3_finalize(led);
+	release(st, ins);
+	release(st, led);
 	ins = led = NULL;
 	if (kc_store_commit(st, err) != 0)
 		return -1;
 	kc_crash_point("after-inbox-commit");
 	return 0;
 fail:
-	sqlite3_finalize(ins);
-	sqlite3_finalize(led);
+	release(st, ins);
+	release(st, led);
 	kc_store_rollback(st);
 	return -1;
 }
@@ -481,7 +517,7 @@ kc_store_inbox_take(struct kc_store *st, int64_t run_id, size_t max,
 			break;
 		count++;
 	}
-	sqlite3_finalize(s);
+	release(st, s);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		kc_store_inbox_rows_free(out, count);
 		return db_error(st, err, "read inbox");
@@ -505,12 +541,11 @@ kc_store_inbox_count(struct kc_store *st)
 	sqlite3_stmt *s;
 	long n = -1;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM inbox", -1, &s,
-	    NULL) != SQLITE_OK)
+	if ((s = prepare(st, "SELECT count(*) FROM inbox", NULL)) == NULL)
 		return -1;
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n = (long)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	release(st, s);
 	return n;
 }
 
@@ -520,13 +555,13 @@ kc_store_inbox_untried(struct kc_store *st, int64_t run_id)
 	sqlite3_stmt *s;
 	long n = -1;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM inbox WHERE"
-	    " tried_run IS NULL OR tried_run <> ?1", -1, &s, NULL) != SQLITE_OK)
+	if ((s = prepare(st, "SELECT count(*) FROM inbox WHERE"
+	    " tried_run IS NULL OR tried_run <> ?1", NULL)) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, run_id);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n = (long)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	release(st, s);
 	return n;
 }
 
@@ -590,8 +625,8 @@ kc_store_ledger_get(struct kc_store *st, const char *sku,
 	sqlite3_stmt *s;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT agreed_qty, keycrm_in_stock,"
-	    " keycrm_in_reserve FROM ledger WHERE sku_key = kc_sku_key(?1)", -1, &s, NULL) != SQLITE_OK)
+	if ((s = prepare(st, "SELECT agreed_qty, keycrm_in_stock,"
+	    " keycrm_in_reserve FROM ledger WHERE sku_key = kc_sku_key(?1)", NULL)) == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW) {
@@ -601,7 +636,7 @@ kc_store_ledger_get(struct kc_store *st, const char *sku,
 		*in_reserve = sqlite3_column_double(s, 2);
 		rc = 0;
 	}
-	sqlite3_finalize(s);
+	release(st, s);
 	return rc;
 }
 
@@ -730,14 +765,13 @@ kc_store_kv_get(struct kc_store *st, const char *key, char *out, size_t outsz)
 	sqlite3_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT value FROM kv WHERE key = ?1", -1,
-	    &s, NULL) != SQLITE_OK)
+	if ((s = prepare(st, "SELECT value FROM kv WHERE key = ?1", NULL)) == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		kc_strlcpy(out, (const char *)sqlite3_column_text(s, 0), outsz);
-	sqlite3_finalize(s);
+	release(st, s);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KC_STORE_ABSENT : -1;
 }
 
@@ -791,7 +825,7 @@ kc_store_rate_take(struct kc_store *st, long per_minute, double now,
 		if (sqlite3_column_type(s, 1) != SQLITE_NULL)
 			oldest = sqlite3_column_double(s, 1);
 	}
-	sqlite3_finalize(s);
+	release(st, s);
 	if (used >= per_minute) {
 		/* The oldest request leaves the window at oldest + 60 s. */
 		*wait_ms = (int64_t)((oldest + 60.0 - now) * 1000.0) + 20;
@@ -822,11 +856,11 @@ kc_store_ledger_state(struct kc_store *st, const char *sku,
 	memset(out, 0, sizeof(*out));
 	out->agreed_qty = -1;
 	/* The inbox may hold a report for a SKU the ledger has no row for. */
-	if (sqlite3_prepare_v2(st->db, "SELECT l.agreed_qty, l.keycrm_in_stock,"
+	if ((s = prepare(st, "SELECT l.agreed_qty, l.keycrm_in_stock,"
 	    " l.keycrm_in_reserve, l.seq, l.keycrm_at IS NOT NULL, l.agreed_at,"
 	    " l.sku, EXISTS (SELECT 1 FROM inbox i WHERE i.sku_key = k.key)"
 	    " FROM (SELECT kc_sku_key(?1) AS key) k"
-	    " LEFT JOIN ledger l ON l.sku_key = k.key", -1, &s, NULL) != SQLITE_OK)
+	    " LEFT JOIN ledger l ON l.sku_key = k.key", NULL)) == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
@@ -845,7 +879,7 @@ kc_store_ledger_state(struct kc_store *st, const char *sku,
 			    sizeof(out->sku));
 		}
 	}
-	sqlite3_finalize(s);
+	release(st, s);
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
@@ -855,12 +889,11 @@ kc_store_change_seq(struct kc_store *st)
 	sqlite3_stmt *s;
 	int64_t v = -1;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT value FROM counters WHERE name = 'change_seq'",
-	    -1, &s, NULL) != SQLITE_OK)
+	if ((s = prepare(st, "SELECT value FROM counters WHERE name = 'change_seq'", NULL)) == NULL)
 		return -1;
 	if (sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	release(st, s);
 	return v;
 }
 
@@ -902,15 +935,15 @@ kc_store_ledger_first_agreed(struct kc_store *st, double *at)
 	int rc;
 
 	*at = 0;
-	if (sqlite3_prepare_v2(st->db, "SELECT min(agreed_at) FROM ledger WHERE"
-	    " agreed_qty IS NOT NULL", -1, &s, NULL) != SQLITE_OK)
+	if ((s = prepare(st, "SELECT min(agreed_at) FROM ledger WHERE"
+	    " agreed_qty IS NOT NULL", NULL)) == NULL)
 		return -1;
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
 		*at = sqlite3_column_double(s, 0);
 	else if (rc == SQLITE_ROW)
 		rc = SQLITE_DONE;
-	sqlite3_finalize(s);
+	release(st, s);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KC_STORE_ABSENT : -1;
 }
 
@@ -935,15 +968,15 @@ kc_store_parent_next(struct kc_store *st, long long after, double seen_since)
 	sqlite3_stmt *s;
 	long long id = -1;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT min(id) FROM shop_parents WHERE"
-	    " id > ?1 AND seen_at >= ?2", -1, &s, NULL) != SQLITE_OK)
+	if ((s = prepare(st, "SELECT min(id) FROM shop_parents WHERE"
+	    " id > ?1 AND seen_at >= ?2", NULL)) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, after);
 	sqlite3_bind_double(s, 2, seen_since);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		id = sqlite3_column_type(s, 0) == SQLITE_NULL ? 0 :
 		    sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	release(st, s);
 	return id;
 }
 
@@ -953,14 +986,13 @@ kc_store_parent_sku(struct kc_store *st, long long id, char *out, size_t outsz)
 	sqlite3_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT sku FROM shop_parents WHERE id = ?1",
-	    -1, &s, NULL) != SQLITE_OK)
+	if ((s = prepare(st, "SELECT sku FROM shop_parents WHERE id = ?1", NULL)) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		kc_strlcpy(out, (const char *)sqlite3_column_text(s, 0), outsz);
-	sqlite3_finalize(s);
+	release(st, s);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KC_STORE_ABSENT : -1;
 }
 
@@ -1010,9 +1042,9 @@ kc_store_explained(struct kc_store *st, const char *sku, double agreed_at,
 
 	memset(out, 0, sizeof(*out));
 	/* Order times are whole seconds: the agreement's own second is unsure. */
-	if (sqlite3_prepare_v2(st->db, "SELECT total(delta) FILTER (WHERE at >= ?3),"
+	if ((s = prepare(st, "SELECT total(delta) FILTER (WHERE at >= ?3),"
 	    " total(delta) FILTER (WHERE at >= ?2 AND at < ?3) FROM order_events"
-	    " WHERE sku = ?1 AND at >= ?2", -1, &s, NULL) != SQLITE_OK)
+	    " WHERE sku = ?1 AND at >= ?2", NULL)) == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
 	sqlite3_bind_double(s, 2, second);
@@ -1022,7 +1054,7 @@ kc_store_explained(struct kc_store *st, const char *sku, double agreed_at,
 		out->after = sqlite3_column_double(s, 0);
 		out->same_second = sqlite3_column_double(s, 1);
 	}
-	sqlite3_finalize(s);
+	release(st, s);
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
@@ -1033,13 +1065,12 @@ kc_store_order_counted(struct kc_store *st, long long line_id, double *counted)
 	int rc;
 
 	*counted = 0;
-	if (sqlite3_prepare_v2(st->db, "SELECT counted FROM order_lines WHERE line_id = ?1",
-	    -1, &s, NULL) != SQLITE_OK)
+	if ((s = prepare(st, "SELECT counted FROM order_lines WHERE line_id = ?1", NULL)) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, line_id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*counted = sqlite3_column_double(s, 0);
-	sqlite3_finalize(s);
+	release(st, s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }

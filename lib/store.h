@@ -20,6 +20,7 @@
 #include "util.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 /*
  * Reads that feed a decision tell three outcomes apart: 0 found,
@@ -28,9 +29,17 @@ struct sqlite3;
  */
 #define KC_STORE_ABSENT 1
 
+#define KC_STORE_CACHED_MAX 64
+
 struct kc_store {
 	struct sqlite3 *db;
 	char *path;
+	/* Prepared statements kept for the connection's life (store.c). */
+	struct {
+		const char *sql;
+		struct sqlite3_stmt *stmt;
+	} cached[KC_STORE_CACHED_MAX];
+	size_t ncached;
 };
 
 /* One stock report from KeyCRM, as the inbox keeps it. */
