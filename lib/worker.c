@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -74,13 +76,43 @@ fcgi_getenv(void *self, const char *name)
 	return FCGX_GetParam(name, r->envp);
 }
 
+/* A receive timeout on the request's connection; 0: none. */
+static void
+set_read_timeout(FCGX_Request *r, int timeout_ms)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+	if (r->ipcFd >= 0)
+		(void)setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * FCGX_GetStr() returns only once it has len bytes or the stream ends, so
+ * it is asked for what libfcgi already holds, or for one byte, which makes
+ * it read from the connection once: each read() then gives up after the
+ * socket's receive timeout (libfcgi takes that error as the end of the
+ * stream), and a sender that trickles cannot stretch one call.
+ */
 static long
-fcgi_read(void *self, char *buf, size_t len)
+fcgi_read(void *self, char *buf, size_t len, int timeout_ms)
 {
 	FCGX_Request *r = self;
-	int chunk = len > 1 << 20 ? 1 << 20 : (int)len;
+	long held = (long)(r->in->stop - r->in->rdNext);
+	int chunk, n;
 
-	return FCGX_GetStr(buf, chunk, r->in);
+	if (r->in->isClosed)
+		return FCGX_GetError(r->in) == 0 ? 0 : -1;
+	chunk = held > 0 ? (int)(held < (long)len ? held : (long)len) : 1;
+	if (held <= 0)
+		set_read_timeout(r, timeout_ms > 0 ? timeout_ms : 1);
+	n = FCGX_GetStr(buf, chunk, r->in);
+	if (n == 0 && r->in->isClosed) {
+		int e = FCGX_GetError(r->in);
+		if (e == EAGAIN || e == EWOULDBLOCK)
+			return KC_READ_TIMEOUT;
+		return e == 0 ? 0 : -1;
+	}
+	return n;
 }
 
 static int
@@ -258,6 +290,7 @@ serve_fastcgi(const struct kc_program *prog, long max)
 			break;
 		}
 		serve_one(prog, &io, &job);
+		set_read_timeout(&fr, 0);
 		FCGX_Finish_r(&fr);
 		if (job.apply && prog->run_job != NULL)
 			prog->run_job(&job);
@@ -421,6 +454,27 @@ supervise(int n)
 	}
 }
 
+/*
+ * The programs hold every secret in memory (the configuration, the keys
+ * in request headers): a core dump would write them to disk, readable by
+ * whoever collects dumps.  No core file, and not dumpable, which also
+ * keeps other processes of the same user from reading this one's memory
+ * through /proc or ptrace.
+ */
+static void
+no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+		kc_log(KC_LOG_WARN, "cannot turn core dumps off: %s", strerror(errno));
+#ifdef PR_SET_DUMPABLE
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		kc_log(KC_LOG_WARN, "cannot mark the process not dumpable: %s",
+		    strerror(errno));
+#endif
+}
+
 int
 kc_program_main(const struct kc_program *prog, int argc, char **argv)
 {
@@ -431,6 +485,14 @@ kc_program_main(const struct kc_program *prog, int argc, char **argv)
 
 	kc_log_set_program(prog->name);
 	umask(027);
+	no_core_dumps();
+	{
+		long secs = env_number("KEYCRM_SYNC_BODY_SECONDS", 1, 3600,
+		    KC_BODY_SECONDS_DEFAULT);
+		if (secs < 0)
+			return 2;
+		kc_request_set_body_seconds(secs);
+	}
 	fastcgi = !FCGX_IsCGI();
 	if (fastcgi) {
 		long n = env_number("KEYCRM_SYNC_WORKERS", 1, MAX_WORKERS, 1);
