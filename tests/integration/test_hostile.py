@@ -11,13 +11,17 @@ clear answer, stores nothing it should not, and crashes nothing.
 """
 
 import json
+import select
+import socket
+import threading
 import time
 import unittest
 import urllib.parse
 
 import kctest
 from kctest import (full_config, SYNC_TOKEN, WEBHOOK_SECRET, Program, ThroughServer, inbox,
-                    make_state_dir, query, root)
+                    make_state_dir, query, root, sanitizer_env)
+from harness import servers
 
 SHOP = CRM = None
 HOOK_Q = f"secret={WEBHOOK_SECRET}"
@@ -379,6 +383,96 @@ class QueryStrings(unittest.TestCase):
         finally:
             srv.stop()
         self.assertEqual(inbox(self.state), {})
+
+
+def trickle(port, target, stop, answers, length=1_000_000):
+    """A client that declares a large body and sends it a byte at a time,
+    five a second, until it gets an answer or `stop` is set; the answer's
+    status (or None) goes into `answers`."""
+    status = None
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(f"POST {target} HTTP/1.1\r\nHost: localhost\r\n"
+                  f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n[".encode())
+        got = b""
+        for _ in range(length):
+            if stop.is_set():
+                break
+            ready, _, _ = select.select([s], [], [], 0.2)
+            if ready:
+                chunk = s.recv(65536)
+                got += chunk
+                if not chunk or b"\r\n" in got:
+                    break
+                continue
+            try:
+                s.sendall(b" ")
+            except OSError:
+                break
+        if got.startswith(b"HTTP/1."):
+            status = int(got.split()[1])
+    answers.append(status)
+
+
+class SlowClients(unittest.TestCase):
+    """Apache's mod_proxy_fcgi passes a body on at the client's pace
+    (nginx reads it whole first).  Clients that send a few bytes a second
+    must not keep KeyCRM's webhooks from the workers: a refusal does not
+    wait for the body, and a body has a deadline."""
+
+    def setUp(self):
+        self.state = make_state_dir("hostile-slow")
+        # An unreachable shop: accepted reports stay in the inbox to be seen.
+        self.cfg = config("slow", self.state, woo_url="http://127.0.0.1:9", sync_max_seconds=1)
+        env = {**sanitizer_env(), "KEYCRM_SYNC_BODY_SECONDS": "3"}
+        self.srv = servers.Apache(str(root()), str(kctest.BINDIR), self.cfg, mode="proxy_fcgi",
+                                  workers=2, env=env)
+        self.srv.start()
+        self.stop = threading.Event()
+        self.threads, self.answers = [], []
+
+    def tearDown(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+        self.srv.stop()
+
+    def start_slow(self, target, n):
+        for _ in range(n):
+            t = threading.Thread(target=trickle,
+                                 args=(self.srv.port, target, self.stop, self.answers))
+            t.start()
+            self.threads.append(t)
+
+    def webhook(self, sku):
+        items = json.dumps([{"sku": sku, "in_stock": 5}]).encode()
+        return servers.http_request(f"{self.srv.url}/keycrm/webhook?{HOOK_Q}", "POST", items,
+                                    timeout=60)
+
+    def test_slow_clients_without_the_secret_do_not_hold_the_workers(self):
+        self.start_slow("/keycrm/webhook?secret=wrong", 4)
+        self.start_slow("/keycrm/webhook", 2)
+        time.sleep(1)             # let them reach the workers
+        for i in range(3):
+            r = self.webhook(f"SLOW-{i}")
+            self.assertEqual(r.status, 200, r.text)
+            self.assertEqual(r.json()["queued"], 1)
+        self.assertEqual(set(inbox(self.state)), {"SLOW-0", "SLOW-1", "SLOW-2"})
+        # Apache itself holds the slow clients until their bodies end (its
+        # Timeout, or mod_reqtimeout where enabled); the workers have moved on.
+
+    def test_a_body_that_never_finishes_is_given_up(self):
+        """With the right secret a body still has to arrive in time
+        (KEYCRM_SYNC_BODY_SECONDS, 3 here): 408, nothing stored, and the
+        workers are free for the real webhooks meanwhile."""
+        self.start_slow(f"/keycrm/webhook?{HOOK_Q}", 2)
+        time.sleep(1)
+        r = self.webhook("SLOW-OK")
+        self.assertEqual(r.status, 200, r.text)
+        for t in self.threads:
+            t.join(60)
+        self.assertEqual(self.answers, [408, 408])
+        self.assertEqual(set(inbox(self.state)), {"SLOW-OK"})
+        self.assertNotIn(WEBHOOK_SECRET, self.srv.error_log_text())
 
 
 if __name__ == "__main__":
