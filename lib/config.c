@@ -106,6 +106,8 @@ kc_config_free(struct kc_config *cfg)
 		enum value_type t = keys[k].type;
 		if (t != T_LONG && t != T_YESNO && t != T_MANAGE && t != T_LOGLEVEL) {
 			char **p = str_field(cfg, (enum kc_key)k);
+			if (keys[k].secret && *p != NULL)
+				kc_wipe(*p, strlen(*p));
 			free(*p);
 			*p = NULL;
 		}
@@ -275,6 +277,8 @@ set_value(struct kc_config *cfg, enum kc_key key, const char *v,
 		return -1;
 	}
 	sp = str_field(cfg, key);
+	if (ks->secret && *sp != NULL)
+		kc_wipe(*sp, strlen(*sp));
 	free(*sp);
 	*sp = kc_strdup(v);
 	if (*sp == NULL) {
@@ -303,14 +307,13 @@ trim(char *s)
 	return s;
 }
 
-int
-kc_config_parse(struct kc_config *cfg, const char *text, size_t len,
-    const char *origin, int settings_file, struct kc_error *err)
+static int
+parse_lines(struct kc_config *cfg, const char *text, size_t len,
+    const char *origin, int settings_file, char *line, struct kc_error *err)
 {
 	int seen_line[KC_KEY__MAX] = { 0 };
 	size_t pos = 0;
 	int lineno = 0;
-	char line[MAX_LINE_BYTES + 2];
 
 	if (len > MAX_FILE_BYTES) {
 		kc_error_set(err, "%s: larger than %d bytes", origin, MAX_FILE_BYTES);
@@ -378,6 +381,17 @@ kc_config_parse(struct kc_config *cfg, const char *text, size_t len,
 		cfg->source[k] = settings_file ? KC_SRC_SETTINGS : KC_SRC_FILE;
 	}
 	return 0;
+}
+
+int
+kc_config_parse(struct kc_config *cfg, const char *text, size_t len,
+    const char *origin, int settings_file, struct kc_error *err)
+{
+	char line[MAX_LINE_BYTES + 2];
+	int rc = parse_lines(cfg, text, len, origin, settings_file, line, err);
+
+	kc_wipe(line, sizeof(line));	/* the last line read may be a secret */
+	return rc;
 }
 
 /* Reads a whole small file; *missing is set when it does not exist. */
@@ -467,9 +481,11 @@ kc_config_load(struct kc_config *cfg, const char *path, struct kc_error *err)
 		goto fail;
 	if (kc_config_parse(cfg, text, len, path, 0, err) != 0 ||
 	    check_mode(cfg, path, &st, KC_SRC_FILE, err) != 0) {
+		kc_wipe(text, len);
 		free(text);
 		goto fail;
 	}
+	kc_wipe(text, len);
 	free(text);
 
 	if (asprintf(&spath, "%s/%s", cfg->state_dir, KC_SETTINGS_FILE) < 0) {
@@ -483,9 +499,11 @@ kc_config_load(struct kc_config *cfg, const char *path, struct kc_error *err)
 	if (text != NULL) {
 		if (kc_config_parse(cfg, text, len, spath, 1, err) != 0 ||
 		    check_mode(cfg, spath, &st, KC_SRC_SETTINGS, err) != 0) {
+			kc_wipe(text, len);
 			free(text);
 			goto fail;
 		}
+		kc_wipe(text, len);
 		free(text);
 	}
 	free(spath);

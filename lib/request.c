@@ -91,6 +91,8 @@ void
 kc_request_end(struct kc_request *req)
 {
 	kc_form_free(&req->query);
+	/* A form may have carried a key. */
+	kc_wipe(req->body, req->body_len);
 	free(req->body);
 	req->body = NULL;
 	req->body_len = 0;

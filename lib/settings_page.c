@@ -476,7 +476,7 @@ shown_value(const struct kc_config *cfg, enum kc_key key, char *out, size_t outs
 		kc_mask_secret(raw, out, outsz);
 	else
 		kc_strlcpy(out, raw, outsz);
-	memset(raw, 0, sizeof(raw));
+	kc_wipe(raw, sizeof(raw));
 }
 
 /* --- state shared between requests (kv) --------------------------------- */
@@ -892,9 +892,8 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 	flash_say(f, L_OK, "Settings saved%s. They apply from the next webhook or sync run.",
 	    key[0] ? "; KeyCRM accepted the new API key" : "");
 out:
-	memset(key, 0, sizeof(key));
-	if (text.data != NULL)
-		memset(text.data, 0, text.cap);
+	kc_wipe(key, sizeof(key));
+	kc_wipe(text.data, text.cap);
 	kc_buf_free(&text);
 }
 
@@ -1116,10 +1115,8 @@ act_show(struct page *p)
 	kc_html_f(&b, "<p><a href=\"%s\">Back to the settings page</a></p></div>", p->self);
 	kc_log(KC_LOG_INFO, "settings: %s was shown the webhook URL and cron line", p->user);
 	send_html(p->req, 200, "Webhook URL and cron line", p->user, &b);
-	if (u.data != NULL)
-		memset(u.data, 0, u.cap);
-	if (b.data != NULL)
-		memset(b.data, 0, b.cap);
+	kc_wipe(u.data, u.cap);
+	kc_wipe(b.data, b.cap);
 	kc_buf_free(&u);
 	kc_buf_free(&b);
 }
@@ -1713,7 +1710,7 @@ section_configuration(struct kc_buf *b, const struct page *p)
 		source_badge(b, p->cfg.source[k], v[0] == '\0');
 		kc_html_raw(b, "</td></tr>");
 	}
-	memset(v, 0, sizeof(v));
+	kc_wipe(v, sizeof(v));
 	kc_html_raw(b, "</tbody></table></details></section>");
 }
 

@@ -262,6 +262,13 @@ kc_write_all(int fd, const void *buf, size_t len)
  * Hashing both sides first makes the comparison independent of where the
  * strings differ and of their lengths, so neither leaks through timing.
  */
+void
+kc_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		OPENSSL_cleanse(p, n);
+}
+
 int
 kc_secret_equal(const char *given, const char *expected)
 {

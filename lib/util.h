@@ -59,6 +59,12 @@ int kc_write_all(int fd, const void *buf, size_t len);
 /* Constant-time comparison of two secrets of possibly different lengths. */
 int kc_secret_equal(const char *given, const char *expected);
 
+/*
+ * Overwrites memory that held a secret, in a way the compiler cannot drop
+ * (OPENSSL_cleanse); NULL is fine.  Every wipe goes through here.
+ */
+void kc_wipe(void *p, size_t n);
+
 /* ISO 8601 UTC time "2026-11-27T01:02:03Z". */
 void kc_format_time(double t, char *out, size_t outsz);
 
