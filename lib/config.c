@@ -15,6 +15,8 @@
 
 #define MAX_FILE_BYTES 65536
 #define MAX_LINE_BYTES 4096
+/* Unknown names longer than this are not quoted (the longest key has 26). */
+#define KEY_NAME_MAX 32
 
 enum value_type {
 	T_TEXT,		/* printable, no spaces */
@@ -294,6 +296,19 @@ set_value(struct kc_config *cfg, enum kc_key key, const char *v,
 	return 0;
 }
 
+/*
+ * Whether an unknown name may be quoted in an error: it looks like a
+ * mistyped key (lower-case letters and '_', short), not like a secret
+ * pasted on a line of its own ("abc...==" splits at its '=').
+ */
+static int
+looks_like_key_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= KEY_NAME_MAX && strspn(name, "abcdefghijklmnopqrstuvwxyz_") == n;
+}
+
 static char *
 trim(char *s)
 {
@@ -354,8 +369,11 @@ parse_lines(struct kc_config *cfg, const char *text, size_t len,
 			if (strcmp(keys[k].name, name) == 0)
 				break;
 		if (k == KC_KEY__MAX) {
-			kc_error_set(err, "%s:%d: unknown key '%.64s'", origin, lineno,
-			    all_printable_nospace(name) ? name : "?");
+			if (looks_like_key_name(name))
+				kc_error_set(err, "%s:%d: unknown key '%s'", origin, lineno, name);
+			else
+				kc_error_set(err, "%s:%d: expected 'key = value' with a key name "
+				    "(the line is not shown: it may hold a secret)", origin, lineno);
 			return -1;
 		}
 		if (settings_file && !keys[k].page_editable) {
@@ -405,7 +423,9 @@ read_file(const char *path, size_t *len, struct stat *st, int *missing,
 	int fd;
 
 	*missing = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO in its place must not hang the program in open();
+	 * it is refused below as not a regular file. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		*missing = errno == ENOENT;
 		kc_error_set(err, "%s: cannot open: %s", path, strerror(errno));
@@ -447,8 +467,8 @@ holds_secret(const struct kc_config *cfg, enum kc_source src)
 
 /*
  * A file that holds secrets must not be readable by everyone, and no
- * configuration may be writable by everyone: whoever can write it can
- * point the programs anywhere.
+ * configuration may be writable by anyone but its owner: whoever can
+ * write it can point the programs anywhere.
  */
 static int
 check_mode(const struct kc_config *cfg, const char *path,
@@ -456,6 +476,12 @@ check_mode(const struct kc_config *cfg, const char *path,
 {
 	if (st->st_mode & S_IWOTH) {
 		kc_error_set(err, "%s: is writable by everyone; run chmod o-w on it", path);
+		return -1;
+	}
+	/* The group is the web server's: a hole in it must not be able to
+	 * rewrite where the secrets are sent. */
+	if (st->st_mode & S_IWGRP) {
+		kc_error_set(err, "%s: is writable by its group; run chmod g-w on it", path);
 		return -1;
 	}
 	if ((st->st_mode & S_IROTH) && holds_secret(cfg, src)) {

@@ -191,6 +191,31 @@ serve_one(const struct kc_program *prog, const struct kc_transport *io,
 }
 
 /*
+ * The request's variables stay with the request: QUERY_STRING holds
+ * ?secret=, HTTP_X_WEBHOOK_SECRET the header form, and a process that
+ * lives on should not carry them (its environment is readable in /proc by
+ * the same user for as long as it runs).  Only the program's own
+ * settings and PATH are kept; the job names its configuration file.
+ */
+static void
+keep_own_environment(void)
+{
+	extern char **environ;
+	size_t n = 0;
+
+	/* /proc/PID/environ shows the block the process started with, not
+	 * environ: what goes is overwritten there. */
+	for (char **e = environ; *e != NULL; e++) {
+		if (strncmp(*e, "KEYCRM_SYNC_", 12) == 0 || strncmp(*e, "PATH=", 5) == 0 ||
+		    strncmp(*e, "TZ=", 3) == 0)
+			environ[n++] = *e;
+		else
+			kc_wipe(*e, strlen(*e));
+	}
+	environ[n] = NULL;
+}
+
+/*
  * Plain CGI: the answer is complete once this process exits, so the job
  * goes to a grandchild in its own session with no descriptor shared with
  * the server; the middle child exits at once so nothing is left a zombie.
@@ -212,6 +237,7 @@ run_detached(const struct kc_program *prog, const struct kc_job *job)
 	}
 	if (setsid() < 0 || fork() != 0)
 		_exit(0);
+	keep_own_environment();
 	{
 		struct rlimit rl;
 		int fd = open("/dev/null", O_RDWR);
