@@ -11,6 +11,7 @@ clear answer, stores nothing it should not, and crashes nothing.
 """
 
 import json
+import os
 import select
 import socket
 import threading
@@ -382,6 +383,48 @@ class QueryStrings(unittest.TestCase):
             print(f"\n    nginx 414 for a 20 KB URL; secret in its logs: {leaked}", end=" ")
         finally:
             srv.stop()
+        self.assertEqual(inbox(self.state), {})
+
+
+class ConfigFile(unittest.TestCase):
+    """What the configuration file may be, and what an error about it may
+    quote."""
+
+    def setUp(self):
+        self.state = make_state_dir("hostile-config")
+
+    def test_a_secret_pasted_on_a_line_of_its_own_is_never_quoted(self):
+        cfg = config("pasted", self.state)
+        pasted = "Zm9vYmFyYmF6" + WEBHOOK_SECRET[:20] + "=="
+        with open(cfg, "a") as f:
+            f.write(pasted + "\n")
+        srv = ThroughServer("apache", cfg)
+        try:
+            r = srv.request("POST", HOOK_Q, b"[]")
+            logs = srv.server.error_log_text()
+        finally:
+            srv.stop()
+        self.assertEqual(r.status, 500)
+        out = Program("sync.cgi", cfg).shell()
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("expected 'key = value'", out.stderr)
+        for text in (r.text, logs, out.stderr):
+            self.assertNotIn(pasted[:12], text)
+            self.assertNotIn(WEBHOOK_SECRET[:20], text)
+
+    def test_group_writable_file_and_fifo_are_refused(self):
+        cfg = config("groupw", self.state)
+        os.chmod(cfg, 0o660)
+        r = Program("webhook.cgi", cfg).cgi("POST", HOOK_Q, b"[]")
+        self.assertEqual(r.status, 500)
+        self.assertIn(b"writable by its group", r.stderr)
+        fifo = root() / "hostile-fifo.conf"
+        if not fifo.exists():
+            os.mkfifo(fifo, 0o640)
+        # Answered at once (run_cgi would time out if it waited for a writer).
+        r = Program("webhook.cgi", str(fifo)).cgi("POST", HOOK_Q, b"[]")
+        self.assertEqual(r.status, 500)
+        self.assertIn(b"not a regular file", r.stderr)
         self.assertEqual(inbox(self.state), {})
 
 
