@@ -386,6 +386,36 @@ class QueryStrings(unittest.TestCase):
         self.assertEqual(inbox(self.state), {})
 
 
+class Terminal(unittest.TestCase):
+    """sync.cgi from a shell prints shop SKUs (--dry-run's table) and
+    messages: escape sequences in them must not reach the terminal."""
+
+    def setUp(self):
+        SHOP.reset()
+        SHOP.faults()
+        self.state = make_state_dir("hostile-terminal")
+
+    def test_dry_run_escapes_what_the_shop_sends(self):
+        cfg = config("terminal", self.state)
+        sync = Program("sync.cgi", cfg)
+        r = sync.cgi("GET", f"token={SYNC_TOKEN}")
+        self.assertEqual(r.status, 200, r.text)
+        evil = ["\x1b]0;pwned\x07TITLE", "\x1b[2J\x1b[HCLEAR", "ROW\nFAKE-SKU 1 2",
+                "C1\u009b31mRED"]
+        for i, sku in enumerate(evil):
+            SHOP.upsert({"id": 60 + i, "type": "simple", "parent_id": 0, "sku": sku,
+                         "manage_stock": True, "stock_quantity": 3, "status": "publish",
+                         "name": f"Evil {i}"})
+        out = sync.shell("--dry-run", "--full")
+        text = out.stdout + out.stderr
+        self.assertEqual(out.returncode, 0, text)
+        for bad in ("\x1b", "\x07", "\u009b", "ROW\nFAKE"):
+            self.assertNotIn(bad, text)
+        for shown in ("\\x1b]0;pwned\\x07TITLE", "\\x1b[2J\\x1b[HCLEAR",
+                      "ROW\\x0aFAKE-SKU 1 2", "C1\\xc2\\x9b31mRED"):
+            self.assertIn(shown, out.stdout)
+
+
 class ConfigFile(unittest.TestCase):
     """What the configuration file may be, and what an error about it may
     quote."""
