@@ -416,6 +416,81 @@ class Terminal(unittest.TestCase):
             self.assertIn(shown, out.stdout)
 
 
+def raw_request(port, data):
+    """Sends bytes as they are (no client normalises the path or fixes a
+    header); returns the status line's code, or None."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(data.encode())
+        try:
+            line = s.recv(4096).split(b"\r\n")[0].split()
+            return int(line[1]) if len(line) > 1 else None
+        except OSError:
+            return None
+
+
+class ServerLogs(unittest.TestCase):
+    """The servers log requests they refuse while reading headers before
+    any location applies, and Apache's SetEnvIf saw the path before it was
+    normalised: secrets in query strings must reach no log anyway.  And
+    the header forms (X-Webhook-Secret, X-Sync-Token) work through both
+    servers, for whoever would rather keep the secret out of the URL."""
+
+    def setUp(self):
+        SHOP.reset()
+        SHOP.faults()
+        self.state = make_state_dir("hostile-logs")
+        self.cfg = config("logs", self.state)
+
+    def check(self, kind):
+        srv = ThroughServer(kind, self.cfg, programs=("webhook.cgi", "sync.cgi"))
+        port = srv.server.port
+        q = f"secret={WEBHOOK_SECRET}"
+        item = json.dumps([{"sku": "RW-SIMPLE-003", "in_stock": 1}])
+        refused = {
+            "repeated Content-Length": "Content-Length: 2\r\nContent-Length: 3\r\n",
+            "negative Content-Length": "Content-Length: -2\r\n",
+            "malformed header": "Bad Header: x\r\nContent-Length: 2\r\n",
+            "oversized header": f"X-Big: {'y' * 20000}\r\nContent-Length: 2\r\n",
+            "repeated Host": "Host: b\r\nContent-Length: 2\r\n",
+        }
+        try:
+            for name, headers in refused.items():
+                with self.subTest(server=kind, request=name):
+                    status = raw_request(port, f"POST /keycrm/webhook?{q} HTTP/1.1\r\n"
+                                               f"Host: a\r\n{headers}\r\n[]")
+                    self.assertEqual(status, 400)
+            status = raw_request(port, f"POST /keycrm/webhook?{q} HTTP/1.1\r\n"
+                                       f"Content-Length: 2\r\n\r\n[]")
+            self.assertEqual(status, 400, "no Host")
+            # Served: the server normalises the path.
+            status = raw_request(port, f"POST /x/../keycrm/webhook?{q} HTTP/1.1\r\nHost: a\r\n"
+                                       f"Content-Length: {len(item)}\r\n\r\n{item}")
+            self.assertEqual(status, 200)
+            r = servers.http_request(f"{srv.server.url}/keycrm/webhook", "POST", b"[]",
+                                     headers={"X-Webhook-Secret": WEBHOOK_SECRET})
+            self.assertEqual(r.status, 200, r.text)
+            r = servers.http_request(f"{srv.server.url}/keycrm/sync",
+                                     headers={"X-Sync-Token": SYNC_TOKEN}, timeout=120)
+            self.assertEqual(r.status, 200, r.text)
+            r = servers.http_request(f"{srv.server.url}/keycrm/sync",
+                                     headers={"X-Sync-Token": "wrong" + SYNC_TOKEN})
+            self.assertEqual(r.status, 403)
+            time.sleep(0.5)           # the servers write their logs after answering
+            logs = srv.server.access_log_text() + srv.server.error_log_text()
+        finally:
+            srv.stop()
+        self.assertNotIn(WEBHOOK_SECRET, logs)
+        self.assertNotIn(SYNC_TOKEN, logs)
+        self.assertIn("RW-SIMPLE-003", inbox(self.state) or query(
+            self.state, "SELECT sku FROM ledger WHERE sku = 'RW-SIMPLE-003'")[0])
+
+    def test_nginx(self):
+        self.check("nginx")
+
+    def test_apache(self):
+        self.check("apache")
+
+
 class ConfigFile(unittest.TestCase):
     """What the configuration file may be, and what an error about it may
     quote."""

@@ -465,5 +465,40 @@ class SettingsBehindApache(SettingsBehindNginx):
     kind = "apache"
 
 
+class NginxLogin(unittest.TestCase):
+    """nginx fills $remote_user from any Authorization header, checked or
+    not: the example passes REMOTE_USER from a variable that only the
+    login block defines, so a config without the login does not start."""
+
+    def test_removing_the_login_makes_nginx_refuse_the_config(self):
+        login = ("auth_basic ", "auth_basic_user_file ", "set $keycrm_settings_user ")
+        text = servers.NGINX_EXAMPLE.read_text()
+        stripped = "\n".join(line for line in text.splitlines()
+                              if not line.strip().startswith(login))
+        self.assertNotEqual(stripped, text)
+        example = root() / "nginx-example-without-login.conf"
+        example.write_text(stripped)
+        state = make_state_dir("settings-nologin")
+        srv = servers.Nginx(str(root()), str(BINDIR), config("nologin", state),
+                            programs=PROGRAMS, example=example)
+        try:
+            with self.assertRaises(RuntimeError) as ctx:
+                srv.check_config()
+            self.assertIn("keycrm_settings_user", str(ctx.exception))
+        finally:
+            srv.stop()
+
+    def test_a_made_up_user_name_gets_nowhere(self):
+        state = make_state_dir("settings-madeup")
+        target = Behind("nginx", config("madeup", state))
+        try:
+            r = servers.http_request(target.url, headers={
+                "Authorization": "Basic " + base64.b64encode(b"mallory:x").decode()})
+            self.assertEqual(r.status, 401)
+            self.assertNotIn(WEBHOOK_SECRET, r.text)
+        finally:
+            target.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
