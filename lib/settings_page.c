@@ -26,6 +26,7 @@
 #include "settings_file.h"
 #include "status.h"
 #include "store.h"
+#include "store_retention.h"
 #include "sync.h"
 #include "woo.h"
 
@@ -1311,6 +1312,24 @@ fact_run(struct kc_buf *b, const struct page *p, const char *label,
 	kc_html_raw(b, "</dd>");
 }
 
+/* The state's size on disk, and what keeps it from only growing. */
+static void
+fact_db_size(struct kc_buf *b, const struct page *p)
+{
+	long long bytes = kc_store_disk_bytes(p->cfg.state_dir);
+
+	kc_html_raw(b, "<dt>State database</dt><dd>");
+	if (bytes < 0)
+		kc_html_raw(b, "unknown");
+	else if (bytes < 1048576)
+		kc_html_f(b, "%lld KB", (bytes + 1023) / 1024);
+	else
+		kc_html_f(b, "%.1f MB", (double)bytes / 1048576.0);
+	kc_html_f(b, " <span class=\"muted\">(history is kept %d days, problems %d days "
+	    "after they were last seen, unknown SKUs %d days)</span></dd>",
+	    KC_RETAIN_HISTORY_DAYS, KC_RETAIN_PROBLEM_DAYS, KC_RETAIN_LEDGER_DAYS);
+}
+
 static void
 section_status(struct kc_buf *b, struct page *p, const struct kc_status *s)
 {
@@ -1355,7 +1374,9 @@ section_status(struct kc_buf *b, struct page *p, const struct kc_status *s)
 			    plural(s->inbox, "report", "reports"));
 			html_when(b, s->inbox_oldest, p->now);
 		}
-		kc_html_raw(b, "</dd></dl>");
+		kc_html_raw(b, "</dd>");
+		fact_db_size(b, p);
+		kc_html_raw(b, "</dl>");
 	}
 	kc_html_raw(b, "<div class=\"actions\">");
 	action_button(b, p, "sync", "Sync now", 1);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "store_retention.h"
 #include "sync.h"
 
 static int
@@ -71,6 +72,8 @@ kc_sync_handle(struct kc_request *req, struct kc_job *job)
 		kc_respond_json(req, 200, ans);
 	}
 	kc_sync_result_free(&res);
+	/* After the answer: see whether the state is due for retention. */
+	job->retain = rc == 0 && !opts.dry_run;
 out:
 	kc_config_free(&cfg);
 }
@@ -206,6 +209,8 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 		rc = json_array_size(res.errors) > 0 ? 1 : 0;
 	}
 	kc_sync_result_free(&res);
+	if (rc != 3 && !opts.dry_run)
+		kc_store_retention_after_run(cfg.state_dir);
 	kc_config_free(&cfg);
 	return rc;
 }

@@ -26,6 +26,7 @@
 
 #include "apply.h"
 #include "config.h"
+#include "store_retention.h"
 
 /* Bodies up to this size are read to the end even when refused. */
 #define DRAIN_MAX (16u << 20)
@@ -65,6 +66,30 @@ kc_job_apply(const struct kc_job *job)
 		kc_log(KC_LOG_ERROR, "cannot apply the inbox: %s", err.msg);
 	kc_apply_result_free(&res);
 	kc_config_free(&cfg);
+}
+
+void
+kc_job_retain(const struct kc_job *job)
+{
+	struct kc_config cfg;
+	struct kc_error err = { { 0 } };
+
+	if (kc_config_load(&cfg, job->config_path, &err) != 0) {
+		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
+		return;
+	}
+	kc_store_retention_after_run(cfg.state_dir);
+	kc_config_free(&cfg);
+}
+
+/* What a handler left to do once its answer is complete. */
+static void
+run_jobs(const struct kc_program *prog, const struct kc_job *job)
+{
+	if (job->apply && prog->run_job != NULL)
+		prog->run_job(job);
+	if (job->apply || job->retain)
+		kc_job_retain(job);
 }
 
 /* FastCGI transport over one FCGX_Request. */
@@ -251,7 +276,7 @@ run_detached(const struct kc_program *prog, const struct kc_job *job)
 		for (int i = 3; i < max; i++)
 			close(i);
 	}
-	prog->run_job(job);
+	run_jobs(prog, job);
 	_exit(0);
 }
 
@@ -318,8 +343,7 @@ serve_fastcgi(const struct kc_program *prog, long max)
 		serve_one(prog, &io, &job);
 		set_read_timeout(&fr, 0);
 		FCGX_Finish_r(&fr);
-		if (job.apply && prog->run_job != NULL)
-			prog->run_job(&job);
+		run_jobs(prog, &job);
 		if (max > 0 && ++served >= max)
 			break;
 	}
@@ -542,7 +566,7 @@ kc_program_main(const struct kc_program *prog, int argc, char **argv)
 		kc_transport_cgi(&io);
 		serve_one(prog, &io, &job);
 		rc = 0;
-		if (job.apply && prog->run_job != NULL) {
+		if ((job.apply && prog->run_job != NULL) || job.retain) {
 			close(STDOUT_FILENO);
 			run_detached(prog, &job);
 		}

@@ -14,6 +14,7 @@ import json
 import os
 import select
 import socket
+import sqlite3
 import threading
 import time
 import unittest
@@ -489,6 +490,74 @@ class ServerLogs(unittest.TestCase):
 
     def test_apache(self):
         self.check("apache")
+
+
+class StateGrowth(unittest.TestCase):
+    """Unknown SKUs must not stay in the state for good: after a run the
+    worker drops ledger rows neither side has had for 90 days (never one
+    with a report waiting), problems not seen for 30 days and history
+    older than 90 days; the settings page shows the database's size."""
+
+    def setUp(self):
+        SHOP.reset()
+        SHOP.faults()
+        self.state = make_state_dir("hostile-growth")
+        self.cfg = config("growth", self.state, sync_max_seconds=3)
+
+    def tearDown(self):
+        SHOP.faults()
+
+    def age(self, days):
+        """Moves everything recorded so far `days` into the past, and forgets
+        when retention last ran (as root, then back to www-data)."""
+        con = sqlite3.connect(self.state / "state.db", timeout=30)
+        with con:
+            d = days * 86400
+            con.execute("UPDATE ledger SET keycrm_at = keycrm_at - ?", (d,))
+            con.execute("UPDATE problems SET first_seen = first_seen - ?,"
+                        " last_seen = last_seen - ?", (d, d))
+            con.execute("UPDATE history SET started_at = started_at - ?,"
+                        " finished_at = finished_at - ?", (d, d))
+            con.execute("DELETE FROM kv WHERE key = 'retention_at'")
+        con.close()
+        servers.prepare_for_www_data(self.state)
+
+    def test_unknown_skus_are_forgotten_but_pending_work_is_kept(self):
+        srv = ThroughServer("nginx", self.cfg)
+        try:
+            unknown = [{"sku": f"UNKNOWN-{i:04d}", "in_stock": 1} for i in range(200)]
+            r = srv.request("POST", HOOK_Q + "&wait=1", json.dumps(unknown).encode())
+            self.assertEqual(r.status, 200, r.text)
+            self.assertEqual(len(r.json()["unmatched"]), 200)
+            # A report the shop cannot take now stays in the inbox.
+            SHOP.faults(rules=[{"method": "GET", "path_prefix": "/wp-json/", "times": -1,
+                                "action": "status", "status": 503}])
+            r = srv.request("POST", HOOK_Q + "&wait=1",
+                            json.dumps([{"sku": "PENDING-1", "in_stock": 2}]).encode())
+            self.assertEqual(r.status, 200, r.text)
+            self.assertIn("PENDING-1", inbox(self.state))
+            self.age(100)
+            # The next webhook's worker applies (the shop still fails), then
+            # finds retention due.
+            r = srv.request("POST", HOOK_Q, json.dumps([{"sku": "PENDING-2",
+                                                         "in_stock": 2}]).encode())
+            self.assertEqual(r.status, 200, r.text)
+            kctest.wait_for(lambda: query(self.state, "SELECT count(*) FROM ledger"
+                                                      " WHERE sku LIKE 'UNKNOWN-%'")[0][0] == 0,
+                            what="the unknown SKUs to be dropped")
+        finally:
+            srv.stop()
+        ledger = {r[0] for r in query(self.state, "SELECT sku FROM ledger")}
+        self.assertIn("PENDING-1", ledger, "a row with a report waiting is never dropped")
+        self.assertIn("PENDING-1", inbox(self.state))
+        self.assertEqual(query(self.state, "SELECT count(*) FROM problems"
+                                           " WHERE sku LIKE 'UNKNOWN-%'"), [(0,)])
+        self.assertEqual(query(self.state, "SELECT count(*) FROM history WHERE started_at <"
+                                           " strftime('%s','now') - 80 * 86400"), [(0,)])
+        page = Program("settings.cgi", self.cfg).cgi("GET", env={"REMOTE_USER": "admin"})
+        self.assertEqual(page.status, 200)
+        self.assertIn("State database", page.text)
+        self.assertRegex(page.text, r"State database</dt><dd>\d+(\.\d)? [KM]B")
 
 
 class ConfigFile(unittest.TestCase):
