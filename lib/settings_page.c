@@ -26,6 +26,7 @@
 #include "settings_file.h"
 #include "status.h"
 #include "store.h"
+#include "store_once.h"
 #include "store_retention.h"
 #include "sync.h"
 #include "woo.h"
@@ -1089,12 +1090,77 @@ cron_line(const struct page *p, const char *token, int encode, struct kc_buf *ou
 	kc_buf_adds(out, "' >/dev/null");
 }
 
+/*
+ * The "show" form works once: besides the page's token it carries a random
+ * nonce and a token bound to the user and that nonce, and the nonce is
+ * recorded in the state when used.  A copy of the form (a proxy, the
+ * browser's history) cannot reveal the secrets a second time.
+ */
+#define SHOW_NONCE_BYTES 16
+
+static void
+show_token(const struct page *p, const char *nonce, char out[KC_CSRF_TOKEN_LEN + 1])
+{
+	char who[512];
+
+	snprintf(who, sizeof(who), "%s\x1fshow\x1f%s", p->user, nonce);
+	kc_csrf_token(&p->csrf, who, (int64_t)p->now, out);
+}
+
+static void
+show_button(struct kc_buf *b, const struct page *p)
+{
+	unsigned char raw[SHOW_NONCE_BYTES];
+	char nonce[2 * SHOW_NONCE_BYTES + 1], once[KC_CSRF_TOKEN_LEN + 1];
+
+	if (kc_random_bytes(raw, sizeof(raw)) != 0)
+		return;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+	show_token(p, nonce, once);
+	kc_html_f(b, "<form method=\"post\" action=\"%s\">", p->self);
+	csrf_field(b, p);
+	kc_html_f(b, "<input type=\"hidden\" name=\"nonce\" value=\"%s\">"
+	    "<input type=\"hidden\" name=\"once\" value=\"%s\">"
+	    "<button type=\"submit\" name=\"action\" value=\"show\">Show the full URLs"
+	    "</button></form>", nonce, once);
+}
+
+/* 1 when the form is this user's and its nonce was not used yet. */
+static int
+show_allowed(struct page *p, const struct kc_form *form)
+{
+	const char *nonce = kc_form_get(form, "nonce");
+	char who[512];
+	struct kc_error err = { { 0 } };
+	int rc;
+
+	if (nonce == NULL || strlen(nonce) != 2 * SHOW_NONCE_BYTES ||
+	    strspn(nonce, "0123456789abcdef") != 2 * SHOW_NONCE_BYTES || !p->have_store)
+		return 0;
+	snprintf(who, sizeof(who), "%s\x1fshow\x1f%s", p->user, nonce);
+	if (!kc_csrf_check(&p->csrf, who, kc_form_get(form, "once"), (int64_t)p->now))
+		return 0;
+	rc = kc_store_use_once(&p->st, nonce, p->now, 2.0 * KC_CSRF_SLOT_SECONDS + 60, &err);
+	if (rc < 0)
+		kc_log(KC_LOG_WARN, "settings: %s", err.msg);
+	return rc == 1;
+}
+
 /* The whole secrets, once, on an answer nobody keeps (no-store). */
 static void
-act_show(struct page *p)
+act_show(struct page *p, const struct kc_form *form)
 {
 	struct kc_buf b, u;
 
+	if (!show_allowed(p, form)) {
+		kc_log(KC_LOG_WARN, "settings: refused to show the secrets to %s again "
+		    "(a used or foreign form)", p->user);
+		send_message(p, 403, "Already shown",
+		    "This button shows the secrets once. Reload the settings page and press "
+		    "it again.");
+		return;
+	}
 	kc_buf_init(&b);
 	kc_buf_init(&u);
 	kc_html_raw(&b, "<h1>Webhook URL and cron line</h1><div class=\"notice warn\">"
@@ -1549,7 +1615,7 @@ section_setup(struct kc_buf *b, struct page *p)
 		kc_html_raw(b, "<p class=\"muted\">The secrets are shown masked. Show them whole "
 		    "to copy the lines (once, on a page the browser does not keep):</p>"
 		    "<div class=\"actions\">");
-		action_button(b, p, "show", "Show the full URLs", 0);
+		show_button(b, p);
 		kc_html_raw(b, "</div>");
 	}
 	kc_html_raw(b, "</section>");
@@ -1893,7 +1959,7 @@ handle_post(struct page *p)
 	}
 	name = kc_form_get(&form, "action");
 	if (name != NULL && strcmp(name, "show") == 0) {
-		act_show(p);
+		act_show(p, &form);
 		kc_form_free(&form);
 		return;
 	}
@@ -1936,7 +2002,13 @@ send_unprotected(struct kc_request *req)
 	    "<p>nginx (<code>nginx-example.conf</code>), in <code>location = /keycrm/settings</code>:</p>"
 	    "<pre><code>auth_basic \"keycrm-sync settings\";\n"
 	    "auth_basic_user_file /etc/keycrm-sync/htpasswd;\n"
-	    "include fastcgi_params;   # passes REMOTE_USER</code></pre>"
+	    "set $keycrm_settings_user $remote_user;\n"
+	    "fastcgi_param REMOTE_USER $keycrm_settings_user;\n"
+	    "include fastcgi_params;</code></pre>"
+	    "<p>nginx takes the user name from any <code>Authorization</code> header, "
+	    "checked or not: without <code>auth_basic</code> anyone could claim a name. "
+	    "Passing REMOTE_USER from a variable that only the login lines define makes "
+	    "nginx refuse to start if they are removed.</p>"
 	    "<p>Apache (<code>apache-example.conf</code>), in <code>&lt;Files \"settings.cgi\"&gt;</code>:</p>"
 	    "<pre><code>AuthType Basic\nAuthName \"keycrm-sync settings\"\n"
 	    "AuthBasicProvider file\nAuthUserFile /etc/keycrm-sync/htpasswd\n"

@@ -62,6 +62,14 @@ def csrf_token(page):
     return m.group(1)
 
 
+def show_fields(page):
+    """The one-use fields of the page's "show" form."""
+    m = re.search(r'name="nonce" value="([0-9a-f]{32})"><input type="hidden" name="once" '
+                  r'value="([0-9a-f]{64})">', page.text)
+    assert m, "no show form on the page"
+    return {"nonce": m.group(1), "once": m.group(2)}
+
+
 def form(**fields):
     return urllib.parse.urlencode(fields).encode()
 
@@ -322,14 +330,28 @@ class PageContract:
         self.assertIn("SKUs that matched nothing", page.text)
 
     def test_show_reveals_the_urls_once_on_a_no_store_answer(self):
-        token = csrf_token(self.get())
-        r = self.post(token, action="show")
+        page = self.get()
+        token, once = csrf_token(page), show_fields(page)
+        r = self.post(token, action="show", **once)
         r.shows_secrets = True
         self.assertEqual(r.status, 200)
         self.assert_security_headers(r)
         self.assertIn(f"/keycrm/webhook?secret={WEBHOOK_SECRET}", r.text)
         self.assertIn(f"/keycrm/sync?token={SYNC_TOKEN}", r.text)
         self.assertNotIn(CS, r.text)
+        # The same form again (a copy kept anywhere) shows nothing.
+        r = self.post(token, action="show", **once)
+        self.assertEqual(r.status, 403)
+        self.assertIn("Already shown", r.text)
+        # Without the one-use fields, or with another user's, neither.
+        self.assertEqual(self.post(token, action="show").status, 403)
+        other = show_fields(self.target.request("GET", user=OTHER_USER))
+        self.assertEqual(self.post(token, action="show", **other).status, 403)
+        # A fresh page has a fresh form.
+        page = self.get()
+        r = self.post(csrf_token(page), action="show", **show_fields(page))
+        r.shows_secrets = True
+        self.assertEqual(r.status, 200)
 
     def test_check_key_reports_both_sides(self):
         token = csrf_token(self.get())
