@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "apply.h"
 #include "lock.h"
@@ -326,6 +327,44 @@ record_webhook(const struct kc_config *cfg, const struct kc_webhook_body *body,
 }
 
 /*
+ * SQLite's words for a write lock another process held longer than the
+ * store's busy timeout ("database is locked", "database table is locked").
+ */
+static int
+store_was_busy(const struct kc_error *err)
+{
+	return strstr(err->msg, "is locked") != NULL;
+}
+
+/*
+ * Commits the reports to the inbox.  Many large webhooks at once can keep
+ * the write lock busy longer than the store waits for it; then it tries
+ * again, with a short random pause, until KC_WEBHOOK_STORE_SECONDS after
+ * the request began (KeyCRM gives up at about 90 s), rather than refuse
+ * reports it could keep a moment later.
+ */
+static int
+store_reports(const struct kc_config *cfg, const struct kc_webhook_body *body,
+    double started, struct kc_error *err)
+{
+	for (int attempt = 0;; attempt++) {
+		struct kc_store st;
+		int rc;
+
+		rc = kc_store_open(&st, cfg->state_dir, err);
+		if (rc == 0 && body->count > 0)
+			rc = kc_store_enqueue(&st, body->reports, body->count, kc_now(), err);
+		kc_store_close(&st);
+		if (rc == 0 || !store_was_busy(err) ||
+		    kc_now() - started >= KC_WEBHOOK_STORE_SECONDS)
+			return rc;
+		if (attempt == 0)
+			kc_log(KC_LOG_INFO, "webhook: the state database is busy; trying again");
+		usleep(50000 + kc_random_below(200000));
+	}
+}
+
+/*
  * Commits the reports (answering 503 when that fails: then nothing was
  * accepted).  With ?wait=1 the apply lock is taken first, so that the
  * run that follows is the one that applies these very reports.
@@ -334,7 +373,6 @@ static void
 accept_reports(struct kc_request *req, const struct kc_config *cfg,
     struct kc_webhook_body *body, struct kc_job *job, double started)
 {
-	struct kc_store st;
 	struct kc_error err = { { 0 } };
 	int wait = wants_wait(req) && body->count > 0, lock_fd = -1, busy = 0;
 	json_t *ans;
@@ -345,17 +383,13 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 			kc_log(KC_LOG_WARN, "webhook: %s", err.msg);
 		busy = rc != 0;
 	}
-	if (kc_store_open(&st, cfg->state_dir, &err) != 0 ||
-	    (body->count > 0 &&
-	    kc_store_enqueue(&st, body->reports, body->count, kc_now(), &err) != 0)) {
+	if (store_reports(cfg, body, started, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "webhook: cannot store %zu reports: %s",
 		    body->count, err.msg);
-		kc_store_close(&st);
 		kc_lock_release(lock_fd);
 		kc_respond_error(req, 503, "the update could not be stored right now, so none of it was accepted; please send it again");
 		return;
 	}
-	kc_store_close(&st);
 	ans = json_pack("{s:I,s:I,s:O}", "received", (json_int_t)body->received,
 	    "queued", (json_int_t)body->count, "rejected", body->rejected);
 	if (ans != NULL && body->rejected_count > json_array_size(body->rejected))

@@ -18,6 +18,8 @@
 #include "worker.h"
 
 #define KC_SKU_MAX_BYTES 200
+/* How long after the request began storing its reports may be retried. */
+#define KC_WEBHOOK_STORE_SECONDS 60
 /* The answer lists this many rejected items and counts the rest. */
 #define KC_WEBHOOK_REJECTED_LISTED 100
 
