@@ -266,6 +266,24 @@ class Bodies(unittest.TestCase):
         r = self.hook.cgi("POST", HOOK_Q + ("&wait=1" if wait else ""), raw)
         return r, time.monotonic() - t0
 
+    def test_a_body_of_bad_items_gets_a_short_answer(self):
+        """Every bad item counted, the first 100 listed: a body of a million
+        bad items once cost gigabytes and an answer of its own size."""
+        raw = b"[" + b",".join([b"0"] * 200_000) + b',{"sku":"RW-SIMPLE-003","in_stock":2}]'
+        srv = ThroughServer("nginx", self.cfg)
+        try:
+            r = srv.request("POST", HOOK_Q, raw)
+        finally:
+            srv.stop()
+        self.assertEqual(r.status, 200, r.text[:500])
+        ans = r.json()
+        self.assertEqual((ans["received"], ans["queued"]), (200_001, 1))
+        self.assertEqual(len(ans["rejected"]), 100)
+        self.assertEqual(ans["rejected"][99], {"index": 99, "sku": None,
+                                               "reason": "the item is not an object"})
+        self.assertEqual(ans["rejected_more"], 199_900)
+        self.assertLess(len(r.body), 10_000)
+
     def test_nesting_and_duplicate_keys(self):
         cases = {
             "100000 ['s": b"[" * 100000,
