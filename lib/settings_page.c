@@ -1098,26 +1098,28 @@ cron_line(const struct page *p, const char *token, int encode, struct kc_buf *ou
  */
 #define SHOW_NONCE_BYTES 16
 
-static void
-show_token(const struct page *p, const char *nonce, char out[KC_CSRF_TOKEN_LEN + 1])
+/* What the one-use token is bound to; 0 when it does not fit (then no form). */
+static int
+show_subject(const struct page *p, const char *nonce, char *who, size_t whosz)
 {
-	char who[512];
+	int n = snprintf(who, whosz, "%s\x1fshow\x1f%s", p->user, nonce);
 
-	snprintf(who, sizeof(who), "%s\x1fshow\x1f%s", p->user, nonce);
-	kc_csrf_token(&p->csrf, who, (int64_t)p->now, out);
+	return n > 0 && (size_t)n < whosz;
 }
 
 static void
 show_button(struct kc_buf *b, const struct page *p)
 {
 	unsigned char raw[SHOW_NONCE_BYTES];
-	char nonce[2 * SHOW_NONCE_BYTES + 1], once[KC_CSRF_TOKEN_LEN + 1];
+	char nonce[2 * SHOW_NONCE_BYTES + 1], once[KC_CSRF_TOKEN_LEN + 1], who[1024];
 
 	if (kc_random_bytes(raw, sizeof(raw)) != 0)
 		return;
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
-	show_token(p, nonce, once);
+	if (!show_subject(p, nonce, who, sizeof(who)))
+		return;
+	kc_csrf_token(&p->csrf, who, (int64_t)p->now, once);
 	kc_html_f(b, "<form method=\"post\" action=\"%s\">", p->self);
 	csrf_field(b, p);
 	kc_html_f(b, "<input type=\"hidden\" name=\"nonce\" value=\"%s\">"
@@ -1131,15 +1133,15 @@ static int
 show_allowed(struct page *p, const struct kc_form *form)
 {
 	const char *nonce = kc_form_get(form, "nonce");
-	char who[512];
+	char who[1024];
 	struct kc_error err = { { 0 } };
 	int rc;
 
 	if (nonce == NULL || strlen(nonce) != 2 * SHOW_NONCE_BYTES ||
 	    strspn(nonce, "0123456789abcdef") != 2 * SHOW_NONCE_BYTES || !p->have_store)
 		return 0;
-	snprintf(who, sizeof(who), "%s\x1fshow\x1f%s", p->user, nonce);
-	if (!kc_csrf_check(&p->csrf, who, kc_form_get(form, "once"), (int64_t)p->now))
+	if (!show_subject(p, nonce, who, sizeof(who)) ||
+	    !kc_csrf_check(&p->csrf, who, kc_form_get(form, "once"), (int64_t)p->now))
 		return 0;
 	rc = kc_store_use_once(&p->st, nonce, p->now, 2.0 * KC_CSRF_SLOT_SECONDS + 60, &err);
 	if (rc < 0)
