@@ -31,6 +31,7 @@ shell(int argc, char **argv)
 	struct kc_config cfg;
 	struct kc_apply_result res;
 	struct kc_error err = { { 0 } };
+	char safe[2048];
 	int apply = 0, rc;
 
 	for (int i = 1; i < argc; i++) {
@@ -46,20 +47,23 @@ shell(int argc, char **argv)
 	if (!apply)
 		return usage(stderr);
 	if (kc_config_load(&cfg, path, &err) != 0) {
-		fprintf(stderr, "webhook.cgi: %s\n", err.msg);
+		kc_term_escape(safe, sizeof(safe), err.msg);
+		fprintf(stderr, "webhook.cgi: %s\n", safe);
 		return 2;
 	}
 	kc_apply_result_init(&res);
 	rc = kc_apply_run(&cfg, cfg.sync_max_seconds * 1000, -1, &res, &err);
+	/* Messages may quote the shop: escaped for the terminal. */
+	kc_term_escape(safe, sizeof(safe), rc < 0 ? err.msg : res.error);
 	if (rc < 0)
-		fprintf(stderr, "webhook.cgi: %s\n", err.msg);
+		fprintf(stderr, "webhook.cgi: %s\n", safe);
 	else if (rc > 0)
 		fprintf(stderr, "webhook.cgi: another applier is running\n");
 	else
 		printf("%ld applied, %ld unchanged, %ld unmatched, %ld skipped, "
 		    "%ld failed, %ld still queued%s%s\n", res.applied, res.unchanged,
 		    res.unmatched, res.skipped, res.failed, res.pending,
-		    res.error[0] ? "; " : "", res.error);
+		    res.error[0] ? "; " : "", safe);
 	if (rc == 0 && (res.failed > 0 || res.error[0] != '\0'))
 		rc = -1;
 	kc_apply_result_free(&res);

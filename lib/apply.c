@@ -144,7 +144,10 @@ settle_row(struct kc_store *st, const struct kc_inbox_row *row,
 	return kc_store_inbox_done(st, sku, row->seq, err);
 }
 
-/* Marks every row of a round as tried and failed for the same reason. */
+/*
+ * Marks every row of a round as tried and failed for the same reason, and
+ * lists them like any other failure: the answer and the log tell one story.
+ */
 static int
 retry_all(struct kc_store *st, struct kc_inbox_row *rows, size_t n,
     int64_t run_id, const char *why, struct kc_apply_result *res,
@@ -159,6 +162,7 @@ retry_all(struct kc_store *st, struct kc_inbox_row *rows, size_t n,
 			return -1;
 		}
 		res->failed++;
+		list_add(res->failed_items, sku_reason(rows[i].report.sku, why));
 	}
 	return kc_store_commit(st, err);
 }

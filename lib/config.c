@@ -15,6 +15,8 @@
 
 #define MAX_FILE_BYTES 65536
 #define MAX_LINE_BYTES 4096
+/* Unknown names longer than this are not quoted (the longest key has 26). */
+#define KEY_NAME_MAX 32
 
 enum value_type {
 	T_TEXT,		/* printable, no spaces */
@@ -204,6 +206,8 @@ kc_config_free(struct kc_config *cfg)
 		enum value_type t = keys[k].type;
 		if (t != T_LONG && t != T_YESNO && t != T_MANAGE && t != T_LOGLEVEL) {
 			char **p = str_field(cfg, (enum kc_key)k);
+			if (keys[k].secret && *p != NULL)
+				kc_wipe(*p, strlen(*p));
 			free(*p);
 			*p = NULL;
 		}
@@ -373,6 +377,8 @@ set_value(struct kc_config *cfg, enum kc_key key, const char *v,
 		return -1;
 	}
 	sp = str_field(cfg, key);
+	if (ks->secret && *sp != NULL)
+		kc_wipe(*sp, strlen(*sp));
 	free(*sp);
 	*sp = kc_strdup(v);
 	if (*sp == NULL) {
@@ -388,6 +394,19 @@ set_value(struct kc_config *cfg, enum kc_key key, const char *v,
 	return 0;
 }
 
+/*
+ * Whether an unknown name may be quoted in an error: it looks like a
+ * mistyped key (lower-case letters and '_', short), not like a secret
+ * pasted on a line of its own ("abc...==" splits at its '=').
+ */
+static int
+looks_like_key_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= KEY_NAME_MAX && strspn(name, "abcdefghijklmnopqrstuvwxyz_") == n;
+}
+
 static char *
 trim(char *s)
 {
@@ -401,14 +420,13 @@ trim(char *s)
 	return s;
 }
 
-int
-kc_config_parse(struct kc_config *cfg, const char *text, size_t len,
-    const char *origin, int settings_file, struct kc_error *err)
+static int
+parse_lines(struct kc_config *cfg, const char *text, size_t len,
+    const char *origin, int settings_file, char *line, struct kc_error *err)
 {
 	int seen_line[KC_KEY__MAX] = { 0 };
 	size_t pos = 0;
 	int lineno = 0;
-	char line[MAX_LINE_BYTES + 2];
 
 	if (len > MAX_FILE_BYTES) {
 		kc_error_set(err, "%s: larger than %d bytes", origin, MAX_FILE_BYTES);
@@ -449,8 +467,11 @@ kc_config_parse(struct kc_config *cfg, const char *text, size_t len,
 			if (strcmp(keys[k].name, name) == 0)
 				break;
 		if (k == KC_KEY__MAX) {
-			kc_error_set(err, "%s:%d: unknown key '%.64s'", origin, lineno,
-			    all_printable_nospace(name) ? name : "?");
+			if (looks_like_key_name(name))
+				kc_error_set(err, "%s:%d: unknown key '%s'", origin, lineno, name);
+			else
+				kc_error_set(err, "%s:%d: expected 'key = value' with a key name "
+				    "(the line is not shown: it may hold a secret)", origin, lineno);
 			return -1;
 		}
 		if (settings_file && !keys[k].page_editable) {
@@ -478,6 +499,17 @@ kc_config_parse(struct kc_config *cfg, const char *text, size_t len,
 	return 0;
 }
 
+int
+kc_config_parse(struct kc_config *cfg, const char *text, size_t len,
+    const char *origin, int settings_file, struct kc_error *err)
+{
+	char line[MAX_LINE_BYTES + 2];
+	int rc = parse_lines(cfg, text, len, origin, settings_file, line, err);
+
+	kc_wipe(line, sizeof(line));	/* the last line read may be a secret */
+	return rc;
+}
+
 /* Reads a whole small file; *missing is set when it does not exist. */
 static char *
 read_file(const char *path, size_t *len, struct stat *st, int *missing,
@@ -489,7 +521,9 @@ read_file(const char *path, size_t *len, struct stat *st, int *missing,
 	int fd;
 
 	*missing = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO in its place must not hang the program in open();
+	 * it is refused below as not a regular file. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		*missing = errno == ENOENT;
 		kc_error_set(err, "%s: cannot open: %s", path, strerror(errno));
@@ -531,8 +565,8 @@ holds_secret(const struct kc_config *cfg, enum kc_source src)
 
 /*
  * A file that holds secrets must not be readable by everyone, and no
- * configuration may be writable by everyone: whoever can write it can
- * point the programs anywhere.
+ * configuration may be writable by anyone but its owner: whoever can
+ * write it can point the programs anywhere.
  */
 static int
 check_mode(const struct kc_config *cfg, const char *path,
@@ -540,6 +574,12 @@ check_mode(const struct kc_config *cfg, const char *path,
 {
 	if (st->st_mode & S_IWOTH) {
 		kc_error_set(err, "%s: is writable by everyone; run chmod o-w on it", path);
+		return -1;
+	}
+	/* The group is the web server's: a hole in it must not be able to
+	 * rewrite where the secrets are sent. */
+	if (st->st_mode & S_IWGRP) {
+		kc_error_set(err, "%s: is writable by its group; run chmod g-w on it", path);
 		return -1;
 	}
 	if ((st->st_mode & S_IROTH) && holds_secret(cfg, src)) {
@@ -565,9 +605,11 @@ kc_config_load(struct kc_config *cfg, const char *path, struct kc_error *err)
 		goto fail;
 	if (kc_config_parse(cfg, text, len, path, 0, err) != 0 ||
 	    check_mode(cfg, path, &st, KC_SRC_FILE, err) != 0) {
+		kc_wipe(text, len);
 		free(text);
 		goto fail;
 	}
+	kc_wipe(text, len);
 	free(text);
 
 	if (asprintf(&spath, "%s/%s", cfg->state_dir, KC_SETTINGS_FILE) < 0) {
@@ -581,9 +623,11 @@ kc_config_load(struct kc_config *cfg, const char *path, struct kc_error *err)
 	if (text != NULL) {
 		if (kc_config_parse(cfg, text, len, spath, 1, err) != 0 ||
 		    check_mode(cfg, spath, &st, KC_SRC_SETTINGS, err) != 0) {
+			kc_wipe(text, len);
 			free(text);
 			goto fail;
 		}
+		kc_wipe(text, len);
 		free(text);
 	}
 	free(spath);

@@ -60,7 +60,7 @@ create_key(const char *dir, const char *path, struct kc_error *err)
 	} else {
 		rc = 0;
 	}
-	OPENSSL_cleanse(key, sizeof(key));
+	kc_wipe(key, sizeof(key));
 	close(fd);
 	unlink(tmp);
 	free(tmp);
@@ -128,7 +128,7 @@ kc_csrf_init(struct kc_csrf *c, const char *state_dir, struct kc_error *err)
 void
 kc_csrf_clear(struct kc_csrf *c)
 {
-	OPENSSL_cleanse(c->key, sizeof(c->key));
+	kc_wipe(c->key, sizeof(c->key));
 }
 
 static void

@@ -82,6 +82,9 @@ kc_form_free(struct kc_form *form)
 
 	for (i = 0; i < form->count; i++) {
 		free(form->fields[i].name);
+		/* Values include ?secret=, ?token= and the page's key fields. */
+		if (form->fields[i].value != NULL)
+			kc_wipe(form->fields[i].value, strlen(form->fields[i].value));
 		free(form->fields[i].value);
 	}
 	form->count = 0;

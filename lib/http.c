@@ -295,6 +295,16 @@ attempt(struct kc_http *h, const struct kc_http_request *req,
 }
 
 /* Headers every request carries, plus its own authorization. */
+/* Request headers may carry a key (Authorization): wiped before freed. */
+static void
+free_headers(struct curl_slist *headers)
+{
+	for (struct curl_slist *h = headers; h != NULL; h = h->next)
+		if (h->data != NULL)
+			kc_wipe(h->data, strlen(h->data));
+	curl_slist_free_all(headers);
+}
+
 static struct curl_slist *
 base_headers(const struct kc_http_request *req)
 {
@@ -381,7 +391,7 @@ out:
 		if (multi != NULL)
 			curl_multi_remove_handle(multi, hs[i]->curl);
 		if (headers != NULL)
-			curl_slist_free_all(headers[i]);
+			free_headers(headers[i]);
 		if (urls != NULL)
 			kc_buf_free(&urls[i]);
 		if (pr != NULL)
@@ -428,7 +438,7 @@ kc_http_perform(struct kc_http *h, const struct kc_http_request *req,
 		if (req->authorize != NULL) {
 			if (req->authorize(req->auth_ctx, req->method, req->url, &url,
 			    &headers, err) != 0) {
-				curl_slist_free_all(headers);
+				free_headers(headers);
 				kc_buf_free(&url);
 				return -1;
 			}
@@ -439,7 +449,7 @@ kc_http_perform(struct kc_http *h, const struct kc_http_request *req,
 		if (h->deadline_ms > 0) {
 			int64_t left = h->deadline_ms - kc_monotonic_ms();
 			if (left < 200) {
-				curl_slist_free_all(headers);
+				free_headers(headers);
 				kc_buf_free(&url);
 				kc_error_set(err, "%s %s %s: out of time for this run",
 				    h->service, req->method, path);
@@ -449,7 +459,7 @@ kc_http_perform(struct kc_http *h, const struct kc_http_request *req,
 				timeout = (long)left;
 		}
 		rc = attempt(h, req, url.data, headers, resp, timeout, &too_big, errbuf);
-		curl_slist_free_all(headers);
+		free_headers(headers);
 		kc_buf_free(&url);
 
 		if (rc == CURLE_OK) {

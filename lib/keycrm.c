@@ -90,7 +90,7 @@ kc_keycrm_cleanup(struct kc_keycrm *k)
 	kc_http_cleanup(&k->http);
 	free(k->base);
 	if (k->auth_header != NULL)
-		memset(k->auth_header, 0, strlen(k->auth_header));
+		kc_wipe(k->auth_header, strlen(k->auth_header));
 	free(k->auth_header);
 	memset(k, 0, sizeof(*k));
 }

@@ -93,6 +93,8 @@ kc_oauth_signature(const char *method, const char *url,
 out:
 	if (rc != 0 && err != NULL && err->msg[0] == '\0')
 		kc_error_set(err, "out of memory while signing");
+	if (key != NULL)
+		kc_wipe(key, strlen(key));	/* the consumer secret */
 	free(key);
 	kc_form_free(&form);
 	kc_buf_free(&params);

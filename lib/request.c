@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,12 +19,29 @@ cgi_getenv(void *self, const char *name)
 	return getenv(name);
 }
 
-static long
-cgi_read(void *self, char *buf, size_t len)
+static long body_seconds = KC_BODY_SECONDS_DEFAULT;
+
+void
+kc_request_set_body_seconds(long seconds)
 {
+	body_seconds = seconds;
+}
+
+static long
+cgi_read(void *self, char *buf, size_t len, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 	ssize_t n;
+	int r;
 
 	(void)self;
+	do
+		r = poll(&pfd, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return KC_READ_TIMEOUT;
+	if (r < 0)
+		return -1;
 	do
 		n = read(STDIN_FILENO, buf, len);
 	while (n < 0 && errno == EINTR);
@@ -54,6 +72,7 @@ kc_request_begin(struct kc_request *req, const struct kc_transport *io,
 
 	memset(req, 0, sizeof(*req));
 	req->io = *io;
+	req->body_deadline_ms = kc_monotonic_ms() + (int64_t)body_seconds * 1000;
 	req->method = kc_request_env(req, "REQUEST_METHOD");
 	if (req->method == NULL)
 		req->method = "GET";
@@ -72,6 +91,8 @@ void
 kc_request_end(struct kc_request *req)
 {
 	kc_form_free(&req->query);
+	/* A form may have carried a key. */
+	kc_wipe(req->body, req->body_len);
 	free(req->body);
 	req->body = NULL;
 	req->body_len = 0;
@@ -111,6 +132,18 @@ kc_parse_content_length(const char *s, size_t max, size_t *out)
 	return 0;
 }
 
+/* One read that gives up at deadline (kc_monotonic_ms()). */
+static long
+read_until(struct kc_request *req, char *buf, size_t len, int64_t deadline)
+{
+	int64_t left = deadline - kc_monotonic_ms();
+
+	if (left <= 0)
+		return KC_READ_TIMEOUT;
+	return req->io.read(req->io.self, buf, len,
+	    left > 3600000 ? 3600000 : (int)left);
+}
+
 int
 kc_request_read_body(struct kc_request *req, size_t max, int required,
     struct kc_error *err)
@@ -138,7 +171,15 @@ kc_request_read_body(struct kc_request *req, size_t max, int required,
 		return 500;
 	}
 	while (got < want) {
-		long n = req->io.read(req->io.self, req->body + got, want - got);
+		long n = read_until(req, req->body + got, want - got,
+		    req->body_deadline_ms);
+		if (n == KC_READ_TIMEOUT) {
+			req->body[got] = '\0';
+			req->body_len = got;
+			kc_error_set(err, "the body did not arrive in time (%zu of %zu bytes)",
+			    got, want);
+			return 408;
+		}
 		if (n <= 0)
 			break;
 		got += (size_t)n;
@@ -158,10 +199,13 @@ kc_request_drain(struct kc_request *req, size_t max)
 	const char *cl = kc_request_env(req, "CONTENT_LENGTH");
 	char buf[16384];
 	size_t want, got = 0;
+	int64_t deadline = kc_monotonic_ms() + KC_DRAIN_MS;
 	int rc;
 
 	if (req->body != NULL)
 		return;
+	if (deadline > req->body_deadline_ms)
+		deadline = req->body_deadline_ms;
 	rc = kc_parse_content_length(cl, max, &want);
 	if (rc == -1 || rc == -2)
 		return;		/* too much to drain: the server's limit applies */
@@ -169,7 +213,7 @@ kc_request_drain(struct kc_request *req, size_t max)
 		want = max;	/* chunked under mod_cgid: read to the end */
 	while (got < want) {
 		size_t n = want - got < sizeof(buf) ? want - got : sizeof(buf);
-		long r = req->io.read(req->io.self, buf, n);
+		long r = read_until(req, buf, n, deadline);
 		if (r <= 0)
 			break;
 		got += (size_t)r;
@@ -189,6 +233,7 @@ kc_status_reason(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 411: return "Length Required";
 	case 413: return "Payload Too Large";

@@ -8,6 +8,7 @@
 #define KC_REQUEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "form.h"
 #include "util.h"
@@ -15,15 +16,34 @@
 struct kc_transport {
 	/* The request's CGI variable, or NULL. */
 	const char *(*getenv)(void *self, const char *name);
-	/* Reads up to len bytes of the body; 0 at its end, -1 on error. */
-	long (*read)(void *self, char *buf, size_t len);
+	/*
+	 * Reads up to len bytes of the body, waiting at most timeout_ms for
+	 * the first of them; 0 at its end, -1 on error, KC_READ_TIMEOUT when
+	 * nothing came in time.
+	 */
+	long (*read)(void *self, char *buf, size_t len, int timeout_ms);
 	/* Writes all of buf; 0 or -1. */
 	int (*write)(void *self, const char *buf, size_t len);
 	void *self;
 };
 
+#define KC_READ_TIMEOUT (-2)
+
+/*
+ * How long a body may take to arrive, from the start of the request
+ * (KEYCRM_SYNC_BODY_SECONDS in the process environment; default 30 s).
+ * A slow sender must not hold a worker: bodies come from the web server,
+ * and under Apache's mod_proxy_fcgi or mod_cgid at the client's pace.
+ */
+#define KC_BODY_SECONDS_DEFAULT 30
+void kc_request_set_body_seconds(long seconds);
+
+/* A refused body is read and dropped for at most this long (see drain). */
+#define KC_DRAIN_MS 1000
+
 struct kc_request {
 	struct kc_transport io;
+	int64_t body_deadline_ms;	/* kc_monotonic_ms() */
 	/* Filled once by kc_request_begin(). */
 	const char *method;
 	struct kc_form query;
@@ -46,15 +66,19 @@ const char *kc_request_param(const struct kc_request *req, const char *name);
  * no sign, no overflow.  Servers send it missing (Apache mod_cgid, GET or
  * chunked), empty (nginx, GET) or "0" (mod_fcgid, GET).  Returns 0, or the
  * HTTP status to answer: 411 when required and absent, 413 over max, 400
- * when malformed or short.
+ * when malformed or short, 408 when it has not arrived by the request's
+ * body deadline.  Call it only once the request is known to be wanted
+ * (method, secret): a refusal must not wait for a body.
  */
 int kc_request_read_body(struct kc_request *req, size_t max, int required,
     struct kc_error *err);
 
 /*
- * Reads and drops a body the handler did not read (up to max bytes), so
- * the server is not left writing into a closed pipe: Apache's mod_cgid
- * then resets the client's connection instead of sending the answer.
+ * Reads and drops a body the handler did not read (up to max bytes, for
+ * at most KC_DRAIN_MS), so the server is not left writing into a closed
+ * pipe: Apache's mod_cgid then resets the client's connection instead of
+ * sending the answer.  A body that trickles in slower than that is left
+ * unread: a refused client must not hold the worker.
  */
 void kc_request_drain(struct kc_request *req, size_t max);
 

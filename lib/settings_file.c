@@ -165,8 +165,7 @@ out:
 	free(tmp);
 	free(path);
 	/* The text may hold the API key. */
-	if (text.data != NULL)
-		memset(text.data, 0, text.cap);
+	kc_wipe(text.data, text.cap);
 	kc_buf_free(&text);
 	return rc;
 }

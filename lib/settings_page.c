@@ -26,6 +26,8 @@
 #include "settings_file.h"
 #include "status.h"
 #include "store.h"
+#include "store_once.h"
+#include "store_retention.h"
 #include "sync.h"
 #include "woo.h"
 
@@ -476,7 +478,7 @@ shown_value(const struct kc_config *cfg, enum kc_key key, char *out, size_t outs
 		kc_mask_secret(raw, out, outsz);
 	else
 		kc_strlcpy(out, raw, outsz);
-	memset(raw, 0, sizeof(raw));
+	kc_wipe(raw, sizeof(raw));
 }
 
 /* --- state shared between requests (kv) --------------------------------- */
@@ -892,9 +894,8 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 	flash_say(f, L_OK, "Settings saved%s. They apply from the next webhook or sync run.",
 	    key[0] ? "; KeyCRM accepted the new API key" : "");
 out:
-	memset(key, 0, sizeof(key));
-	if (text.data != NULL)
-		memset(text.data, 0, text.cap);
+	kc_wipe(key, sizeof(key));
+	kc_wipe(text.data, text.cap);
 	kc_buf_free(&text);
 }
 
@@ -1089,12 +1090,79 @@ cron_line(const struct page *p, const char *token, int encode, struct kc_buf *ou
 	kc_buf_adds(out, "' >/dev/null");
 }
 
+/*
+ * The "show" form works once: besides the page's token it carries a random
+ * nonce and a token bound to the user and that nonce, and the nonce is
+ * recorded in the state when used.  A copy of the form (a proxy, the
+ * browser's history) cannot reveal the secrets a second time.
+ */
+#define SHOW_NONCE_BYTES 16
+
+/* What the one-use token is bound to; 0 when it does not fit (then no form). */
+static int
+show_subject(const struct page *p, const char *nonce, char *who, size_t whosz)
+{
+	int n = snprintf(who, whosz, "%s\x1fshow\x1f%s", p->user, nonce);
+
+	return n > 0 && (size_t)n < whosz;
+}
+
+static void
+show_button(struct kc_buf *b, const struct page *p)
+{
+	unsigned char raw[SHOW_NONCE_BYTES];
+	char nonce[2 * SHOW_NONCE_BYTES + 1], once[KC_CSRF_TOKEN_LEN + 1], who[1024];
+
+	if (kc_random_bytes(raw, sizeof(raw)) != 0)
+		return;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+	if (!show_subject(p, nonce, who, sizeof(who)))
+		return;
+	kc_csrf_token(&p->csrf, who, (int64_t)p->now, once);
+	kc_html_f(b, "<form method=\"post\" action=\"%s\">", p->self);
+	csrf_field(b, p);
+	kc_html_f(b, "<input type=\"hidden\" name=\"nonce\" value=\"%s\">"
+	    "<input type=\"hidden\" name=\"once\" value=\"%s\">"
+	    "<button type=\"submit\" name=\"action\" value=\"show\">Show the full URLs"
+	    "</button></form>", nonce, once);
+}
+
+/* 1 when the form is this user's and its nonce was not used yet. */
+static int
+show_allowed(struct page *p, const struct kc_form *form)
+{
+	const char *nonce = kc_form_get(form, "nonce");
+	char who[1024];
+	struct kc_error err = { { 0 } };
+	int rc;
+
+	if (nonce == NULL || strlen(nonce) != 2 * SHOW_NONCE_BYTES ||
+	    strspn(nonce, "0123456789abcdef") != 2 * SHOW_NONCE_BYTES || !p->have_store)
+		return 0;
+	if (!show_subject(p, nonce, who, sizeof(who)) ||
+	    !kc_csrf_check(&p->csrf, who, kc_form_get(form, "once"), (int64_t)p->now))
+		return 0;
+	rc = kc_store_use_once(&p->st, nonce, p->now, 2.0 * KC_CSRF_SLOT_SECONDS + 60, &err);
+	if (rc < 0)
+		kc_log(KC_LOG_WARN, "settings: %s", err.msg);
+	return rc == 1;
+}
+
 /* The whole secrets, once, on an answer nobody keeps (no-store). */
 static void
-act_show(struct page *p)
+act_show(struct page *p, const struct kc_form *form)
 {
 	struct kc_buf b, u;
 
+	if (!show_allowed(p, form)) {
+		kc_log(KC_LOG_WARN, "settings: refused to show the secrets to %s again "
+		    "(a used or foreign form)", p->user);
+		send_message(p, 403, "Already shown",
+		    "This button shows the secrets once. Reload the settings page and press "
+		    "it again.");
+		return;
+	}
 	kc_buf_init(&b);
 	kc_buf_init(&u);
 	kc_html_raw(&b, "<h1>Webhook URL and cron line</h1><div class=\"notice warn\">"
@@ -1116,10 +1184,8 @@ act_show(struct page *p)
 	kc_html_f(&b, "<p><a href=\"%s\">Back to the settings page</a></p></div>", p->self);
 	kc_log(KC_LOG_INFO, "settings: %s was shown the webhook URL and cron line", p->user);
 	send_html(p->req, 200, "Webhook URL and cron line", p->user, &b);
-	if (u.data != NULL)
-		memset(u.data, 0, u.cap);
-	if (b.data != NULL)
-		memset(b.data, 0, b.cap);
+	kc_wipe(u.data, u.cap);
+	kc_wipe(b.data, b.cap);
 	kc_buf_free(&u);
 	kc_buf_free(&b);
 }
@@ -1314,6 +1380,24 @@ fact_run(struct kc_buf *b, const struct page *p, const char *label,
 	kc_html_raw(b, "</dd>");
 }
 
+/* The state's size on disk, and what keeps it from only growing. */
+static void
+fact_db_size(struct kc_buf *b, const struct page *p)
+{
+	long long bytes = kc_store_disk_bytes(p->cfg.state_dir);
+
+	kc_html_raw(b, "<dt>State database</dt><dd>");
+	if (bytes < 0)
+		kc_html_raw(b, "unknown");
+	else if (bytes < 1048576)
+		kc_html_f(b, "%lld KB", (bytes + 1023) / 1024);
+	else
+		kc_html_f(b, "%.1f MB", (double)bytes / 1048576.0);
+	kc_html_f(b, " <span class=\"muted\">(history is kept %d days, problems %d days "
+	    "after they were last seen, unknown SKUs %d days)</span></dd>",
+	    KC_RETAIN_HISTORY_DAYS, KC_RETAIN_PROBLEM_DAYS, KC_RETAIN_LEDGER_DAYS);
+}
+
 static void
 section_status(struct kc_buf *b, struct page *p, const struct kc_status *s)
 {
@@ -1358,7 +1442,9 @@ section_status(struct kc_buf *b, struct page *p, const struct kc_status *s)
 			    plural(s->inbox, "report", "reports"));
 			html_when(b, s->inbox_oldest, p->now);
 		}
-		kc_html_raw(b, "</dd></dl>");
+		kc_html_raw(b, "</dd>");
+		fact_db_size(b, p);
+		kc_html_raw(b, "</dl>");
 	}
 	kc_html_raw(b, "<div class=\"actions\">");
 	action_button(b, p, "sync", "Sync now", 1);
@@ -1531,7 +1617,7 @@ section_setup(struct kc_buf *b, struct page *p)
 		kc_html_raw(b, "<p class=\"muted\">The secrets are shown masked. Show them whole "
 		    "to copy the lines (once, on a page the browser does not keep):</p>"
 		    "<div class=\"actions\">");
-		action_button(b, p, "show", "Show the full URLs", 0);
+		show_button(b, p);
 		kc_html_raw(b, "</div>");
 	}
 	kc_html_raw(b, "</section>");
@@ -1713,7 +1799,7 @@ section_configuration(struct kc_buf *b, const struct page *p)
 		source_badge(b, p->cfg.source[k], v[0] == '\0');
 		kc_html_raw(b, "</td></tr>");
 	}
-	memset(v, 0, sizeof(v));
+	kc_wipe(v, sizeof(v));
 	kc_html_raw(b, "</tbody></table></details></section>");
 }
 
@@ -1875,7 +1961,7 @@ handle_post(struct page *p)
 	}
 	name = kc_form_get(&form, "action");
 	if (name != NULL && strcmp(name, "show") == 0) {
-		act_show(p);
+		act_show(p, &form);
 		kc_form_free(&form);
 		return;
 	}
@@ -1918,7 +2004,13 @@ send_unprotected(struct kc_request *req)
 	    "<p>nginx (<code>nginx-example.conf</code>), in <code>location = /keycrm/settings</code>:</p>"
 	    "<pre><code>auth_basic \"keycrm-sync settings\";\n"
 	    "auth_basic_user_file /etc/keycrm-sync/htpasswd;\n"
-	    "include fastcgi_params;   # passes REMOTE_USER</code></pre>"
+	    "set $keycrm_settings_user $remote_user;\n"
+	    "fastcgi_param REMOTE_USER $keycrm_settings_user;\n"
+	    "include fastcgi_params;</code></pre>"
+	    "<p>nginx takes the user name from any <code>Authorization</code> header, "
+	    "checked or not: without <code>auth_basic</code> anyone could claim a name. "
+	    "Passing REMOTE_USER from a variable that only the login lines define makes "
+	    "nginx refuse to start if they are removed.</p>"
 	    "<p>Apache (<code>apache-example.conf</code>), in <code>&lt;Files \"settings.cgi\"&gt;</code>:</p>"
 	    "<pre><code>AuthType Basic\nAuthName \"keycrm-sync settings\"\n"
 	    "AuthBasicProvider file\nAuthUserFile /etc/keycrm-sync/htpasswd\n"

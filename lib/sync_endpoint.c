@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "store_retention.h"
 #include "sync.h"
 
 static int
@@ -71,6 +72,8 @@ kc_sync_handle(struct kc_request *req, struct kc_job *job)
 		kc_respond_json(req, 200, ans);
 	}
 	kc_sync_result_free(&res);
+	/* After the answer: see whether the state is due for retention. */
+	job->retain = rc == 0 && !opts.dry_run;
 out:
 	kc_config_free(&cfg);
 }
@@ -108,6 +111,19 @@ usage(FILE *f)
 	return 2;
 }
 
+/*
+ * Everything printed here may reach a terminal and hold text from the
+ * shop or KeyCRM (SKUs, their error messages): it goes out escaped.
+ */
+static void
+print_line(FILE *f, const char *prefix, const char *text)
+{
+	char safe[4096];
+
+	kc_term_escape(safe, sizeof(safe), text);
+	fprintf(f, "%s%s\n", prefix, safe);
+}
+
 static void
 print_summary(FILE *out, const struct kc_sync_options *opts,
     const struct kc_sync_result *res)
@@ -117,11 +133,15 @@ print_summary(FILE *out, const struct kc_sync_options *opts,
 
 	if (opts->dry_run) {
 		fprintf(out, "%-40s %10s %10s\n", "SKU", "shop", "send");
-		json_array_foreach(res->plan, i, v)
-			fprintf(out, "%-40s %10lld %10g\n",
-			    json_string_value(json_object_get(v, "sku")),
+		json_array_foreach(res->plan, i, v) {
+			char sku[1024];
+
+			kc_term_escape(sku, sizeof(sku),
+			    json_string_value(json_object_get(v, "sku")));
+			fprintf(out, "%-40s %10lld %10g\n", sku,
 			    (long long)json_integer_value(json_object_get(v, "shop")),
 			    json_real_value(json_object_get(v, "send")));
+		}
 	}
 	if (opts->pull)
 		fprintf(out, "backfill: %ld offers read from KeyCRM, %ld applied to the shop\n",
@@ -137,7 +157,7 @@ print_summary(FILE *out, const struct kc_sync_options *opts,
 	    res->keycrm_requests, res->seconds,
 	    res->complete ? "" : "; stopped by sync_max_seconds, run again to continue");
 	json_array_foreach(res->errors, i, v)
-		fprintf(out, "error: %s\n", json_string_value(v));
+		print_line(out, "error: ", json_string_value(v));
 }
 
 int
@@ -167,7 +187,7 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 			return usage(errout);
 	}
 	if (kc_config_load(&cfg, path, &err) != 0) {
-		fprintf(errout, "sync.cgi: %s\n", err.msg);
+		print_line(errout, "sync.cgi: ", err.msg);
 		return 2;
 	}
 	if (isatty(fileno(errout))) {
@@ -182,13 +202,15 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 		fprintf(errout, "sync.cgi: another sync run is busy\n");
 		rc = 3;
 	} else if (rc < 0) {
-		fprintf(errout, "sync.cgi: %s\n", err.msg);
+		print_line(errout, "sync.cgi: ", err.msg);
 		rc = 1;
 	} else {
 		print_summary(out, &opts, &res);
 		rc = json_array_size(res.errors) > 0 ? 1 : 0;
 	}
 	kc_sync_result_free(&res);
+	if (rc != 3 && !opts.dry_run)
+		kc_store_retention_after_run(cfg.state_dir);
 	kc_config_free(&cfg);
 	return rc;
 }

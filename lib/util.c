@@ -262,6 +262,78 @@ kc_write_all(int fd, const void *buf, size_t len)
  * Hashing both sides first makes the comparison independent of where the
  * strings differ and of their lengths, so neither leaks through timing.
  */
+void
+kc_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		OPENSSL_cleanse(p, n);
+}
+
+/* Length of the valid UTF-8 sequence at p (1 for ASCII), 0 if none. */
+static size_t
+utf8_seq_len(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0;	/* overlong */
+		if (p[0] == 0xed)
+			hi = 0x9f;	/* surrogates */
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;
+		if (p[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+size_t
+kc_term_escape(char *out, size_t outsz, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t o = 0;
+
+	if (outsz == 0)
+		return 0;
+	while (*p != '\0') {
+		size_t n = utf8_seq_len(p);
+		char esc[5];
+		const char *piece = (const char *)p;
+		size_t plen = n;
+
+		/* C0 and DEL; C1 (U+0080..U+009F, "\xc2\x80".."\xc2\x9f"). */
+		if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)) ||
+		    (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+			snprintf(esc, sizeof(esc), "\\x%02x", *p);
+			piece = esc;
+			plen = 4;
+			n = 1;
+		}
+		if (o + plen >= outsz)
+			break;
+		memcpy(out + o, piece, plen);
+		o += plen;
+		p += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 int
 kc_secret_equal(const char *given, const char *expected)
 {
@@ -308,7 +380,7 @@ void
 kc_log(enum kc_log_level level, const char *fmt, ...)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
-	char line[2048];
+	char msg[2048], line[2048];
 	va_list ap;
 	int n;
 
@@ -317,13 +389,11 @@ kc_log(enum kc_log_level level, const char *fmt, ...)
 	n = snprintf(line, sizeof(line), "%s[%ld]: %s: ", log_program,
 	    (long)getpid(), names[level]);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Log lines are read on terminals, and their text may come from outside. */
+	n += (int)kc_term_escape(line + n, sizeof(line) - (size_t)n, msg);
 	/* One write per line, so lines from concurrent workers never mix. */
-	n = (int)strlen(line);
-	for (int i = 0; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
 	if (n < (int)sizeof(line) - 1)
 		line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, (size_t)n);

@@ -59,6 +59,21 @@ int kc_write_all(int fd, const void *buf, size_t len);
 /* Constant-time comparison of two secrets of possibly different lengths. */
 int kc_secret_equal(const char *given, const char *expected);
 
+/*
+ * Overwrites memory that held a secret, in a way the compiler cannot drop
+ * (OPENSSL_cleanse); NULL is fine.  Every wipe goes through here.
+ */
+void kc_wipe(void *p, size_t n);
+
+/*
+ * s made safe for a terminal or a log line, into out (always terminated,
+ * cut at a whole character): control characters (C0, DEL, C1) and bytes
+ * that are not UTF-8 become \xNN, so text from outside (SKUs, the shop's
+ * messages) cannot move the cursor, retitle the window or forge lines.
+ * Returns the length written.
+ */
+size_t kc_term_escape(char *out, size_t outsz, const char *s);
+
 /* ISO 8601 UTC time "2026-11-27T01:02:03Z". */
 void kc_format_time(double t, char *out, size_t outsz);
 

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "apply.h"
 #include "lock.h"
@@ -80,14 +81,18 @@ check_sku(const json_t *v)
 	return NULL;
 }
 
+/* Counts a rejected item; the first KC_WEBHOOK_REJECTED_LISTED are listed. */
 static void
 reject(struct kc_webhook_body *out, size_t index, const json_t *item,
     const char *reason)
 {
 	json_t *sku = json_is_object(item) ? json_object_get(item, "sku") : NULL;
-	json_t *entry = json_pack("{s:I,s:O,s:s}", "index", (json_int_t)index,
-	    "sku", json_is_string(sku) ? sku : json_null(), "reason", reason);
+	json_t *entry;
 
+	if (out->rejected_count++ >= KC_WEBHOOK_REJECTED_LISTED)
+		return;
+	entry = json_pack("{s:I,s:O,s:s}", "index", (json_int_t)index,
+	    "sku", json_is_string(sku) ? sku : json_null(), "reason", reason);
 	if (entry != NULL)
 		json_array_append_new(out->rejected, entry);
 }
@@ -121,20 +126,69 @@ read_item(const json_t *item, struct kc_stock_report *r)
 	return r->sku ? NULL : "out of memory";
 }
 
-int
-kc_webhook_parse(const char *body, size_t len, struct kc_webhook_body *out,
+/* "line L, column C" of a byte offset, as jansson counts them. */
+static void
+where(const char *body, size_t off, int *line, int *col)
+{
+	*line = 1;
+	*col = 0;
+	for (size_t i = 0; i < off; i++) {
+		if (body[i] == '\n') {
+			(*line)++;
+			*col = 0;
+		} else if (((unsigned char)body[i] & 0xc0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+static size_t
+skip_space(const char *body, size_t len, size_t pos)
+{
+	while (pos < len && (body[pos] == ' ' || body[pos] == '\t' ||
+	    body[pos] == '\n' || body[pos] == '\r'))
+		pos++;
+	return pos;
+}
+
+static int
+invalid_json(const char *body, size_t off, const char *why, struct kc_error *err)
+{
+	int line, col;
+
+	where(body, off, &line, &col);
+	kc_error_set(err, "the body is not valid JSON: %s (line %d, column %d)",
+	    why, line, col);
+	return -1;
+}
+
+/* Keeps one usable report, growing the array as needed. */
+static int
+keep_report(struct kc_webhook_body *out, size_t *cap, struct kc_stock_report *r)
+{
+	if (out->count == *cap) {
+		size_t n = *cap ? *cap * 2 : 64;
+		struct kc_stock_report *p = realloc(out->reports, n * sizeof(*p));
+		if (p == NULL)
+			return -1;
+		out->reports = p;
+		*cap = n;
+	}
+	out->reports[out->count++] = *r;
+	return 0;
+}
+
+/*
+ * Anything but an array: an order event (ignored) or a 400.  Small or not,
+ * it is parsed whole.
+ */
+static int
+parse_non_array(const char *body, size_t len, struct kc_webhook_body *out,
     struct kc_error *err)
 {
 	json_error_t jerr;
-	json_t *root, *item;
-	size_t i;
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 
-	memset(out, 0, sizeof(*out));
-	if (len == 0) {
-		kc_error_set(err, "the body is empty; expected a JSON array of stock items");
-		return -1;
-	}
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (root == NULL) {
 		kc_error_set(err, "the body is not valid JSON: %s (line %d, column %d)",
 		    jerr.text, jerr.line, jerr.column);
@@ -145,30 +199,87 @@ kc_webhook_parse(const char *body, size_t len, struct kc_webhook_body *out,
 		json_decref(root);
 		return 0;
 	}
-	if (!json_is_array(root)) {
-		kc_error_set(err, "the body must be a JSON array of stock items, not %s",
-		    json_type_name(root));
-		json_decref(root);
-		return -1;
-	}
-	out->rejected = json_array();
-	out->received = json_array_size(root);
-	out->reports = calloc(out->received ? out->received : 1, sizeof(*out->reports));
-	if (out->rejected == NULL || out->reports == NULL) {
-		kc_error_set(err, "out of memory");
-		json_decref(root);
-		kc_webhook_body_free(out);
-		return -1;
-	}
-	json_array_foreach(root, i, item) {
-		const char *why = read_item(item, &out->reports[out->count]);
-		if (why != NULL)
-			reject(out, i, item, why);
-		else
-			out->count++;
-	}
+	kc_error_set(err, "the body must be a JSON array of stock items, not %s",
+	    json_type_name(root));
 	json_decref(root);
+	return -1;
+}
+
+/*
+ * The array is read one item at a time (jansson with
+ * JSON_DISABLE_EOF_CHECK stops after one value and says where), so memory
+ * stays that of one item plus the usable reports, whatever the body holds:
+ * a body of a million bad items costs no more than its own bytes.
+ */
+int
+kc_webhook_parse(const char *body, size_t len, struct kc_webhook_body *out,
+    struct kc_error *err)
+{
+	size_t pos, cap = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0) {
+		kc_error_set(err, "the body is empty; expected a JSON array of stock items");
+		return -1;
+	}
+	pos = skip_space(body, len, 0);
+	if (pos == len || body[pos] != '[')
+		return parse_non_array(body, len, out, err);
+	out->rejected = json_array();
+	if (out->rejected == NULL) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	pos = skip_space(body, len, pos + 1);
+	if (pos < len && body[pos] == ']') {
+		pos++;
+	} else for (;;) {
+		json_error_t jerr;
+		struct kc_stock_report r;
+		const char *why;
+		json_t *item;
+
+		item = json_loadb(body + pos, len - pos, JSON_REJECT_DUPLICATES |
+		    JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &jerr);
+		if (item == NULL) {
+			invalid_json(body, pos + (size_t)(jerr.position > 0 ? jerr.position : 0),
+			    jerr.text, err);
+			goto fail;
+		}
+		pos += (size_t)jerr.position;
+		why = read_item(item, &r);
+		if (why != NULL)
+			reject(out, out->received, item, why);
+		else if (keep_report(out, &cap, &r) != 0) {
+			free(r.sku);
+			json_decref(item);
+			kc_error_set(err, "out of memory");
+			goto fail;
+		}
+		json_decref(item);
+		out->received++;
+		pos = skip_space(body, len, pos);
+		if (pos < len && body[pos] == ',') {
+			pos = skip_space(body, len, pos + 1);
+			continue;
+		}
+		if (pos < len && body[pos] == ']') {
+			pos++;
+			break;
+		}
+		invalid_json(body, pos, pos < len ? "',' or ']' expected" :
+		    "']' expected", err);
+		goto fail;
+	}
+	pos = skip_space(body, len, pos);
+	if (pos != len) {
+		invalid_json(body, pos, "end of file expected", err);
+		goto fail;
+	}
 	return 0;
+fail:
+	kc_webhook_body_free(out);
+	return -1;
 }
 
 static int
@@ -207,14 +318,52 @@ record_webhook(const struct kc_config *cfg, const struct kc_webhook_body *body,
 	h.finished_at = kc_now();
 	h.received = (long)body->received;
 	h.queued = (long)body->count;
-	h.rejected = (long)json_array_size(body->rejected);
+	h.rejected = (long)body->rejected_count;
 	if (kc_store_open(&st, cfg->state_dir, &err) != 0 ||
 	    kc_store_history_add(&st, &h, &err) != 0)
 		kc_log(KC_LOG_WARN, "webhook: cannot record history: %s", err.msg);
 	kc_store_close(&st);
 	kc_log(KC_LOG_INFO, "webhook: %zu items, %zu queued, %zu rejected in %.3f s",
-	    body->received, body->count, json_array_size(body->rejected),
+	    body->received, body->count, body->rejected_count,
 	    h.finished_at - started);
+}
+
+/*
+ * SQLite's words for a write lock another process held longer than the
+ * store's busy timeout ("database is locked", "database table is locked").
+ */
+static int
+store_was_busy(const struct kc_error *err)
+{
+	return strstr(err->msg, "is locked") != NULL;
+}
+
+/*
+ * Commits the reports to the inbox.  Many large webhooks at once can keep
+ * the write lock busy longer than the store waits for it; then it tries
+ * again, with a short random pause, until KC_WEBHOOK_STORE_SECONDS after
+ * the request began (KeyCRM gives up at about 90 s), rather than refuse
+ * reports it could keep a moment later.
+ */
+static int
+store_reports(const struct kc_config *cfg, const struct kc_webhook_body *body,
+    double started, struct kc_error *err)
+{
+	for (int attempt = 0;; attempt++) {
+		struct kc_store st;
+		int rc;
+
+		rc = kc_store_open(&st, cfg->state_dir, err);
+		if (rc == 0 && body->count > 0)
+			rc = kc_store_enqueue(&st, body->reports, body->count, kc_now(), err);
+		kc_store_close(&st);
+		if (rc == 0 || !store_was_busy(err) ||
+		    kc_now() - started >= KC_WEBHOOK_STORE_SECONDS)
+			return rc;
+		if (attempt == 0)
+			kc_log(KC_LOG_INFO, "webhook: the state database is busy; trying again");
+		usleep(50000 + kc_random_below(200000));
+	}
 }
 
 /*
@@ -226,7 +375,6 @@ static void
 accept_reports(struct kc_request *req, const struct kc_config *cfg,
     struct kc_webhook_body *body, struct kc_job *job, double started)
 {
-	struct kc_store st;
 	struct kc_error err = { { 0 } };
 	int wait = wants_wait(req) && body->count > 0, lock_fd = -1, busy = 0;
 	json_t *ans;
@@ -237,19 +385,18 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 			kc_log(KC_LOG_WARN, "webhook: %s", err.msg);
 		busy = rc != 0;
 	}
-	if (kc_store_open(&st, cfg->state_dir, &err) != 0 ||
-	    (body->count > 0 &&
-	    kc_store_enqueue(&st, body->reports, body->count, kc_now(), &err) != 0)) {
+	if (store_reports(cfg, body, started, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "webhook: cannot store %zu reports: %s",
 		    body->count, err.msg);
-		kc_store_close(&st);
 		kc_lock_release(lock_fd);
 		kc_respond_error(req, 503, "the update could not be stored right now, so none of it was accepted; please send it again");
 		return;
 	}
-	kc_store_close(&st);
 	ans = json_pack("{s:I,s:I,s:O}", "received", (json_int_t)body->received,
 	    "queued", (json_int_t)body->count, "rejected", body->rejected);
+	if (ans != NULL && body->rejected_count > json_array_size(body->rejected))
+		json_object_set_new(ans, "rejected_more", json_integer((json_int_t)
+		    (body->rejected_count - json_array_size(body->rejected))));
 	if (wait && !busy) {
 		struct kc_apply_result res;
 		int rc;

@@ -18,19 +18,26 @@
 #include "worker.h"
 
 #define KC_SKU_MAX_BYTES 200
+/* How long after the request began storing its reports may be retried. */
+#define KC_WEBHOOK_STORE_SECONDS 60
+/* The answer lists this many rejected items and counts the rest. */
+#define KC_WEBHOOK_REJECTED_LISTED 100
 
 struct kc_webhook_body {
 	int is_event;			/* an order webhook: ignored */
 	size_t received;		/* items in the array */
 	struct kc_stock_report *reports;	/* the usable ones */
 	size_t count;
-	json_t *rejected;		/* [{"index","sku","reason"}] */
+	json_t *rejected;		/* [{"index","sku","reason"}], the first
+					   KC_WEBHOOK_REJECTED_LISTED */
+	size_t rejected_count;		/* all of them */
 };
 
 /*
  * Parses a webhook body.  Returns -1 (answer 400, err says why) when it is
  * not JSON or neither an array nor an order event; otherwise 0, with bad
- * items listed in rejected and the rest in reports.
+ * items counted in rejected_count (the first ones listed in rejected) and
+ * the rest in reports.
  */
 int kc_webhook_parse(const char *body, size_t len, struct kc_webhook_body *out,
     struct kc_error *err);

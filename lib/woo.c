@@ -79,7 +79,7 @@ kc_woo_cleanup(struct kc_woo *w)
 	free(w->root);
 	free(w->consumer_key);
 	if (w->consumer_secret != NULL)
-		memset(w->consumer_secret, 0, strlen(w->consumer_secret));
+		kc_wipe(w->consumer_secret, strlen(w->consumer_secret));
 	free(w->consumer_secret);
 	memset(w, 0, sizeof(*w));
 }
@@ -105,8 +105,8 @@ authorize(void *ctx, const char *method, const char *url, struct kc_buf *out,
 		kc_error_set(err, "out of memory");
 		rc = -1;
 	}
-	memset(cred.data, 0, cred.len);
-	memset(line.data, 0, line.len);
+	kc_wipe(cred.data, cred.cap);
+	kc_wipe(line.data, line.cap);
 	kc_buf_free(&cred);
 	kc_buf_free(&line);
 	return rc;

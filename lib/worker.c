@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,6 +26,7 @@
 
 #include "apply.h"
 #include "config.h"
+#include "store_retention.h"
 
 /* Bodies up to this size are read to the end even when refused. */
 #define DRAIN_MAX (16u << 20)
@@ -65,6 +68,30 @@ kc_job_apply(const struct kc_job *job)
 	kc_config_free(&cfg);
 }
 
+void
+kc_job_retain(const struct kc_job *job)
+{
+	struct kc_config cfg;
+	struct kc_error err = { { 0 } };
+
+	if (kc_config_load(&cfg, job->config_path, &err) != 0) {
+		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
+		return;
+	}
+	kc_store_retention_after_run(cfg.state_dir);
+	kc_config_free(&cfg);
+}
+
+/* What a handler left to do once its answer is complete. */
+static void
+run_jobs(const struct kc_program *prog, const struct kc_job *job)
+{
+	if (job->apply && prog->run_job != NULL)
+		prog->run_job(job);
+	if (job->apply || job->retain)
+		kc_job_retain(job);
+}
+
 /* FastCGI transport over one FCGX_Request. */
 static const char *
 fcgi_getenv(void *self, const char *name)
@@ -74,13 +101,43 @@ fcgi_getenv(void *self, const char *name)
 	return FCGX_GetParam(name, r->envp);
 }
 
+/* A receive timeout on the request's connection; 0: none. */
+static void
+set_read_timeout(FCGX_Request *r, int timeout_ms)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+	if (r->ipcFd >= 0)
+		(void)setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * FCGX_GetStr() returns only once it has len bytes or the stream ends, so
+ * it is asked for what libfcgi already holds, or for one byte, which makes
+ * it read from the connection once: each read() then gives up after the
+ * socket's receive timeout (libfcgi takes that error as the end of the
+ * stream), and a sender that trickles cannot stretch one call.
+ */
 static long
-fcgi_read(void *self, char *buf, size_t len)
+fcgi_read(void *self, char *buf, size_t len, int timeout_ms)
 {
 	FCGX_Request *r = self;
-	int chunk = len > 1 << 20 ? 1 << 20 : (int)len;
+	long held = (long)(r->in->stop - r->in->rdNext);
+	int chunk, n;
 
-	return FCGX_GetStr(buf, chunk, r->in);
+	if (r->in->isClosed)
+		return FCGX_GetError(r->in) == 0 ? 0 : -1;
+	chunk = held > 0 ? (int)(held < (long)len ? held : (long)len) : 1;
+	if (held <= 0)
+		set_read_timeout(r, timeout_ms > 0 ? timeout_ms : 1);
+	n = FCGX_GetStr(buf, chunk, r->in);
+	if (n == 0 && r->in->isClosed) {
+		int e = FCGX_GetError(r->in);
+		if (e == EAGAIN || e == EWOULDBLOCK)
+			return KC_READ_TIMEOUT;
+		return e == 0 ? 0 : -1;
+	}
+	return n;
 }
 
 static int
@@ -159,6 +216,31 @@ serve_one(const struct kc_program *prog, const struct kc_transport *io,
 }
 
 /*
+ * The request's variables stay with the request: QUERY_STRING holds
+ * ?secret=, HTTP_X_WEBHOOK_SECRET the header form, and a process that
+ * lives on should not carry them (its environment is readable in /proc by
+ * the same user for as long as it runs).  Only the program's own
+ * settings and PATH are kept; the job names its configuration file.
+ */
+static void
+keep_own_environment(void)
+{
+	extern char **environ;
+	size_t n = 0;
+
+	/* /proc/PID/environ shows the block the process started with, not
+	 * environ: what goes is overwritten there. */
+	for (char **e = environ; *e != NULL; e++) {
+		if (strncmp(*e, "KEYCRM_SYNC_", 12) == 0 || strncmp(*e, "PATH=", 5) == 0 ||
+		    strncmp(*e, "TZ=", 3) == 0)
+			environ[n++] = *e;
+		else
+			kc_wipe(*e, strlen(*e));
+	}
+	environ[n] = NULL;
+}
+
+/*
  * Plain CGI: the answer is complete once this process exits, so the job
  * goes to a grandchild in its own session with no descriptor shared with
  * the server; the middle child exits at once so nothing is left a zombie.
@@ -180,6 +262,7 @@ run_detached(const struct kc_program *prog, const struct kc_job *job)
 	}
 	if (setsid() < 0 || fork() != 0)
 		_exit(0);
+	keep_own_environment();
 	{
 		struct rlimit rl;
 		int fd = open("/dev/null", O_RDWR);
@@ -193,7 +276,7 @@ run_detached(const struct kc_program *prog, const struct kc_job *job)
 		for (int i = 3; i < max; i++)
 			close(i);
 	}
-	prog->run_job(job);
+	run_jobs(prog, job);
 	_exit(0);
 }
 
@@ -258,9 +341,9 @@ serve_fastcgi(const struct kc_program *prog, long max)
 			break;
 		}
 		serve_one(prog, &io, &job);
+		set_read_timeout(&fr, 0);
 		FCGX_Finish_r(&fr);
-		if (job.apply && prog->run_job != NULL)
-			prog->run_job(&job);
+		run_jobs(prog, &job);
 		if (max > 0 && ++served >= max)
 			break;
 	}
@@ -421,6 +504,27 @@ supervise(int n)
 	}
 }
 
+/*
+ * The programs hold every secret in memory (the configuration, the keys
+ * in request headers): a core dump would write them to disk, readable by
+ * whoever collects dumps.  No core file, and not dumpable, which also
+ * keeps other processes of the same user from reading this one's memory
+ * through /proc or ptrace.
+ */
+static void
+no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+		kc_log(KC_LOG_WARN, "cannot turn core dumps off: %s", strerror(errno));
+#ifdef PR_SET_DUMPABLE
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		kc_log(KC_LOG_WARN, "cannot mark the process not dumpable: %s",
+		    strerror(errno));
+#endif
+}
+
 int
 kc_program_main(const struct kc_program *prog, int argc, char **argv)
 {
@@ -431,6 +535,14 @@ kc_program_main(const struct kc_program *prog, int argc, char **argv)
 
 	kc_log_set_program(prog->name);
 	umask(027);
+	no_core_dumps();
+	{
+		long secs = env_number("KEYCRM_SYNC_BODY_SECONDS", 1, 3600,
+		    KC_BODY_SECONDS_DEFAULT);
+		if (secs < 0)
+			return 2;
+		kc_request_set_body_seconds(secs);
+	}
 	fastcgi = !FCGX_IsCGI();
 	if (fastcgi) {
 		long n = env_number("KEYCRM_SYNC_WORKERS", 1, MAX_WORKERS, 1);
@@ -454,7 +566,7 @@ kc_program_main(const struct kc_program *prog, int argc, char **argv)
 		kc_transport_cgi(&io);
 		serve_one(prog, &io, &job);
 		rc = 0;
-		if (job.apply && prog->run_job != NULL) {
+		if ((job.apply && prog->run_job != NULL) || job.retain) {
 			close(STDOUT_FILENO);
 			run_detached(prog, &job);
 		}

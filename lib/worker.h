@@ -24,6 +24,7 @@
 struct kc_job {
 	char config_path[PATH_MAX];
 	int apply;			/* apply the inbox after answering */
+	int retain;			/* then see whether retention is due */
 };
 
 struct kc_program {
@@ -41,5 +42,7 @@ const char *kc_config_path(const struct kc_request *req);
 
 /* The job that applies the inbox (webhook.cgi and sync.cgi share it). */
 void kc_job_apply(const struct kc_job *job);
+/* Retention of the state (store_retention.h), when it is due. */
+void kc_job_retain(const struct kc_job *job);
 
 #endif

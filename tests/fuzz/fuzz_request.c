@@ -51,11 +51,12 @@ fake_getenv(void *self, const char *name)
 }
 
 static long
-fake_read(void *self, char *buf, size_t len)
+fake_read(void *self, char *buf, size_t len, int timeout_ms)
 {
 	struct fake *f = self;
 	size_t n = f->len - f->pos;
 
+	(void)timeout_ms;		/* in memory: never waits */
 	if (f->fail && f->pos >= f->len / 2 && f->pos < f->len)
 		return -1;
 	if (n > len)

@@ -762,6 +762,7 @@ class Nginx(_Instance):
         """The generated nginx.conf for the current port."""
         paths = self._install_paths(self.htpasswd or self.dir / "htpasswd", self.config_path)
         http_block = substitute_paths(example_block(self.example, "http"), paths)
+        site_log = substitute_paths(example_block(self.example, "site-log"), paths)
         locations = example_block(self.example, "locations-common")
         if self.mode == "fastcgi":
             locations += example_block(self.example, "locations-fastcgi")
@@ -784,10 +785,10 @@ events {{
 }}
 http {{
     default_type application/octet-stream;
-    # As on Debian: the site's own log in the combined format, which records query strings.
-    # The /keycrm/ locations must keep their requests out of it.
-    access_log {self.log_dir}/access.log combined;
-{temp_paths}
+    # The site's own log in the combined format, which records query strings, with the
+    # condition the example tells users to add to it. The /keycrm/ locations keep their
+    # requests out of it; the condition, those refused before any location applies.
+{_indent(site_log, "    ")}{temp_paths}
 {_indent(http_block, "    ")}
     server {{
         listen 127.0.0.1:{self.port};

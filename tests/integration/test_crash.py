@@ -32,6 +32,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -200,6 +201,80 @@ def crm_like_shop():
             stocks.append({"sku": p["sku"], "warehouse_id": 1,
                            "quantity": p["stock_quantity"], "reserve": 0})
     return {"offers": offers, "stocks": stocks}
+
+
+def exe(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
+def core_limit(pid):
+    """The soft "Max core file size" of a process, as /proc shows it."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max core file size"):
+            return line.split()[4]
+    return None
+
+
+class NoSecretsInDumps(unittest.TestCase):
+    """A core dump would hold every secret: the programs turn dumps off
+    (RLIMIT_CORE 0) and make themselves not dumpable (then the files in
+    /proc/PID of a www-data process belong to root); the plain-CGI applier, which lives
+    on after the answer, keeps none of the request's variables."""
+
+    def setUp(self):
+        self.state = make_state_dir("crash-dumps")
+        # A shop that accepts connections and never answers keeps the
+        # applier alive for the test to look at.
+        self.hole = socket.socket()
+        self.hole.bind(("127.0.0.1", 0))
+        self.hole.listen(16)
+        self.cfg = config("dumps", self.state, sync_max_seconds=15,
+                          woo_url=f"http://127.0.0.1:{self.hole.getsockname()[1]}")
+
+    def tearDown(self):
+        self.hole.close()
+
+    def check_process(self, pid):
+        self.assertEqual(core_limit(pid), "0", pid)
+        self.assertEqual(os.stat(f"/proc/{pid}/environ").st_uid, 0, "not dumpable")
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        self.assertNotIn(WEBHOOK_SECRET.encode(), environ)
+        return environ
+
+    def test_plain_cgi_applier_under_apache(self):
+        srv = servers.Apache(str(root()), str(BINDIR), self.cfg, env=sanitizer_env())
+        srv.start()
+        try:
+            items = json.dumps([{"sku": "RW-SIMPLE-001", "in_stock": 2}]).encode()
+            r = servers.http_request(f"{srv.url}/keycrm/webhook?secret={WEBHOOK_SECRET}",
+                                     "POST", items, headers={"X-Webhook-Secret": WEBHOOK_SECRET})
+            self.assertEqual(r.status, 200, r.text)
+            pids = kctest.wait_for(lambda: [p for p in srv.pids()
+                                            if exe(p).endswith("webhook.cgi")],
+                                   what="the detached applier")
+            for pid in pids:
+                environ = self.check_process(pid)
+                self.assertNotIn(b"QUERY_STRING", environ)
+                self.assertNotIn(b"HTTP_X_WEBHOOK_SECRET", environ)
+        finally:
+            srv.stop()
+
+    def test_fastcgi_workers_under_nginx(self):
+        srv = servers.Nginx(str(root()), str(BINDIR), self.cfg, env=sanitizer_env())
+        srv.start()
+        try:
+            r = servers.http_request(f"{srv.url}/keycrm/webhook?secret=wrong", "POST", b"[]")
+            self.assertEqual(r.status, 403)
+            workers = [p for p in srv.pids()
+                       if exe(p).endswith("webhook.cgi")]
+            self.assertTrue(workers)
+            for pid in workers:
+                self.check_process(pid)
+        finally:
+            srv.stop()
 
 
 class SyncKilled(unittest.TestCase):

@@ -21,12 +21,14 @@ import concurrent.futures
 import json
 import os
 import queue
+import subprocess
 import time
 import traceback
 import unittest
 
-from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
-                    Program, inbox, make_state_dir, query, root, write_config)
+from harness import servers
+from kctest import (CK, CS, KEYCRM_KEY, PYTHON, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
+                    Program, ThroughServer, inbox, make_state_dir, query, root, write_config)
 
 HOOK_Q = f"secret={WEBHOOK_SECRET}"
 TOKEN_Q = f"token={SYNC_TOKEN}"
@@ -555,6 +557,48 @@ class KeyCRMFaultsDuringSync(unittest.TestCase):
         rig.reset()
         put_fault_case(self, rig, ("429", {"action": "status", "status": 429,
                                            "retry_after": 1}, False))
+
+
+# Holds the state database's write lock as the web server's user would.
+HOLD_LOCK = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+con.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.execute("COMMIT")
+"""
+
+
+class DatabaseLocked(unittest.TestCase):
+    """A writer that holds the state's lock longer than the store waits
+    (its busy timeout, 10 s) - as 80 large webhooks at once did - must not
+    make a webhook refuse reports it can keep a moment later: it tries
+    again within its budget."""
+
+    def test_webhook_waits_out_a_long_write_lock(self):
+        rig = RIGS[0]
+        rig.reset()
+        state = make_state_dir("faults-locked")
+        cfg = rig.config("locked", state)
+        srv = ThroughServer("nginx", cfg)
+        try:
+            url = f"{srv.server.url}/keycrm/webhook?{HOOK_Q}"
+            self.assertEqual(servers.http_request(url, "POST", b"[]").status, 200)
+            holder = subprocess.Popen([PYTHON, "-c", HOLD_LOCK, str(state / "state.db"), "12"],
+                                      stdout=subprocess.PIPE, text=True, user="www-data",
+                                      group="www-data", extra_groups=[])
+            try:
+                self.assertEqual(holder.stdout.readline().strip(), "locked")
+                items = json.dumps([{"sku": "RW-SIMPLE-001", "in_stock": 7}]).encode()
+                r = servers.http_request(url, "POST", items, timeout=90)
+            finally:
+                holder.wait(30)
+            self.assertEqual(r.status, 200, r.text)
+            self.assertEqual(r.json()["queued"], 1)
+        finally:
+            srv.stop()
+        self.assertTrue(inbox(state) or rig.qty(10) == 7)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,14 @@ def csrf_token(page):
     return m.group(1)
 
 
+def show_fields(page):
+    """The one-use fields of the page's "show" form."""
+    m = re.search(r'name="nonce" value="([0-9a-f]{32})"><input type="hidden" name="once" '
+                  r'value="([0-9a-f]{64})">', page.text)
+    assert m, "no show form on the page"
+    return {"nonce": m.group(1), "once": m.group(2)}
+
+
 def form(**fields):
     return urllib.parse.urlencode(fields).encode()
 
@@ -322,14 +330,28 @@ class PageContract:
         self.assertIn("SKUs that matched nothing", page.text)
 
     def test_show_reveals_the_urls_once_on_a_no_store_answer(self):
-        token = csrf_token(self.get())
-        r = self.post(token, action="show")
+        page = self.get()
+        token, once = csrf_token(page), show_fields(page)
+        r = self.post(token, action="show", **once)
         r.shows_secrets = True
         self.assertEqual(r.status, 200)
         self.assert_security_headers(r)
         self.assertIn(f"/keycrm/webhook?secret={WEBHOOK_SECRET}", r.text)
         self.assertIn(f"/keycrm/sync?token={SYNC_TOKEN}", r.text)
         self.assertNotIn(CS, r.text)
+        # The same form again (a copy kept anywhere) shows nothing.
+        r = self.post(token, action="show", **once)
+        self.assertEqual(r.status, 403)
+        self.assertIn("Already shown", r.text)
+        # Without the one-use fields, or with another user's, neither.
+        self.assertEqual(self.post(token, action="show").status, 403)
+        other = show_fields(self.target.request("GET", user=OTHER_USER))
+        self.assertEqual(self.post(token, action="show", **other).status, 403)
+        # A fresh page has a fresh form.
+        page = self.get()
+        r = self.post(csrf_token(page), action="show", **show_fields(page))
+        r.shows_secrets = True
+        self.assertEqual(r.status, 200)
 
     def test_check_key_reports_both_sides(self):
         token = csrf_token(self.get())
@@ -463,6 +485,41 @@ class SettingsBehindNginx(PageContract, unittest.TestCase):
 
 class SettingsBehindApache(SettingsBehindNginx):
     kind = "apache"
+
+
+class NginxLogin(unittest.TestCase):
+    """nginx fills $remote_user from any Authorization header, checked or
+    not: the example passes REMOTE_USER from a variable that only the
+    login block defines, so a config without the login does not start."""
+
+    def test_removing_the_login_makes_nginx_refuse_the_config(self):
+        login = ("auth_basic ", "auth_basic_user_file ", "set $keycrm_settings_user ")
+        text = servers.NGINX_EXAMPLE.read_text()
+        stripped = "\n".join(line for line in text.splitlines()
+                              if not line.strip().startswith(login))
+        self.assertNotEqual(stripped, text)
+        example = root() / "nginx-example-without-login.conf"
+        example.write_text(stripped)
+        state = make_state_dir("settings-nologin")
+        srv = servers.Nginx(str(root()), str(BINDIR), config("nologin", state),
+                            programs=PROGRAMS, example=example)
+        try:
+            with self.assertRaises(RuntimeError) as ctx:
+                srv.check_config()
+            self.assertIn("keycrm_settings_user", str(ctx.exception))
+        finally:
+            srv.stop()
+
+    def test_a_made_up_user_name_gets_nowhere(self):
+        state = make_state_dir("settings-madeup")
+        target = Behind("nginx", config("madeup", state))
+        try:
+            r = servers.http_request(target.url, headers={
+                "Authorization": "Basic " + base64.b64encode(b"mallory:x").decode()})
+            self.assertEqual(r.status, 401)
+            self.assertNotIn(WEBHOOK_SECRET, r.text)
+        finally:
+            target.stop()
 
 
 if __name__ == "__main__":

@@ -463,6 +463,27 @@ class OverHttps(unittest.TestCase):
             self.assertIn("certificate", r.json().get("error", "").lower() +
                           json.dumps(r.json().get("failed")).lower())
             self.assertEqual(shop.qty(14), 42)
+            # One truth: the answer lists the item the log counts as failed.
+            cfg3 = write_config(root() / "tls3.conf", webhook_secret=WEBHOOK_SECRET,
+                                state_dir=make_state_dir("state-tls-apache"),
+                                woo_url="https://shop.example",
+                                woo_connect_to=f"127.0.0.1:{shop.port}",
+                                woo_consumer_key=CK, woo_consumer_secret=CS,
+                                sync_max_seconds=3)
+            srv = ThroughServer("apache", cfg3)
+            try:
+                r = srv.request("POST", SECRET_Q + "&wait=1",
+                                body([{"sku": "RW-SIMPLE-005", "in_stock": 44}]))
+                logs = srv.server.error_log_text()
+            finally:
+                srv.stop()
+            ans = r.json()
+            self.assertIn("failed", ans, ans)
+            self.assertEqual([f["sku"] for f in ans["failed"]], ["RW-SIMPLE-005"], ans)
+            self.assertIn("certificate", ans["failed"][0]["reason"].lower())
+            self.assertEqual(ans["queued"], 1)
+            if "apply:" in logs:
+                self.assertIn("1 failed", logs)
         finally:
             shop.stop()
 

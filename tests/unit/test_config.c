@@ -100,6 +100,7 @@ errors_name_line_and_reason(void **state)
 		{ "keycrm_api_key =\n", "has no value" },
 		{ "log_level = loud\n", "must be error, warning, info or debug" },
 		{ "woo_parallel_requests = 9\n", "between 1 and 8" },
+		{ "webhok_secret = x\n", "unknown key 'webhok_secret'" },
 	};
 	struct kc_config cfg;
 	struct kc_error err;
@@ -110,6 +111,33 @@ errors_name_line_and_reason(void **state)
 		assert_int_equal(parse(cases[i].text, &cfg, &err), -1);
 		if (strstr(err.msg, cases[i].want) == NULL)
 			fail_msg("case %zu: got \"%s\", want \"%s\"", i, err.msg, cases[i].want);
+		kc_config_free(&cfg);
+	}
+}
+
+/* A secret pasted on a line of its own is never quoted back. */
+static void
+never_quotes_what_may_be_a_secret(void **state)
+{
+	static const char *const lines[] = {
+		"dGhpcyBpcyBhIHNlY3JldCB0aGF0IHdhcyBwYXN0ZWQ==\n",
+		"abcdefghijklmnopqrstuvwxyzabcdefghij = 1\n",	/* too long for a key */
+		"Ab3_secret-Value = 2\n",
+		"sk_live_0123 = 3\n",
+		"webhook secret = 4\n",
+	};
+	struct kc_config cfg;
+	struct kc_error err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		char name[64];
+
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(parse(lines[i], &cfg, &err), -1);
+		snprintf(name, sizeof(name), "%.6s", lines[i]);
+		if (strstr(err.msg, name) != NULL || strstr(err.msg, "test.conf:1:") == NULL)
+			fail_msg("case %zu: got \"%s\"", i, err.msg);
 		kc_config_free(&cfg);
 	}
 }
@@ -171,6 +199,18 @@ load_checks_permissions(void **state)
 	chmod(path, 0666);
 	assert_int_equal(kc_config_load(&cfg, path, &err), -1);
 	assert_non_null(strstr(err.msg, "writable by everyone"));
+	chmod(path, 0660);
+	assert_int_equal(kc_config_load(&cfg, path, &err), -1);
+	assert_non_null(strstr(err.msg, "writable by its group"));
+	/* A FIFO is refused at once rather than waited on. */
+	{
+		char fifo[300];
+		snprintf(fifo, sizeof(fifo), "%s/fifo.conf", dir);
+		assert_int_equal(mkfifo(fifo, 0640), 0);
+		assert_int_equal(kc_config_load(&cfg, fifo, &err), -1);
+		assert_non_null(strstr(err.msg, "not a regular file"));
+		unlink(fifo);
+	}
 	chmod(path, 0640);
 	assert_int_equal(kc_config_load(&cfg, path, &err), 0);
 	assert_str(cfg.webhook_secret, SECRET);
@@ -251,6 +291,7 @@ main(void)
 		cmocka_unit_test(defaults_match_spec),
 		cmocka_unit_test(parses_a_full_file),
 		cmocka_unit_test(errors_name_line_and_reason),
+		cmocka_unit_test(never_quotes_what_may_be_a_secret),
 		cmocka_unit_test(rejects_nul_and_long_lines),
 		cmocka_unit_test(settings_file_takes_page_keys_only),
 		cmocka_unit_test(load_checks_permissions),

@@ -78,6 +78,14 @@ refuses_non_arrays(void **state)
 		{ "[{\"sku\":\"a\",\"sku\":\"b\",\"in_stock\":1}]", "duplicate" },
 		{ "[{\"sku\":\"a\",\"in_stock\":1e309}]", "not valid JSON" },
 		{ "[{\"sku\":\"a\",\"in_stock\":NaN}]", "not valid JSON" },
+		/* The array is read item by item: its own syntax is checked too. */
+		{ "[", "not valid JSON" },
+		{ "[1 2]", "not valid JSON" },
+		{ "[1,,2]", "not valid JSON" },
+		{ "[1] x", "not valid JSON" },
+		{ "[1][2]", "not valid JSON" },
+		{ "[[1]", "not valid JSON" },
+		{ "[\"a\" \"b\"]", "not valid JSON" },
 	};
 	struct kc_webhook_body b;
 	struct kc_error err;
@@ -91,6 +99,34 @@ refuses_non_arrays(void **state)
 		    strstr(err.msg, "an object") != NULL))
 			fail_msg("case %zu: got \"%s\"", i, err.msg);
 	}
+}
+
+/* A body of many bad items: each counted, the first 100 listed. */
+static void
+lists_only_the_first_rejected_items(void **state)
+{
+	struct kc_webhook_body b;
+	struct kc_buf text;
+
+	(void)state;
+	kc_buf_init(&text);
+	kc_buf_adds(&text, " [\n");
+	for (int i = 0; i < 5000; i++)
+		kc_buf_adds(&text, i ? ",0" : "0");
+	kc_buf_adds(&text, ",{\"sku\":\"ok\",\"in_stock\":1} ] \n");
+	assert_int_equal(kc_webhook_parse(text.data, text.len, &b, NULL), 0);
+	assert_int_equal(b.received, 5001);
+	assert_int_equal(b.rejected_count, 5000);
+	assert_int_equal(json_array_size(b.rejected), KC_WEBHOOK_REJECTED_LISTED);
+	assert_int_equal(json_integer_value(json_object_get(
+	    json_array_get(b.rejected, 99), "index")), 99);
+	assert_int_equal(b.count, 1);
+	assert_str(b.reports[0].sku, "ok");
+	kc_webhook_body_free(&b);
+	kc_buf_free(&text);
+	assert_int_equal(parse(" [ ] ", &b, NULL), 0);
+	assert_int_equal(b.received, 0);
+	kc_webhook_body_free(&b);
 }
 
 static void
@@ -128,6 +164,7 @@ main(void)
 		cmocka_unit_test(accepts_keycrm_payload),
 		cmocka_unit_test(rejects_bad_items_one_by_one),
 		cmocka_unit_test(refuses_non_arrays),
+		cmocka_unit_test(lists_only_the_first_rejected_items),
 		cmocka_unit_test(ignores_order_events),
 		cmocka_unit_test(accepts_unicode_and_punctuation),
 	};

@@ -1,0 +1,169 @@
+/*
+ * store_retention.c - see store_retention.h.
+ */
+#include "store_retention.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#define DAY_S 86400.0
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define KV_LAST_RUN "retention_at"
+
+static int
+fail(struct kc_store *st, struct kc_error *err, const char *what)
+{
+	kc_error_set(err, "state database %s: retention: %s: %s", st->path, what,
+	    sqlite3_errmsg(st->db));
+	return -1;
+}
+
+/* Runs one statement with up to two numeric parameters; rows changed or -1. */
+static long
+change(struct kc_store *st, const char *sql, double a, double b,
+    struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err, "prepare");
+	if (sqlite3_bind_parameter_count(s) >= 1)
+		sqlite3_bind_double(s, 1, a);
+	if (sqlite3_bind_parameter_count(s) >= 2)
+		sqlite3_bind_double(s, 2, b);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, "delete");
+	return (long)sqlite3_changes(st->db);
+}
+
+static double
+number(struct kc_store *st, const char *sql)
+{
+	sqlite3_stmt *s;
+	double v = -1;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		v = sqlite3_column_double(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int
+drop_old_rows(struct kc_store *st, double now, struct kc_retention_result *res,
+    struct kc_error *err)
+{
+	double ledger_cut = now - KC_RETAIN_LEDGER_DAYS * DAY_S;
+
+	res->history = change(st, "DELETE FROM history WHERE started_at < ?1 OR id <="
+	    " (SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET "
+	    STR(KC_RETAIN_HISTORY_ROWS) ")", now - KC_RETAIN_HISTORY_DAYS * DAY_S, 0, err);
+	if (res->history < 0)
+		return -1;
+	res->problems = change(st, "DELETE FROM problems WHERE last_seen < ?1",
+	    now - KC_RETAIN_PROBLEM_DAYS * DAY_S, 0, err);
+	if (res->problems < 0)
+		return -1;
+	res->ledger = change(st, "DELETE FROM ledger WHERE agreed_qty IS NULL"
+	    " AND (keycrm_at IS NULL OR keycrm_at < ?1)"
+	    " AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.sku = ledger.sku)"
+	    " AND NOT EXISTS (SELECT 1 FROM sku_map m WHERE m.sku = ledger.sku"
+	    "   AND m.refreshed_at >= ?1)", ledger_cut, 0, err);
+	if (res->ledger < 0)
+		return -1;
+	return change(st, "INSERT INTO kv(key, value) VALUES ('" KV_LAST_RUN "', ?1)"
+	    " ON CONFLICT(key) DO UPDATE SET value = excluded.value", now, 0, err) < 0 ? -1 : 0;
+}
+
+/* VACUUM once a quarter of the file (and at least 1 MiB) is free pages. */
+static int
+give_space_back(struct kc_store *st, struct kc_retention_result *res,
+    struct kc_error *err)
+{
+	double pages = number(st, "PRAGMA page_count");
+	double free_pages = number(st, "PRAGMA freelist_count");
+	double page_size = number(st, "PRAGMA page_size");
+
+	if (pages <= 0 || free_pages * 4 < pages || free_pages * page_size < 1048576)
+		return 0;
+	if (sqlite3_exec(st->db, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
+		return fail(st, err, "vacuum");
+	/* In WAL mode the file shrinks once the log is written back. */
+	sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	res->vacuumed = 1;
+	return 0;
+}
+
+int
+kc_store_retention(struct kc_store *st, double now, int force,
+    struct kc_retention_result *res, struct kc_error *err)
+{
+	double last;
+
+	memset(res, 0, sizeof(*res));
+	last = number(st, "SELECT CAST(value AS REAL) FROM kv WHERE key = '" KV_LAST_RUN "'");
+	if (!force && last > 0 && now - last < KC_RETENTION_EVERY_S && now >= last)
+		return 0;
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return fail(st, err, "begin");
+	if (drop_old_rows(st, now, res, err) != 0) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		memset(res, 0, sizeof(*res));
+		return -1;
+	}
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		fail(st, err, "commit");
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		memset(res, 0, sizeof(*res));
+		return -1;
+	}
+	return give_space_back(st, res, err) == 0 ? 1 : -1;
+}
+
+long long
+kc_store_disk_bytes(const char *state_dir)
+{
+	static const char *const files[] = { "state.db", "state.db-wal" };
+	long long total = -1;
+	char path[4096];
+	struct stat sb;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", state_dir, files[i]);
+		if (stat(path, &sb) == 0)
+			total = (total < 0 ? 0 : total) + (long long)sb.st_size;
+	}
+	return total;
+}
+
+void
+kc_store_retention_after_run(const char *state_dir)
+{
+	struct kc_store st;
+	struct kc_retention_result res;
+	struct kc_error err = { { 0 } };
+	int rc;
+
+	if (kc_store_open(&st, state_dir, &err) != 0) {
+		kc_log(KC_LOG_WARN, "retention: %s", err.msg);
+		return;
+	}
+	rc = kc_store_retention(&st, kc_now(), 0, &res, &err);
+	kc_store_close(&st);
+	if (rc < 0)
+		kc_log(KC_LOG_WARN, "%s", err.msg);
+	else if (rc > 0)
+		kc_log(KC_LOG_INFO, "retention: dropped %ld history, %ld problem and %ld ledger rows%s",
+		    res.history, res.problems, res.ledger,
+		    res.vacuumed ? "; the database was compacted" : "");
+}
