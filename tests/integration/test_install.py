@@ -416,7 +416,7 @@ class WorkersScript(unittest.TestCase):
         # Supervisor and workers run as www-data.
         webhook_pid = self.supervisor("webhook")
         workers = children(webhook_pid)
-        self.assertEqual(len(workers), 2)
+        self.assertEqual(len(workers), 4)   # KEYCRM_SYNC_WORKERS=4, the default
         for pid in (webhook_pid, *workers):
             self.assertEqual(os.stat(f"/proc/{pid}").st_uid, servers._www_ids()[0])
         # Another user is told to ask as root, not that nothing runs.
