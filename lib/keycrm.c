@@ -148,6 +148,7 @@ pace(struct kc_keycrm *k, const char *method, const char *url,
 			char path[256];
 
 			kc_url_path(url, path, sizeof(path));
+			k->paced_out = 1;
 			kc_error_set(err, "KeyCRM %s %s: out of time for this run (the limit of %ld requests per minute is reached)",
 			    method, path, k->per_minute);
 			return -1;

@@ -31,6 +31,7 @@ struct kc_keycrm {
 	struct kc_store *store;		/* for the shared rate window */
 	long per_minute;
 	int key_rejected;		/* 401/403 seen */
+	int paced_out;			/* the request limit left no time before the deadline */
 };
 
 enum kc_key_status {

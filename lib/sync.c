@@ -971,6 +971,35 @@ record(struct run *run, double started)
 		kc_log(KC_LOG_WARN, "cannot record the run: %s", err.msg);
 }
 
+/*
+ * The run's log line.  A run an error stopped says the error's text and
+ * never that sync_max_seconds stopped it (SPEC section 3).
+ */
+static void
+log_run(const struct kc_sync_options *opts, const struct kc_sync_result *res)
+{
+	struct kc_buf why;
+	size_t nerr = json_array_size(res->errors);
+
+	kc_buf_init(&why);
+	if (nerr > 0) {
+		kc_buf_addf(&why, "; failed: %s", json_string_value(json_array_get(res->errors, 0)));
+		if (nerr > 1)
+			kc_buf_addf(&why, " (and %zu more %s)", nerr - 1,
+			    nerr > 2 ? "errors" : "error");
+	} else if (!res->complete) {
+		kc_buf_adds(&why, "; stopped by sync_max_seconds, the next call resumes");
+	}
+	kc_log(nerr ? KC_LOG_ERROR : KC_LOG_INFO,
+	    "%s: %ld scanned, %ld changed, %ld sent, %ld unknown to KeyCRM, %ld skipped,"
+	    " %ld held, %ld applied from the inbox; %lu shop and %lu KeyCRM requests"
+	    " in %.2f s%s", opts->pull ? "backfill" : opts->dry_run ? "dry run" : "sync",
+	    res->scanned, res->changed, res->sent, res->unknown, res->skipped, res->held,
+	    res->applied, res->shop_requests, res->keycrm_requests, res->seconds,
+	    why.data ? why.data : "");
+	kc_buf_free(&why);
+}
+
 int
 kc_sync_run(const struct kc_config *cfg, const struct kc_sync_options *opts,
     struct kc_sync_result *res, struct kc_error *err)
@@ -1017,14 +1046,7 @@ kc_sync_run(const struct kc_config *cfg, const struct kc_sync_options *opts,
 		record(&run, started);
 	kc_lock_release(lock_fd);
 	kc_store_close(&run.st);
-	kc_log(json_array_size(res->errors) ? KC_LOG_WARN : KC_LOG_INFO,
-	    "%s: %ld scanned, %ld changed, %ld sent, %ld unknown to KeyCRM, %ld skipped,"
-	    " %ld held, %ld applied from the inbox; %lu shop and %lu KeyCRM requests"
-	    " in %.2f s%s%s", opts->pull ? "backfill" : opts->dry_run ? "dry run" : "sync",
-	    res->scanned, res->changed, res->sent, res->unknown, res->skipped, res->held,
-	    res->applied, res->shop_requests, res->keycrm_requests, res->seconds,
-	    res->complete ? "" : "; stopped by sync_max_seconds, the next call resumes",
-	    json_array_size(res->errors) ? "; errors" : "");
+	log_run(opts, res);
 	return 0;
 }
 
