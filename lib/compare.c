@@ -389,7 +389,8 @@ record(struct cmp *c)
 	    "shop_only", (json_int_t)c->res->counts[KC_CMP_SHOP_ONLY],
 	    "keycrm_only", (json_int_t)c->res->counts[KC_CMP_KEYCRM_ONLY]);
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	if (text == NULL || kc_store_kv_set(&c->st, "compare.summary", text, &err) != 0)
+	if (text == NULL || kc_store_kv_set(&c->st, "compare.summary", text, &err) != 0 ||
+	    kc_store_kv_set(&c->st, "compare.cursor", NULL, &err) != 0)
 		add_error(c, text ? err.msg : "out of memory");
 	free(text);
 	json_decref(o);

@@ -91,6 +91,13 @@ int kc_keycrm_get_stocks_of(struct kc_keycrm *k, const char *const *skus,
     size_t nskus, long warehouse_id, struct kc_keycrm_offer **offers, size_t *n,
     struct kc_error *err);
 
+/*
+ * The warehouse ids KeyCRM's stock list shows (it has no API that lists
+ * warehouses), from up to max_pages pages; *complete when it read them all.
+ */
+int kc_keycrm_warehouse_ids(struct kc_keycrm *k, long max_pages, long *ids,
+    size_t max, size_t *n, int *complete, struct kc_error *err);
+
 /* Parses a GET /offers/stocks answer; for tests and fuzzing. */
 int kc_keycrm_parse_stocks(const char *json, size_t len, long warehouse_id,
     struct kc_keycrm_offer **offers, size_t *n, long *last_page,

@@ -19,11 +19,13 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "compare.h"
 #include "config.h"
 #include "csrf.h"
 #include "html.h"
 #include "keycrm.h"
 #include "settings_file.h"
+#include "settings_firstinstall.h"
 #include "status.h"
 #include "store.h"
 #include "sync.h"
@@ -441,8 +443,10 @@ action_button(struct kc_buf *b, const struct page *p, const char *action,
 {
 	kc_html_f(b, "<form method=\"post\" action=\"%s\">", p->self);
 	csrf_field(b, p);
-	kc_html_f(b, "<button type=\"submit\" name=\"action\" value=\"%s\"%s>%s"
-	    "</button></form>", action, primary ? " class=\"primary\"" : "", label);
+	/* kc_html_f escapes its arguments: the attribute is chosen here. */
+	kc_html_f(b, primary ? "<button type=\"submit\" name=\"action\" value=\"%s\" "
+	    "class=\"primary\">%s</button></form>" : "<button type=\"submit\" "
+	    "name=\"action\" value=\"%s\">%s</button></form>", action, label);
 }
 
 static const char *
@@ -670,6 +674,54 @@ check_keycrm(struct page *p, const char *key, struct kc_error *err)
 	return status;
 }
 
+#define WAREHOUSE_PAGES 10		/* of KeyCRM's stock list, to find warehouse ids */
+#define WAREHOUSES_MAX 64
+
+/*
+ * Whether KeyCRM knows warehouse id (SPEC 2: checked before it is saved).
+ * KeyCRM lists no warehouses, so their ids are read from its stock list.
+ * Returns 1 found, 0 not found (seen says which ids were), -1 when KeyCRM
+ * could not tell (err says why).
+ */
+static int
+check_warehouse(struct page *p, const char *key, long id, struct kc_buf *seen,
+    struct kc_error *err)
+{
+	struct kc_config *cfg = &p->cfg;
+	struct kc_keycrm k;
+	long ids[WAREHOUSES_MAX];
+	size_t n = 0;
+	int complete = 0, rc;
+	char *saved = cfg->keycrm_api_key;
+
+	if (!p->have_store) {
+		kc_error_set(err, "%s", p->store_err.msg);
+		return -1;
+	}
+	cfg->keycrm_api_key = (char *)key;
+	rc = kc_keycrm_init(&k, cfg, &p->st, err);
+	cfg->keycrm_api_key = saved;
+	if (rc != 0)
+		return -1;
+	k.http.max_attempts = 2;
+	k.http.deadline_ms = kc_monotonic_ms() + CHECK_DEADLINE_MS;
+	rc = kc_keycrm_warehouse_ids(&k, WAREHOUSE_PAGES, ids, WAREHOUSES_MAX, &n,
+	    &complete, err);
+	kc_keycrm_cleanup(&k);
+	if (rc != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] == id)
+			return 1;
+		kc_buf_addf(seen, "%s%ld", i ? ", " : "", ids[i]);
+	}
+	if (n == 0)
+		kc_buf_adds(seen, "none");
+	if (!complete)
+		kc_buf_addf(seen, " (in its first %d offers)", WAREHOUSE_PAGES * KC_KEYCRM_PAGE_MAX);
+	return 0;
+}
+
 static void
 record_keycrm_check(struct page *p, enum kc_key_status status, const char *reason)
 {
@@ -840,6 +892,51 @@ form_value(const struct kc_form *form, const char *name, char *out, size_t outsz
 	return out;
 }
 
+static int
+form_says_yes(const struct kc_form *form, const char *name)
+{
+	const char *v = kc_form_get(form, name);
+
+	return v != NULL && strcmp(v, "yes") == 0;
+}
+
+/*
+ * A new warehouse id is saved only when KeyCRM's stock list shows it, or
+ * when the administrator says it is right although no stock is there yet.
+ * Returns 1 when nothing may be saved (f says why).
+ */
+static int
+warehouse_refused(struct page *p, const struct kc_form *form, const char *wh,
+    const char *key, struct flash *f)
+{
+	char current[32];
+	struct kc_buf seen;
+	struct kc_error err = { { 0 } };
+	int rc;
+
+	kc_config_value_text(&p->cfg, KC_KEY_KEYCRM_WAREHOUSE_ID, current, sizeof(current));
+	if (wh[0] == '\0' || strcmp(wh, current) == 0)
+		return 0;
+	if (key == NULL) {
+		flash_say(f, L_WARN, "Warehouse %s could not be checked with KeyCRM: no API key is set.",
+		    wh);
+		return 0;
+	}
+	kc_buf_init(&seen);
+	rc = check_warehouse(p, key, strtol(wh, NULL, 10), &seen, &err);
+	if (rc < 0)
+		flash_say(f, L_BAD, "Nothing was saved: warehouse %s could not be checked because KeyCRM did not answer (%s). Try again later.",
+		    wh, err.msg);
+	else if (rc == 0 && !form_says_yes(form, "warehouse_unlisted"))
+		flash_say(f, L_BAD, "Nothing was saved: KeyCRM's stock list shows no warehouse %s (warehouses it shows: %s). Check the id in KeyCRM (Settings, Warehouses); if it is right but holds no stock yet, tick \"save it anyway\".",
+		    wh, seen.data ? seen.data : "none");
+	else if (rc == 0)
+		kc_log(KC_LOG_WARN, "settings: %s saved warehouse %s, which KeyCRM's stock list does not show",
+		    p->user, wh);
+	kc_buf_free(&seen);
+	return rc < 0 || (rc == 0 && !form_says_yes(form, "warehouse_unlisted"));
+}
+
 static void
 act_save(struct page *p, const struct kc_form *form, struct flash *f)
 {
@@ -882,6 +979,8 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 		}
 		record_keycrm_check(p, status, "");
 	}
+	if (warehouse_refused(p, form, wh, key[0] ? key : p->cfg.keycrm_api_key, f))
+		goto out;
 	if (kc_settings_file_write(p->cfg.state_dir, &v, p->user, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "settings: cannot save: %s", err.msg);
 		flash_say(f, L_BAD, "Nothing was saved: %s.", err.msg);
@@ -1000,6 +1099,14 @@ act_dry_run(struct page *p, const struct kc_form *form, struct flash *f)
 	kc_sync_result_free(&r);
 }
 
+/* A push all or backfill that went through makes the first-install choice. */
+static void
+record_choice(struct page *p, const struct kc_sync_result *r, const char *choice)
+{
+	if (p->have_store && r->complete && json_array_size(r->errors) == 0)
+		kc_fi_choose(&p->st, choice, p->user, NULL);
+}
+
 static void
 act_backfill(struct page *p, const struct kc_form *form, struct flash *f)
 {
@@ -1014,8 +1121,49 @@ act_backfill(struct page *p, const struct kc_form *form, struct flash *f)
 		    r.seconds, r.pulled, plural(r.pulled, "offer", "offers"), r.applied);
 		say_incomplete(f, &r, "press Backfill again to go on where it stopped.");
 		say_errors(f, &r);
+		record_choice(p, &r, "backfill");
 	}
 	kc_sync_result_free(&r);
+}
+
+static void
+act_compare(struct page *p, const struct kc_form *form, struct flash *f)
+{
+	struct kc_compare_options opts = { 0 };
+	struct kc_compare_result r;
+	struct kc_error err = { { 0 } };
+	int rc;
+
+	(void)form;
+	kc_compare_result_init(&r);
+	rc = kc_compare_run(&p->cfg, &opts, &r, &err);
+	if (rc > 0)
+		flash_say(f, L_WARN, "A comparison is already running; try again when it is done.");
+	else if (rc < 0)
+		flash_say(f, L_BAD, "The comparison could not start: %s.", err.msg);
+	else if (r.complete)
+		flash_say(f, L_OK, "Compared in %.1f s: %ld equal, %ld different, %ld only in the shop, %ld only in KeyCRM.",
+		    r.seconds, r.counts[KC_CMP_EQUAL], r.counts[KC_CMP_DIFFERENT],
+		    r.counts[KC_CMP_SHOP_ONLY], r.counts[KC_CMP_KEYCRM_ONLY]);
+	else if (json_array_size(r.errors) == 0)
+		flash_say(f, L_INFO, "Comparing: %s page %ld of %ld read when the time limit (sync_max_seconds) or KeyCRM's request limit stopped it. Press Compare again to go on where it stopped.",
+		    strcmp(r.phase, "keycrm") == 0 ? "KeyCRM" : "shop", r.page, r.pages);
+	if (rc == 0)
+		say_errors(f, &(struct kc_sync_result){ .errors = r.errors });
+	kc_compare_result_free(&r);
+}
+
+static void
+act_first_keep(struct page *p, const struct kc_form *form, struct flash *f)
+{
+	struct kc_error err = { { 0 } };
+
+	(void)form;
+	if (!p->have_store || kc_fi_choose(&p->st, "keep", p->user, &err) != 0)
+		flash_say(f, L_BAD, "The choice could not be kept: %s.",
+		    p->have_store ? err.msg : p->store_err.msg);
+	else
+		flash_say(f, L_OK, "Both sides are kept as they are; from now on each side's changes are sent to the other.");
 }
 
 static int
@@ -1026,7 +1174,7 @@ is_first_install(struct page *p)
 
 	if (!p->have_store || kc_status_read(&p->st, 0, 0, &s, NULL) != 0)
 		return 0;
-	first = s.first_install;
+	first = kc_fi_pending(&p->st, s.first_install);
 	kc_status_free(&s);
 	return first;
 }
@@ -1037,10 +1185,9 @@ act_push_all(struct page *p, const struct kc_form *form, struct flash *f)
 	struct kc_sync_options opts = { 0 };
 	struct kc_sync_result r;
 
-	(void)form;
-	/* Afterwards it would overwrite what KeyCRM changed meanwhile. */
-	if (!is_first_install(p)) {
-		flash_say(f, L_WARN, "Push all is only offered on a first install; the sync runs already keep KeyCRM up to date. Nothing was done.");
+	/* Afterwards it overwrites what KeyCRM changed meanwhile: confirmed. */
+	if (!is_first_install(p) && !form_says_yes(form, "confirm")) {
+		flash_say(f, L_WARN, "Push all overwrites KeyCRM's quantities with the shop's; tick the confirmation to do it. Nothing was done.");
 		return;
 	}
 	opts.push_all = 1;
@@ -1054,6 +1201,7 @@ act_push_all(struct page *p, const struct kc_form *form, struct flash *f)
 			    plural(r.unknown, "SKU is", "SKUs are"));
 		say_incomplete(f, &r, "the next sync run goes on from there.");
 		say_errors(f, &r);
+		record_choice(p, &r, "push_all");
 	}
 	kc_sync_result_free(&r);
 }
@@ -1370,27 +1518,21 @@ section_status(struct kc_buf *b, struct page *p, const struct kc_status *s)
 }
 
 static void
-section_first_install(struct kc_buf *b, const struct page *p)
+section_first_install(struct kc_buf *b, struct page *p)
 {
-	char wh[32];
+	struct kc_fi_page pg = { p->self, p->token, p->now };
 
-	kc_config_value_text(&p->cfg, KC_KEY_KEYCRM_WAREHOUSE_ID, wh, sizeof(wh));
-	kc_html_raw(b, "<section class=\"card\" id=\"first\"><h2>First install: which side is right?</h2>"
-	    "<p>No stock has been synchronised yet, so keycrm-sync does not know whether the "
-	    "shop or KeyCRM holds the right quantities. Left alone, the first sync run only "
-	    "records the shop's quantities as the starting point and sends nothing. Choose "
-	    "one, once:</p><div class=\"grid\"><div class=\"box\">"
-	    "<h3>The shop is right: push all</h3>");
-	kc_html_f(b, "<p>Reads the whole catalogue and sends every product's stock that "
-	    "the shop manages to KeyCRM%s%s%s. KeyCRM's current numbers are overwritten.</p>",
-	    wh[0] ? " (warehouse " : "", wh, wh[0] ? ")" : "");
-	action_button(b, p, "push_all", "Push all to KeyCRM", 0);
-	kc_html_raw(b, "</div><div class=\"box\"><h3>KeyCRM is right: backfill</h3>"
-	    "<p>Reads all stock from KeyCRM (50 offers per request, within its rate limit) "
-	    "and sets the shop's quantities. If it stops at the time limit, press it again: "
-	    "it goes on where it stopped.</p>");
-	action_button(b, p, "backfill", "Backfill the shop", 0);
-	kc_html_raw(b, "</div></div></section>");
+	kc_fi_card(b, &p->st, &p->cfg, &pg);
+}
+
+static void
+section_push_again(struct kc_buf *b, struct page *p)
+{
+	struct kc_fi_page pg = { p->self, p->token, p->now };
+
+	kc_html_raw(b, "<section class=\"card\" id=\"push-again\"><h2>Push all</h2>");
+	kc_fi_push_again(b, &pg);
+	kc_html_raw(b, "</section>");
 }
 
 static void
@@ -1602,7 +1744,10 @@ section_settings(struct kc_buf *b, const struct page *p)
 	    "name=\"keycrm_warehouse_id\" inputmode=\"numeric\" value=\"%s\" "
 	    "placeholder=\"%s\"><p class=\"hint\">The warehouse the shop's stock is written "
 	    "to (KeyCRM, Settings, Warehouses: the number in its address). Empty: as in "
-	    "the configuration file%s%s%s.</p></div>",
+	    "the configuration file%s%s%s. A new id is checked against KeyCRM's stock "
+	    "list before it is saved.</p><label class=\"check\"><input type=\"checkbox\" "
+	    "name=\"warehouse_unlisted\" value=\"yes\"> The id is right although KeyCRM's "
+	    "stock list does not show it yet: save it anyway</label></div>",
 	    wsrc == KC_SRC_SETTINGS ? wh : "", wsrc == KC_SRC_SETTINGS || !wh[0] ?
 	    "" : wh, wsrc != KC_SRC_SETTINGS && wh[0] ? " (" : "",
 	    wsrc != KC_SRC_SETTINGS ? wh : "", wsrc != KC_SRC_SETTINGS && wh[0] ? ")" : "");
@@ -1790,7 +1935,7 @@ static void
 render(struct page *p)
 {
 	struct kc_status s;
-	int have_status = 0;
+	int have_status = 0, pending = 0;
 	struct kc_buf b;
 
 	kc_buf_init(&b);
@@ -1808,14 +1953,16 @@ render(struct page *p)
 	show_flash(&b, p, kc_request_param(p->req, "m"));
 	section_status(&b, p, have_status ? &s : NULL);
 	/* The choice means something once both sides can be reached. */
-	if (have_status && s.first_install && p->cfg.woo_url != NULL &&
-	    p->cfg.keycrm_api_key != NULL)
+	pending = have_status && kc_fi_pending(&p->st, s.first_install);
+	if (pending && p->cfg.woo_url != NULL && p->cfg.keycrm_api_key != NULL)
 		section_first_install(&b, p);
 	section_connection(&b, p);
 	section_setup(&b, p);
 	section_settings(&b, p);
 	if (have_status) {
 		section_problems(&b, p, &s);
+		if (!pending)
+			section_push_again(&b, p);
 		section_history(&b, p, &s);
 		kc_status_free(&s);
 	}
@@ -1836,6 +1983,8 @@ static const struct action {
 	{ "dry_run", act_dry_run },
 	{ "backfill", act_backfill },
 	{ "push_all", act_push_all },
+	{ "compare", act_compare },
+	{ "first_keep", act_first_keep },
 };
 
 static void
@@ -1945,6 +2094,32 @@ send_config_error(struct kc_request *req, const char *user, const char *path,
 	kc_buf_free(&b);
 }
 
+/* ?download=compare.csv: the last comparison's rows. */
+static void
+send_download(struct page *p)
+{
+	struct kc_response resp;
+	struct kc_error err = { { 0 } };
+
+	if (strcmp(kc_request_param(p->req, "download"), "compare.csv") != 0) {
+		send_message(p, 404, "Not found", "There is no such download.");
+		return;
+	}
+	if (!p->have_store) {
+		send_message(p, 500, "State database", p->store_err.msg);
+		return;
+	}
+	kc_response_init(&resp, 200, "text/csv; charset=utf-8");
+	security_headers(&resp);
+	kc_response_header(&resp, "Content-Disposition",
+	    "attachment; filename=\"keycrm-sync-compare.csv\"");
+	if (kc_compare_csv(&p->st, &resp.body, &err) != 0)
+		send_message(p, 500, "The comparison cannot be read", err.msg);
+	else
+		kc_response_send(p->req, &resp);
+	kc_response_free(&resp);
+}
+
 static int
 is_method(const struct kc_request *req, const char *m)
 {
@@ -1987,6 +2162,8 @@ kc_settings_handle(struct kc_request *req, struct kc_job *job)
 		kc_csrf_token(&p.csrf, p.user, (int64_t)p.now, p.token);
 	if (is_method(req, "POST"))
 		handle_post(&p);
+	else if (kc_request_param(req, "download") != NULL)
+		send_download(&p);
 	else
 		render(&p);
 	kc_csrf_clear(&p.csrf);

@@ -21,6 +21,7 @@
 #include "apply.h"
 #include "keycrm.h"
 #include "lock.h"
+#include "settings_firstinstall.h"
 #include "store.h"
 #include "woo.h"
 
@@ -972,6 +973,27 @@ record(struct run *run, double started)
 }
 
 /*
+ * The settings page offers the first-install choice until it is made
+ * (SPEC 3 "First run"): a first run opens it, and a complete push all or
+ * backfill, from the page, the URL or a shell, makes it.
+ */
+static void
+first_install_state(struct run *run, const struct kc_sync_options *opts,
+    const struct kc_sync_result *res)
+{
+	char buf[8];
+
+	if (opts->dry_run)
+		return;
+	if (res->first_run &&
+	    kc_store_kv_get(&run->st, KC_FI_OPEN_KEY, buf, sizeof(buf)) != 0)
+		kc_store_kv_set(&run->st, KC_FI_OPEN_KEY, "1", NULL);
+	if ((opts->push_all || opts->pull) && res->complete &&
+	    json_array_size(res->errors) == 0)
+		kc_fi_choose(&run->st, opts->pull ? "backfill" : "push_all", NULL, NULL);
+}
+
+/*
  * The run's log line.  A run an error stopped says the error's text and
  * never that sync_max_seconds stopped it (SPEC section 3).
  */
@@ -1044,6 +1066,7 @@ kc_sync_run(const struct kc_config *cfg, const struct kc_sync_options *opts,
 		add_error(res, err->msg);
 	if (!opts->dry_run)
 		record(&run, started);
+	first_install_state(&run, opts, res);
 	kc_lock_release(lock_fd);
 	kc_store_close(&run.st);
 	log_run(opts, res);
