@@ -379,7 +379,8 @@ record(struct cmp *c)
 	json_t *o;
 	char *text;
 
-	if (kc_store_compare_rows(&c->st, NULL, NULL, c->res->counts, &err) != 0) {
+	if (kc_store_compare_rows(&c->st, NULL, NULL, c->res->counts, &err) != 0 ||
+	    kc_store_compare_problems(&c->st, kc_now(), &err) != 0) {
 		add_error(c, err.msg);
 		return;
 	}

@@ -28,6 +28,7 @@
 #include "settings_firstinstall.h"
 #include "status.h"
 #include "store.h"
+#include "store_problems.h"
 #include "sync.h"
 #include "woo.h"
 
@@ -1154,6 +1155,26 @@ act_compare(struct page *p, const struct kc_form *form, struct flash *f)
 }
 
 static void
+act_dismiss(struct page *p, const struct kc_form *form, struct flash *f)
+{
+	const char *sku = kc_form_get(form, "sku");
+	int kind = kc_store_problem_kind(kc_form_get(form, "kind"));
+	struct kc_error err = { { 0 } };
+
+	if (sku == NULL || sku[0] == '\0' || kind < 0) {
+		flash_say(f, L_BAD, "Nothing was dismissed: the form did not name a problem.");
+		return;
+	}
+	if (!p->have_store ||
+	    kc_store_problem(&p->st, sku, (enum kc_problem)kind, NULL, p->now, &err) != 0) {
+		flash_say(f, L_BAD, "Nothing was dismissed: %s.",
+		    p->have_store ? err.msg : p->store_err.msg);
+		return;
+	}
+	flash_say(f, L_OK, "Dismissed %s; it comes back if the problem is seen again.", sku);
+}
+
+static void
 act_first_keep(struct page *p, const struct kc_form *form, struct flash *f)
 {
 	struct kc_error err = { { 0 } };
@@ -1318,12 +1339,35 @@ configuration_issues(const struct page *p, struct issues *is)
 		issue(is, L_WARN, "No KeyCRM warehouse is set: the shop's changes cannot be sent to KeyCRM; set keycrm_warehouse_id under Settings.");
 }
 
+/*
+ * 1 when a run after time t talked to the side (shop: 0, KeyCRM: 1)
+ * without an error: a failed check before it no longer holds.
+ */
+static int
+since_worked(const struct kc_status *s, double t, int keycrm)
+{
+	for (int k = KC_RUN_APPLY; k < KC_RUN__MAX; k++) {
+		const struct kc_status_run *r = &s->last[k];
+		if (r->started_at > t && r->error == NULL &&
+		    (keycrm ? r->keycrm_requests : r->shop_requests) > 0)
+			return 1;
+	}
+	return 0;
+}
+
 static void
-check_issues(struct page *p, struct issues *is)
+check_issues(struct page *p, const struct kc_status *s, struct issues *is)
 {
 	json_t *k = kv_json(p, "check:keycrm"), *w = kv_json(p, "check:woo");
 	const char *ks = json_string_value(json_object_get(k, "status"));
 	const char *ws = json_string_value(json_object_get(w, "state"));
+
+	/* A success after a failed check contradicts it: the check is stale. */
+	if (ks != NULL && since_worked(s, json_number_value(json_object_get(k, "t")), 1))
+		ks = NULL;
+	if (ws != NULL && strcmp(ws, "ok") != 0 &&
+	    since_worked(s, json_number_value(json_object_get(w, "t")), 0))
+		ws = NULL;
 	const char *ms = json_string_value(json_object_get(w, "manage_stock"));
 
 	if (ks != NULL && strcmp(ks, "rejected") == 0)
@@ -1380,6 +1424,10 @@ state_issues(const struct page *p, const struct kc_status *s, struct issues *is)
 		issue(is, L_INFO, "%ld %s from KeyCRM matched nothing in the shop (see Problems).",
 		    s->problems[KC_PROBLEM_UNMATCHED].total,
 		    plural(s->problems[KC_PROBLEM_UNMATCHED].total, "SKU", "SKUs"));
+	if (s->problems[KC_PROBLEM_NOT_IN_KEYCRM].total > 0)
+		issue(is, L_INFO, "%ld shop %s not in KeyCRM (see Problems).",
+		    s->problems[KC_PROBLEM_NOT_IN_KEYCRM].total,
+		    plural(s->problems[KC_PROBLEM_NOT_IN_KEYCRM].total, "SKU is", "SKUs are"));
 	if (s->problems[KC_PROBLEM_SKIPPED].total > 0)
 		issue(is, L_INFO, "%ld %s skipped (see Problems).",
 		    s->problems[KC_PROBLEM_SKIPPED].total,
@@ -1409,7 +1457,8 @@ run_counts(const struct kc_status_run *r, struct kc_buf *out)
 	}, sync[] = {
 		{ r->received, "read from the shop" }, { r->queued, "changed" },
 		{ r->applied, "sent to KeyCRM" }, { r->unmatched, "unknown to KeyCRM" },
-		{ r->skipped, "skipped" }, { r->pending, "left for the next run" },
+		{ r->skipped, "without stock of their own" },
+		{ r->pending, "left for the next run" },
 		{ r->failed, "errors" },
 	}, pull[] = {
 		{ r->received, "read from KeyCRM" }, { r->failed, "errors" },
@@ -1473,7 +1522,7 @@ section_status(struct kc_buf *b, struct page *p, const struct kc_status *s)
 	kc_buf_init(&is.list);
 	configuration_issues(p, &is);
 	if (s != NULL) {
-		check_issues(p, &is);
+		check_issues(p, s, &is);
 		state_issues(p, s, &is);
 	} else {
 		issue(&is, L_BAD, "The state database cannot be read: %s", p->store_err.msg);
@@ -1759,28 +1808,59 @@ section_settings(struct kc_buf *b, const struct page *p)
 	    "Save settings</button></div></form></section>");
 }
 
+/* The product's page in wp-admin (the parent's for a variation). */
 static void
-problem_table(struct kc_buf *b, const struct page *p,
-    const struct kc_status_problems *pr, const char *title, const char *why)
+product_link(struct kc_buf *b, struct page *p, const char *sku)
+{
+	long long id, parent;
+	struct kc_buf url;
+
+	if (!p->have_store || p->cfg.woo_url == NULL ||
+	    kc_store_problem_product(&p->st, sku, &id, &parent) != 0) {
+		kc_html_raw(b, "<span class=\"muted\">not looked up yet</span>");
+		return;
+	}
+	kc_buf_init(&url);
+	kc_buf_addf(&url, "%s/wp-admin/post.php?post=%lld&action=edit", p->cfg.woo_url,
+	    parent > 0 ? parent : id);
+	if (parent > 0)
+		kc_html_f(b, "<a href=\"%s\">variation %lld of product %lld</a>", url.data,
+		    id, parent);
+	else
+		kc_html_f(b, "<a href=\"%s\">product %lld</a>", url.data, id);
+	kc_buf_free(&url);
+}
+
+static void
+problem_table(struct kc_buf *b, struct page *p, const struct kc_status_problems *pr,
+    const char *kind, const char *id, const char *title, const char *why)
 {
 	char last[64];
 
-	kc_html_f(b, "<details%s><summary>%s <span class=\"badge%s\">%ld</span></summary>"
-	    "<p class=\"muted\">%s</p>", pr->total > 0 ? " open" : "", title,
+	kc_html_f(b, "<details id=\"%s\"%s><summary>%s <span class=\"badge%s\">%ld</span>"
+	    "</summary><p class=\"muted\">%s</p>", id, pr->total > 0 ? " open" : "", title,
 	    pr->total > 0 ? " warn" : "", pr->total, why);
 	if (pr->total == 0) {
 		kc_html_raw(b, "<p>None.</p></details>");
 		return;
 	}
-	kc_html_raw(b, "<table class=\"cards\"><thead><tr><th>SKU</th><th>Why</th>"
-	    "<th class=\"num\">Times</th><th>Last seen</th></tr></thead><tbody>");
+	kc_html_raw(b, "<table class=\"cards\"><thead><tr><th>SKU</th><th>In the shop</th>"
+	    "<th>Why</th><th class=\"num\">Times</th><th>Last seen</th><th></th></tr></thead><tbody>");
 	for (size_t i = 0; i < pr->n; i++) {
 		const struct kc_status_problem *it = &pr->items[i];
 		format_ago(it->last_seen, p->now, last, sizeof(last));
 		kc_html_f(b, "<tr><td data-label=\"SKU\"><code>%s</code></td>"
-		    "<td data-label=\"Why\">%s</td><td data-label=\"Times\" class=\"num\">%ld</td>"
-		    "<td data-label=\"Last seen\">%s</td></tr>", it->sku ? it->sku : "",
-		    it->detail ? it->detail : "", it->count, last);
+		    "<td data-label=\"In the shop\">", it->sku ? it->sku : "");
+		product_link(b, p, it->sku ? it->sku : "");
+		kc_html_f(b, "</td><td data-label=\"Why\">%s</td><td data-label=\"Times\" "
+		    "class=\"num\">%ld</td><td data-label=\"Last seen\">%s</td>"
+		    "<td data-label=\"\"><form method=\"post\" action=\"%s\">"
+		    "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+		    "<input type=\"hidden\" name=\"kind\" value=\"%s\">"
+		    "<input type=\"hidden\" name=\"sku\" value=\"%s\">"
+		    "<button type=\"submit\" name=\"action\" value=\"dismiss\">Dismiss</button>"
+		    "</form></td></tr>", it->detail ? it->detail : "", it->count, last, p->self,
+		    p->token, kind, it->sku ? it->sku : "");
 	}
 	kc_html_raw(b, "</tbody></table>");
 	if (pr->total > (long)pr->n)
@@ -1789,16 +1869,26 @@ problem_table(struct kc_buf *b, const struct page *p,
 }
 
 static void
-section_problems(struct kc_buf *b, const struct page *p, const struct kc_status *s)
+section_problems(struct kc_buf *b, struct page *p, const struct kc_status *s)
 {
-	kc_html_raw(b, "<section class=\"card\" id=\"problems\"><h2>Problems</h2>");
-	problem_table(b, p, &s->problems[KC_PROBLEM_UNMATCHED], "SKUs that matched nothing",
-	    "KeyCRM reported these SKUs, but no shop product has them. Add the SKU to the product in the shop, or ignore it.");
-	problem_table(b, p, &s->problems[KC_PROBLEM_DUPLICATE], "Duplicated SKUs",
-	    "Several shop products share these SKUs; every one of them is updated. Give each product its own SKU.");
-	problem_table(b, p, &s->problems[KC_PROBLEM_SKIPPED], "Skipped products",
-	    "Products that cannot take a quantity: no stock management, or stock managed by the parent product.");
-	problem_table(b, p, &s->problems[KC_PROBLEM_FAILED], "Failed writes",
+	kc_html_raw(b, "<section class=\"card\" id=\"problems\"><h2>Problems</h2>"
+	    "<p class=\"muted\">A dismissed row comes back if the problem is seen again. "
+	    "A complete full sync run drops duplicates and skipped products it no longer "
+	    "sees; a complete comparison rebuilds the list of shop SKUs KeyCRM does not have.</p>");
+	problem_table(b, p, &s->problems[KC_PROBLEM_UNMATCHED], "unmatched", "problems-unmatched",
+	    "In KeyCRM, not in the shop",
+	    "KeyCRM reported these SKUs, but no shop product has them, so their stock is not set anywhere. Add the SKU to the product in the shop, or ignore it.");
+	problem_table(b, p, &s->problems[KC_PROBLEM_NOT_IN_KEYCRM], "not_in_keycrm",
+	    "problems-not-in-keycrm", "In the shop, not in KeyCRM",
+	    "The shop has these SKUs, but KeyCRM has no offer with them, so their stock is not sent. Add the offer in KeyCRM with the same SKU.");
+	problem_table(b, p, &s->problems[KC_PROBLEM_DUPLICATE], "duplicate", "problems-duplicate",
+	    "Duplicated SKUs",
+	    "Several shop products share these SKUs. KeyCRM's quantity is written to every one of them; a sync sends KeyCRM the quantity of the first one it reads (the lowest id). Give each product its own SKU.");
+	problem_table(b, p, &s->problems[KC_PROBLEM_SKIPPED], "skipped", "problems-skipped",
+	    "Skipped products",
+	    "Products with a SKU that cannot take a quantity: no stock management, or stock managed by the parent product.");
+	problem_table(b, p, &s->problems[KC_PROBLEM_FAILED], "failed", "problems-failed",
+	    "Failed writes",
 	    "The shop refused these writes; they are tried again on the next run.");
 	kc_html_raw(b, "</section>");
 }
@@ -1985,6 +2075,7 @@ static const struct action {
 	{ "push_all", act_push_all },
 	{ "compare", act_compare },
 	{ "first_keep", act_first_keep },
+	{ "dismiss", act_dismiss },
 };
 
 static void

@@ -544,6 +544,7 @@ problem_name(enum kc_problem kind)
 	case KC_PROBLEM_DUPLICATE: return "duplicate";
 	case KC_PROBLEM_SKIPPED: return "skipped";
 	case KC_PROBLEM_FAILED: return "failed";
+	case KC_PROBLEM_NOT_IN_KEYCRM: return "not_in_keycrm";
 	}
 	return "?";
 }

@@ -304,3 +304,30 @@ kc_store_compare_rows(struct kc_store *st,
 	free(r.v);
 	return rc;
 }
+
+int
+kc_store_compare_problems(struct kc_store *st, double now, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (exec(st, "BEGIN IMMEDIATE; DELETE FROM problems WHERE kind = 'not_in_keycrm'", err) != 0) {
+		exec(st, "ROLLBACK", NULL);
+		return -1;
+	}
+	s = prepare(st, "INSERT OR IGNORE INTO problems(sku, kind, detail, count, first_seen,"
+	    " last_seen) SELECT MIN(sku), 'not_in_keycrm', 'KeyCRM has no offer with this SKU',"
+	    " 1, ?1, ?1 FROM compare_shop s WHERE NOT EXISTS (SELECT 1 FROM compare_keycrm k"
+	    " WHERE k.key = s.key) GROUP BY key", err);
+	if (s == NULL) {
+		exec(st, "ROLLBACK", NULL);
+		return -1;
+	}
+	sqlite3_bind_double(s, 1, now);
+	rc = step_done(st, s, "compare: problems", err);
+	if (rc != 0 || exec(st, "COMMIT", err) != 0) {
+		exec(st, "ROLLBACK", NULL);
+		return -1;
+	}
+	return 0;
+}

@@ -28,6 +28,13 @@ int kc_store_compare_parent_has_sku(struct kc_store *st, long long id,
 int kc_store_compare_keycrm_add(struct kc_store *st, const char *key,
     const char *sku, double available, struct kc_error *err);
 
+/*
+ * A complete comparison knows every shop SKU KeyCRM has no offer for: the
+ * problems list of that kind becomes exactly those.
+ */
+int kc_store_compare_problems(struct kc_store *st, double now,
+    struct kc_error *err);
+
 enum kc_compare_kind {
 	KC_CMP_EQUAL,
 	KC_CMP_DIFFERENT,

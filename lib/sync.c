@@ -22,6 +22,7 @@
 #include "keycrm.h"
 #include "lock.h"
 #include "settings_firstinstall.h"
+#include "store_problems.h"
 #include "store.h"
 #include "woo.h"
 
@@ -336,7 +337,7 @@ resolve_keycrm_numbers(struct run *run, struct kc_keycrm_stock *items,
 			if (json_array_size(run->res->unknown_skus) < LIST_CAP)
 				json_array_append_new(run->res->unknown_skus,
 				    json_string(which[i]->sku));
-			kc_store_problem(&run->st, which[i]->sku, KC_PROBLEM_UNMATCHED,
+			kc_store_problem(&run->st, which[i]->sku, KC_PROBLEM_NOT_IN_KEYCRM,
 			    "KeyCRM has no offer with this SKU", kc_now(), NULL);
 			continue;
 		}
@@ -405,7 +406,7 @@ flush(struct run *run)
 				if (json_array_size(run->res->unknown_skus) < LIST_CAP)
 					json_array_append_new(run->res->unknown_skus,
 					    json_string(items[i].sku));
-				kc_store_problem(&run->st, items[i].sku, KC_PROBLEM_UNMATCHED,
+				kc_store_problem(&run->st, items[i].sku, KC_PROBLEM_NOT_IN_KEYCRM,
 				    "KeyCRM has no offer with this SKU", now, NULL);
 				continue;
 			}
@@ -571,10 +572,15 @@ consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 	struct kc_error err;
 	int dup, need = NEED_NOTHING;
 	double send, change = 0, expl = 0;
+	const char *why;
 
 	run->res->scanned++;
-	if (not_syncable(run, p) != NULL) {
+	if ((why = not_syncable(run, p)) != NULL) {
 		run->res->skipped++;
+		/* Kept per SKU for the page; a full scan prunes what it no longer sees. */
+		if (!run->opts->dry_run && p->sku[0] != '\0' &&
+		    strcmp(why, "variation without a SKU of its own") != 0)
+			kc_store_problem(&run->st, p->sku, KC_PROBLEM_SKIPPED, why, kc_now(), NULL);
 		return 0;
 	}
 	dup = strset_add(&run->seen, p->sku);
@@ -582,7 +588,7 @@ consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 		run->res->skipped++;
 		if (dup > 0 && !run->opts->dry_run)
 			kc_store_problem(&run->st, p->sku, KC_PROBLEM_DUPLICATE,
-			    "several shop products have this SKU; the first one is sent",
+			    "several shop products have this SKU",
 			    kc_now(), NULL);
 		return dup < 0 ? -1 : 0;
 	}
@@ -994,6 +1000,24 @@ first_install_state(struct run *run, const struct kc_sync_options *opts,
 }
 
 /*
+ * A complete full scan saw the whole catalogue: duplicates and skipped
+ * products it did not see again are gone (deleted, fixed), and so is what
+ * the SKU map kept of those duplicates.
+ */
+static void
+prune_after_full_scan(struct run *run, const struct kc_sync_options *opts,
+    const struct kc_sync_result *res)
+{
+	struct kc_error err = { { 0 } };
+
+	if (opts->dry_run || opts->pull || !run->full || run->phase != PHASE_DONE ||
+	    run->stop || !res->complete || json_array_size(res->errors) > 0)
+		return;
+	if (kc_store_problems_prune_scan(&run->st, run->started, &err) != 0)
+		kc_log(KC_LOG_WARN, "sync: cannot prune the problems list: %s", err.msg);
+}
+
+/*
  * The run's log line.  A run an error stopped says the error's text and
  * never that sync_max_seconds stopped it (SPEC section 3).
  */
@@ -1067,6 +1091,7 @@ kc_sync_run(const struct kc_config *cfg, const struct kc_sync_options *opts,
 	if (!opts->dry_run)
 		record(&run, started);
 	first_install_state(&run, opts, res);
+	prune_after_full_scan(&run, opts, res);
 	kc_lock_release(lock_fd);
 	kc_store_close(&run.st);
 	log_run(opts, res);

@@ -319,7 +319,7 @@ class PageContract:
         self.assertIn("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;", page.text)
         self.assertNotIn("<script>alert", page.text)
         self.assertNotIn("<img", page.text)
-        self.assertIn("SKUs that matched nothing", page.text)
+        self.assertIn("In KeyCRM, not in the shop", page.text)
 
     def test_show_reveals_the_urls_once_on_a_no_store_answer(self):
         token = csrf_token(self.get())
@@ -471,6 +471,66 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
                                                  warehouse_unlisted="yes")))
         self.assertIn("Settings saved", r.text)
         self.assertIn("keycrm_warehouse_id = 7\n", settings_conf(state).read_text())
+
+    def test_statuses_that_no_longer_hold_are_cleared_and_problems_are_actionable(self):
+        state = make_state_dir("state-settings-stale")
+        cfg = config("settings-stale", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        revoked = config("settings-stale-revoked", state, keycrm_api_key=KEYCRM_KEY,
+                         keycrm_warehouse_id=1, woo_consumer_key="ck_revoked")
+        CRM.control("reset", {})
+        SHOP.upsert({"id": 60, "type": "simple", "parent_id": 0, "sku": "RW-SIMPLE-001",
+                     "manage_stock": True, "stock_quantity": 4, "status": "publish",
+                     "name": "Twin"},
+                    {"id": 61, "type": "simple", "parent_id": 0, "sku": "SHOP-ONLY-1",
+                     "manage_stock": True, "stock_quantity": 9, "status": "publish",
+                     "name": "Shop only"})
+
+        def cron(query=""):
+            r = servers.run_cgi(BINDIR / "sync.cgi", user="www-data", env={
+                "REQUEST_METHOD": "GET", "QUERY_STRING": f"token={SYNC_TOKEN}&{query}",
+                "KEYCRM_SYNC_CONFIG": cfg, **sanitizer_env()})
+            self.assertEqual(r.status, 200, r.text)
+            return r.json()
+
+        bad = DirectCGI(revoked)
+        r = bad.follow(bad.request("POST", body=form(csrf=csrf_token(bad.request("GET")),
+                                                     action="check")))
+        self.assertIn("WooCommerce rejected the API key at the last check", r.text)
+        t = DirectCGI(cfg)
+        self.assertIn("WooCommerce rejected the API key at the last check", t.request("GET").text)
+        # A successful run contradicts it.
+        cron("full=1")
+        page = t.request("GET")
+        self.assertNotIn("WooCommerce rejected the API key at the last check", page.text)
+        dup = re.search(r'<details id="problems-duplicate".*?</details>', page.text, re.S).group(0)
+        self.assertIn("<code>RW-SIMPLE-001</code>", dup)
+        self.assertIn("written to every one of them", dup)
+        skipped = re.search(r'<details id="problems-skipped".*?</details>', page.text, re.S).group(0)
+        self.assertIn("<code>RW-SIMPLE-006</code>", skipped)
+        # A comparison lists the shop SKUs KeyCRM does not have, with their product.
+        token = csrf_token(page)
+        t.request("POST", body=form(csrf=token, action="compare"))
+        page = t.request("GET")
+        missing = re.search(r'<details id="problems-not-in-keycrm".*?</details>', page.text,
+                            re.S).group(0)
+        self.assertIn("<code>SHOP-ONLY-1</code>", missing)
+        self.assertIn(f'href="{SHOP.url}/wp-admin/post.php?post=61&amp;action=edit"', missing)
+        unmatched = re.search(r'<details id="problems-unmatched".*?</details>', page.text,
+                              re.S).group(0)
+        self.assertNotIn("SHOP-ONLY-1", unmatched)
+        # A row can be dismissed.
+        r = t.follow(t.request("POST", body=form(csrf=token, action="dismiss", kind="skipped",
+                                                 sku="RW-SIMPLE-006")))
+        self.assertIn("Dismissed RW-SIMPLE-006", r.text)
+        skipped = re.search(r'<details id="problems-skipped".*?</details>', r.text, re.S).group(0)
+        self.assertNotIn("<code>RW-SIMPLE-006</code>", skipped)
+        # The twin is deleted: the next full scan drops the duplicate.
+        SHOP.control("products", {"delete": [60]})
+        cron("full=1")
+        page = t.request("GET")
+        dup = re.search(r'<details id="problems-duplicate".*?</details>', page.text, re.S).group(0)
+        self.assertNotIn("RW-SIMPLE-001", dup)
+        self.assertIn("<p>None.</p>", dup)
 
     def test_sync_now_and_dry_run_plan(self):
         state = make_state_dir("state-settings-sync")

@@ -208,7 +208,7 @@ class Decisions(SyncCase):
         self.assertEqual(ans["unknown_skus"], ["SHOP-ONLY-1"], ans)
         self.assertEqual(ans["sent"], 1)
         self.assertEqual(CRM.offers()["RW-SIMPLE-004"]["in_stock"], SHOP.qty(13))
-        self.assertIn(("SHOP-ONLY-1", "unmatched"),
+        self.assertIn(("SHOP-ONLY-1", "not_in_keycrm"),
                       query(self.state, "SELECT sku, kind FROM problems"))
 
     def test_rejected_key_is_said_plainly(self):
