@@ -1961,33 +1961,57 @@ number_text(json_t *v, char *out, size_t outsz)
 		kc_strlcpy(out, "", outsz);
 }
 
+/* Whether any row of the plan knows KeyCRM's quantity now. */
+static int
+plan_knows_keycrm(json_t *plan)
+{
+	size_t i;
+	json_t *it;
+
+	json_array_foreach(plan, i, it)
+		if (json_is_number(json_object_get(it, "keycrm")))
+			return 1;
+	return 0;
+}
+
 static void
 plan_table(struct kc_buf *b, json_t *plan, long total)
 {
 	size_t i;
 	json_t *it;
+	int now = plan_knows_keycrm(plan);
 
 	kc_html_f(b, "<h3>The plan: %ld %s to send</h3>", total,
 	    plural(total, "SKU", "SKUs"));
 	if (json_array_size(plan) == 0) {
-		kc_html_raw(b, "<p>Nothing would be sent: KeyCRM already has the shop's numbers.</p>");
+		kc_html_raw(b, "<p>Nothing would be sent: no shop quantity changed since both "
+		    "sides last agreed. (Compare shows where the two sides differ.)</p>");
 		return;
 	}
 	kc_html_raw(b, "<table class=\"cards\" id=\"plan\"><thead><tr><th>SKU</th>"
-	    "<th class=\"num\">In the shop</th><th class=\"num\">To send to KeyCRM</th>"
-	    "</tr></thead><tbody>");
+	    "<th class=\"num\">In the shop</th>");
+	if (now)
+		kc_html_raw(b, "<th class=\"num\">KeyCRM now &rarr; will be</th>");
+	else
+		kc_html_raw(b, "<th class=\"num\">To send to KeyCRM</th>");
+	kc_html_raw(b, "</tr></thead><tbody>");
 	json_array_foreach(plan, i, it) {
-		char shop[32], send[32];
+		char shop[32], send[32], was[32];
 		json_t *sv = json_object_get(it, "shop"), *dv = json_object_get(it, "send");
 		if (i >= PLAN_SHOW)
 			break;
 		number_text(sv, shop, sizeof(shop));
 		number_text(dv, send, sizeof(send));
+		number_text(json_object_get(it, "keycrm"), was, sizeof(was));
 		kc_html_f(b, "<tr><td data-label=\"SKU\"><code>%s</code></td>"
-		    "<td data-label=\"In the shop\" class=\"num\">%s</td>"
-		    "<td data-label=\"To send\" class=\"num\">%s</td></tr>",
+		    "<td data-label=\"In the shop\" class=\"num\">%s</td>",
 		    json_string_value(json_object_get(it, "sku")) ?
-		    json_string_value(json_object_get(it, "sku")) : "", shop, send);
+		    json_string_value(json_object_get(it, "sku")) : "", shop);
+		if (now)
+			kc_html_f(b, "<td data-label=\"KeyCRM\" class=\"num\">%s &rarr; %s</td></tr>",
+			    was[0] ? was : "?", send);
+		else
+			kc_html_f(b, "<td data-label=\"To send\" class=\"num\">%s</td></tr>", send);
 	}
 	kc_html_raw(b, "</tbody></table>");
 	if (total > (long)i)

@@ -190,12 +190,18 @@ print_summary(FILE *out, const struct kc_sync_options *opts,
 	json_t *v;
 
 	if (opts->dry_run) {
-		fprintf(out, "%-40s %10s %10s\n", "SKU", "shop", "send");
-		json_array_foreach(res->plan, i, v)
-			fprintf(out, "%-40s %10lld %10g\n",
+		/* KeyCRM's quantity now, where the ledger knows it, then what is sent. */
+		fprintf(out, "%-40s %10s %10s %10s\n", "SKU", "shop", "KeyCRM now", "send");
+		json_array_foreach(res->plan, i, v) {
+			char now[32] = "?";
+			json_t *k = json_object_get(v, "keycrm");
+			if (json_is_number(k))
+				snprintf(now, sizeof(now), "%g", json_number_value(k));
+			fprintf(out, "%-40s %10lld %10s %10g\n",
 			    json_string_value(json_object_get(v, "sku")),
-			    (long long)json_integer_value(json_object_get(v, "shop")),
-			    json_real_value(json_object_get(v, "send")));
+			    (long long)json_integer_value(json_object_get(v, "shop")), now,
+			    json_number_value(json_object_get(v, "send")));
+		}
 	}
 	if (opts->pull)
 		fprintf(out, "backfill: %ld offers read from KeyCRM, %ld applied to the shop\n",
