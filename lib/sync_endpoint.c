@@ -10,6 +10,7 @@
 
 #include "compare.h"
 #include "config.h"
+#include "runas.h"
 #include "store.h"
 #include "sync.h"
 
@@ -333,6 +334,11 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 	}
 	if (kc_config_load(&cfg, path, &err) != 0) {
 		fprintf(errout, "sync.cgi: %s\n", err.msg);
+		return 2;
+	}
+	if (kc_runas_state_owner(cfg.state_dir, "sync.cgi", errout, &err) != 0) {
+		fprintf(errout, "sync.cgi: %s\n", err.msg);
+		kc_config_free(&cfg);
 		return 2;
 	}
 	if (compare || csv) {

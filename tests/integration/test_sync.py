@@ -9,6 +9,7 @@ backfill, and the echo of our own push dying out.
 import fcntl
 import json
 import os
+import pwd
 import threading
 import time
 import unittest
@@ -117,6 +118,8 @@ class Auth(SyncCase):
     def test_busy_is_409_at_once(self):
         lock = Path(self.state) / "sync.lock"
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o660)
+        if os.geteuid() == 0:
+            os.chown(lock, pwd.getpwnam("www-data").pw_uid, -1)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             r = self.sync.cgi("GET", TOKEN_Q)
@@ -550,6 +553,59 @@ class Compare(SyncCase):
                          sum(1 for x in ans["rows"] if x["status"] == "only_in_keycrm"))
         self.assertIn("KC-ONLY-060", {x["sku"] for x in ans["rows"]})
         self.assertEqual(ans["counts"]["different"], 1)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root")
+class RootRuns(SyncCase):
+    """sync.cgi and webhook.cgi --apply run from a root shell work as the
+    owner of the state directory, and leave nothing root's behind."""
+
+    def owners(self):
+        return {p.name: p.stat().st_uid for p in Path(self.state).iterdir()}
+
+    def test_runs_as_the_state_directory_owner(self):
+        www = pwd.getpwnam("www-data").pw_uid
+        out = self.sync.shell()
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("running as www-data", out.stderr)
+        out = self.webhook.shell("--apply")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        owners = self.owners()
+        self.assertIn("state.db", owners)
+        self.assertEqual({n: u for n, u in owners.items() if u != www}, {})
+        # The web server's next run works.
+        self.assertEqual(self.sync.cgi("GET", TOKEN_Q).status, 200)
+
+    def test_refuses_a_root_owned_state_directory_with_the_command_to_use(self):
+        os.chown(self.state, 0, 0)
+        out = self.sync.shell()
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("runuser -u www-data -- sync.cgi", out.stderr)
+        self.assertEqual(list(Path(self.state).iterdir()), [])
+        out = self.webhook.shell("--apply")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("runuser -u www-data -- webhook.cgi --apply", out.stderr)
+
+    def test_a_symlink_planted_in_the_state_directory_is_not_followed(self):
+        target = Path(self.state).parent / "elsewhere.db"
+        target.write_bytes(b"")
+        os.symlink(target, Path(self.state) / "state.db")
+        out = self.sync.shell()
+        self.assertNotEqual(out.returncode, 0)
+        self.assertEqual(target.read_bytes(), b"")
+        os.unlink(Path(self.state) / "state.db")
+        os.symlink("/etc/passwd", Path(self.state) / "settings.conf")
+        out = self.sync.shell()
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("symbolic link", out.stderr)
+        self.assertNotIn("root:", out.stderr)
+
+    def test_an_unreadable_state_directory_is_named(self):
+        os.chmod(self.state, 0o700)
+        os.chown(self.state, 0, 0)
+        r = self.sync.cgi("GET", TOKEN_Q)
+        self.assertEqual(r.status, 500)
+        self.assertIn(f"state_dir {self.state} cannot be entered", r.stderr.decode())
 
 
 if __name__ == "__main__":
