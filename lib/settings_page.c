@@ -938,10 +938,41 @@ warehouse_refused(struct page *p, const struct kc_form *form, const char *wh,
 	return rc < 0 || (rc == 0 && !form_says_yes(form, "warehouse_unlisted"));
 }
 
+/*
+ * The shop's new REST key is saved only when the shop accepts it and lets
+ * it write (SPEC 2).  Returns 1 when nothing may be saved (f says why).
+ */
+static int
+woo_key_refused(struct page *p, const char *ck, const char *cs, struct flash *f)
+{
+	struct woo_check c;
+	char *saved_key = p->cfg.woo_consumer_key, *saved_secret = p->cfg.woo_consumer_secret;
+
+	p->cfg.woo_consumer_key = (char *)ck;
+	p->cfg.woo_consumer_secret = (char *)cs;
+	check_woo(p, &c);
+	p->cfg.woo_consumer_key = saved_key;
+	p->cfg.woo_consumer_secret = saved_secret;
+	if (strcmp(c.state, "ok") == 0 && c.write_ok == 1) {
+		record_woo_check(p, &c);
+		return 0;
+	}
+	if (strcmp(c.state, "ok") == 0)
+		flash_say(f, L_BAD, "Nothing was saved: the shop accepted the new REST key, but it may not write (%s). Give the key Read/Write permission in WooCommerce (Settings, Advanced, REST API).",
+		    c.write_reason[0] ? c.write_reason : "write permission unknown");
+	else if (strcmp(c.state, "rejected") == 0)
+		flash_say(f, L_BAD, "Nothing was saved: the shop rejected the new REST key (%s).",
+		    c.reason);
+	else
+		flash_say(f, L_BAD, "Nothing was saved: the new REST key could not be checked because the shop did not answer (%s). Try again later.",
+		    c.reason[0] ? c.reason : c.state);
+	return 1;
+}
+
 static void
 act_save(struct page *p, const struct kc_form *form, struct flash *f)
 {
-	char key[600], wh[64], sr[16], ms[16];
+	char key[600], wh[64], sr[16], ms[16], ck[300], cs[300];
 	const char *forget = kc_form_get(form, "forget_api_key");
 	struct kc_settings_values v = { 0 };
 	struct kc_buf text;
@@ -952,6 +983,8 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 	form_value(form, "keycrm_warehouse_id", wh, sizeof(wh));
 	form_value(form, "subtract_reserve", sr, sizeof(sr));
 	form_value(form, "manage_stock", ms, sizeof(ms));
+	form_value(form, "woo_consumer_key", ck, sizeof(ck));
+	form_value(form, "woo_consumer_secret", cs, sizeof(cs));
 	/* An empty key field keeps the key: secrets are never sent back. */
 	if (key[0] != '\0')
 		v.keycrm_api_key = key;
@@ -960,8 +993,20 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 	v.keycrm_warehouse_id = wh[0] ? wh : NULL;
 	v.subtract_reserve = sr[0] ? sr : NULL;
 	v.manage_stock = ms[0] ? ms : NULL;
+	if (ck[0] != '\0' || cs[0] != '\0') {
+		v.woo_consumer_key = ck;
+		v.woo_consumer_secret = cs;
+	} else if (kc_form_get(form, "forget_woo_key") == NULL &&
+	    p->cfg.source[KC_KEY_WOO_CONSUMER_KEY] == KC_SRC_SETTINGS) {
+		v.woo_consumer_key = p->cfg.woo_consumer_key;
+		v.woo_consumer_secret = p->cfg.woo_consumer_secret;
+	}
 
 	kc_buf_init(&text);
+	if ((ck[0] == '\0') != (cs[0] == '\0')) {
+		flash_say(f, L_BAD, "Nothing was saved: enter both the shop's consumer key and its consumer secret.");
+		goto out;
+	}
 	if (kc_settings_file_format(&v, p->user, &text, &err) != 0) {
 		flash_say(f, L_BAD, "Nothing was saved: %s.", err.msg);
 		goto out;
@@ -982,6 +1027,8 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 	}
 	if (warehouse_refused(p, form, wh, key[0] ? key : p->cfg.keycrm_api_key, f))
 		goto out;
+	if (ck[0] != '\0' && woo_key_refused(p, ck, cs, f))
+		goto out;
 	if (kc_settings_file_write(p->cfg.state_dir, &v, p->user, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "settings: cannot save: %s", err.msg);
 		flash_say(f, L_BAD, "Nothing was saved: %s.", err.msg);
@@ -989,10 +1036,12 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 	}
 	kc_log(KC_LOG_INFO, "settings: %s saved the settings%s", p->user,
 	    key[0] ? " (with a new KeyCRM API key, checked valid)" : "");
-	flash_say(f, L_OK, "Settings saved%s. They apply from the next webhook or sync run.",
-	    key[0] ? "; KeyCRM accepted the new API key" : "");
+	flash_say(f, L_OK, "Settings saved%s%s. They apply from the next webhook or sync run.",
+	    key[0] ? "; KeyCRM accepted the new API key" : "",
+	    ck[0] ? "; the shop accepted the new REST key, which may write" : "");
 out:
 	memset(key, 0, sizeof(key));
+	memset(cs, 0, sizeof(cs));
 	if (text.data != NULL)
 		memset(text.data, 0, text.cap);
 	kc_buf_free(&text);
@@ -1751,6 +1800,37 @@ select_field(struct kc_buf *b, const struct page *p, enum kc_key key,
 	kc_html_f(b, "</select><p class=\"hint\">%s</p></div>", hint);
 }
 
+/* The shop's REST key: replaceable here, so a revoked key needs no SSH. */
+static void
+section_settings_woo_key(struct kc_buf *b, const struct page *p)
+{
+	const enum kc_source src = p->cfg.source[KC_KEY_WOO_CONSUMER_KEY];
+	char masked[64];
+
+	kc_mask_secret(p->cfg.woo_consumer_secret, masked, sizeof(masked));
+	kc_html_raw(b, "<div class=\"field\"><label for=\"woo_consumer_key\">"
+	    "WooCommerce REST key");
+	source_badge(b, src, p->cfg.woo_consumer_key == NULL);
+	kc_html_f(b, "</label><input type=\"text\" id=\"woo_consumer_key\" "
+	    "name=\"woo_consumer_key\" value=\"\" autocomplete=\"off\" spellcheck=\"false\" "
+	    "placeholder=\"ck_...\"><input type=\"password\" id=\"woo_consumer_secret\" "
+	    "name=\"woo_consumer_secret\" value=\"\" autocomplete=\"new-password\" "
+	    "spellcheck=\"false\" placeholder=\"cs_...\" aria-label=\"Consumer secret\">"
+	    "<p class=\"hint\">");
+	if (p->cfg.woo_consumer_key != NULL)
+		kc_html_f(b, "Current key: <code>%s</code>, secret %s. Leave both empty to "
+		    "keep it.", p->cfg.woo_consumer_key, masked[0] ? masked : "not set");
+	else
+		kc_html_raw(b, "No key is set.");
+	kc_html_raw(b, " A new key (Read/Write, from WooCommerce, Settings, Advanced, REST "
+	    "API) is checked with the shop before it is saved.</p>");
+	if (src == KC_SRC_SETTINGS)
+		kc_html_raw(b, "<label class=\"check\"><input type=\"checkbox\" "
+		    "name=\"forget_woo_key\" value=\"1\"> Remove the key saved here "
+		    "(use the configuration file's)</label>");
+	kc_html_raw(b, "</div>");
+}
+
 static void
 section_settings(struct kc_buf *b, const struct page *p)
 {
@@ -1800,6 +1880,7 @@ section_settings(struct kc_buf *b, const struct page *p)
 	    wsrc == KC_SRC_SETTINGS ? wh : "", wsrc == KC_SRC_SETTINGS || !wh[0] ?
 	    "" : wh, wsrc != KC_SRC_SETTINGS && wh[0] ? " (" : "",
 	    wsrc != KC_SRC_SETTINGS ? wh : "", wsrc != KC_SRC_SETTINGS && wh[0] ? ")" : "");
+	section_settings_woo_key(b, p);
 	select_field(b, p, KC_KEY_SUBTRACT_RESERVE, "Subtract KeyCRM's reserve",
 	    yesno, yesno_l, "Whether goods reserved in KeyCRM count as sold in the shop.");
 	select_field(b, p, KC_KEY_MANAGE_STOCK, "Products that do not manage stock",

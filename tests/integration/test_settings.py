@@ -532,6 +532,36 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         self.assertNotIn("RW-SIMPLE-001", dup)
         self.assertIn("<p>None.</p>", dup)
 
+    def test_the_shops_rest_key_is_replaced_on_the_page_after_the_shop_accepts_it(self):
+        state = make_state_dir("state-settings-wookey")
+        cfg = config("settings-wookey", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1,
+                     woo_consumer_key="ck_revoked", woo_consumer_secret="cs_revoked")
+        t = DirectCGI(cfg)
+        token = csrf_token(t.request("GET"))
+        r = t.follow(t.request("POST", body=form(csrf=token, action="save",
+                                                 woo_consumer_key=CK)))
+        self.assertIn("enter both", r.text)
+        r = t.follow(t.request("POST", body=form(csrf=token, action="save",
+                                                 woo_consumer_key="ck_wrong",
+                                                 woo_consumer_secret="cs_wrong")))
+        self.assertIn("Nothing was saved: the shop rejected the new REST key", r.text)
+        self.assertFalse(settings_conf(state).exists())
+        r = t.follow(t.request("POST", body=form(csrf=token, action="save",
+                                                 woo_consumer_key=CK, woo_consumer_secret=CS)))
+        self.assertIn("the shop accepted the new REST key", r.text)
+        text = settings_conf(state).read_text()
+        self.assertIn(f"woo_consumer_key = {CK}\n", text)
+        self.assertIn(f"woo_consumer_secret = {CS}\n", text)
+        label = re.search(r'<label for="woo_consumer_key">.*?</label>', r.text, re.S).group(0)
+        self.assertIn("saved from this page", label)
+        # The cron URL works with it, and saving other settings keeps it.
+        r = servers.run_cgi(BINDIR / "sync.cgi", user="www-data", env={
+            "REQUEST_METHOD": "GET", "QUERY_STRING": f"token={SYNC_TOKEN}",
+            "KEYCRM_SYNC_CONFIG": cfg, **sanitizer_env()})
+        self.assertEqual(r.status, 200, r.text)
+        t.follow(t.request("POST", body=form(csrf=token, action="save", manage_stock="enable")))
+        self.assertIn(f"woo_consumer_secret = {CS}\n", settings_conf(state).read_text())
+
     def test_sync_now_and_dry_run_plan(self):
         state = make_state_dir("state-settings-sync")
         cfg = config("settings-sync", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
