@@ -11,6 +11,7 @@
 #include "compare.h"
 #include "config.h"
 #include "runas.h"
+#include "setup_check.h"
 #include "store.h"
 #include "sync.h"
 
@@ -177,6 +178,9 @@ usage(FILE *f)
 	    "  --compare   read both sides whole and show how they differ per SKU;\n"
 	    "              writes nothing (run it again to go on if it stops)\n"
 	    "  --csv       with --compare: the rows as CSV\n"
+	    "  --check-shop, --check-keycrm\n"
+	    "              check the shop's REST key (read and write) or KeyCRM's key and\n"
+	    "              list the warehouse ids its stock list shows; changes nothing\n"
 	    "  The configuration is FILE, $%s or %s.\n"
 	    "  Exit status: 0 ok, 1 partly failed, 2 configuration, 3 busy.\n",
 	    KC_CONFIG_ENV, KC_CONFIG_DEFAULT_PATH);
@@ -310,7 +314,7 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 	struct kc_sync_options opts = { 0 };
 	struct kc_sync_result res;
 	struct kc_error err = { { 0 } };
-	int rc, compare = 0, csv = 0;
+	int rc, compare = 0, csv = 0, check_shop = 0, check_keycrm = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--full") == 0)
@@ -325,6 +329,10 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 			compare = 1;
 		else if (strcmp(argv[i], "--csv") == 0)
 			csv = 1;
+		else if (strcmp(argv[i], "--check-shop") == 0)
+			check_shop = 1;
+		else if (strcmp(argv[i], "--check-keycrm") == 0)
+			check_keycrm = 1;
 		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			path = argv[++i];
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -335,6 +343,12 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 	if (kc_config_load(&cfg, path, &err) != 0) {
 		fprintf(errout, "sync.cgi: %s\n", err.msg);
 		return 2;
+	}
+	/* The checks touch no state: they run before (and without) the state directory. */
+	if (check_shop || check_keycrm) {
+		rc = kc_setup_check(&cfg, check_shop, check_keycrm, out);
+		kc_config_free(&cfg);
+		return rc;
 	}
 	if (kc_runas_state_owner(cfg.state_dir, "sync.cgi", errout, &err) != 0) {
 		fprintf(errout, "sync.cgi: %s\n", err.msg);
