@@ -166,10 +166,11 @@ kc_fi_card(struct kc_buf *b, struct kc_store *st, const struct kc_config *cfg,
 	comparison(b, st, pg);
 	kc_html_raw(b, "<div class=\"grid\"><div class=\"box\"><h3>The shop is right: push all</h3>");
 	if (sum != NULL)
-		kc_html_f(b, "<p>Sends every shop quantity to KeyCRM%s%s%s: the %ld different "
-		    "SKUs take the shop's numbers there; %ld shop SKUs KeyCRM does not have are "
+		kc_html_f(b, "<p>Sends every shop quantity to KeyCRM%s%s%s: %ld different "
+		    "%s the shop's numbers there; %ld shop %s KeyCRM does not have %s "
 		    "reported, not created.</p>", wh[0] ? " (warehouse " : "", wh,
-		    wh[0] ? ")" : "", diff, shop_only);
+		    wh[0] ? ")" : "", diff, diff == 1 ? "SKU takes" : "SKUs take", shop_only,
+		    shop_only == 1 ? "SKU" : "SKUs", shop_only == 1 ? "is" : "are");
 	else
 		kc_html_f(b, "<p>Reads the whole catalogue and sends every quantity the shop "
 		    "manages to KeyCRM%s%s%s. KeyCRM's current numbers are overwritten.</p>",
@@ -177,10 +178,11 @@ kc_fi_card(struct kc_buf *b, struct kc_store *st, const struct kc_config *cfg,
 	button(b, pg, "push_all", "Push all to KeyCRM", 0);
 	kc_html_raw(b, "</div><div class=\"box\"><h3>KeyCRM is right: backfill</h3>");
 	if (sum != NULL)
-		kc_html_f(b, "<p>Sets the shop from KeyCRM's stock: the %ld different SKUs take "
-		    "KeyCRM's numbers; %ld KeyCRM SKUs the shop does not have are reported. If it "
-		    "stops at the time limit, press it again: it goes on where it stopped.</p>",
-		    diff, kc_only);
+		kc_html_f(b, "<p>Sets the shop from KeyCRM's stock: %ld different %s KeyCRM's "
+		    "numbers; %ld KeyCRM %s the shop does not have %s reported. If it stops at "
+		    "the time limit, press it again: it goes on where it stopped.</p>",
+		    diff, diff == 1 ? "SKU takes" : "SKUs take", kc_only,
+		    kc_only == 1 ? "SKU" : "SKUs", kc_only == 1 ? "is" : "are");
 	else
 		kc_html_raw(b, "<p>Reads all stock from KeyCRM (50 offers per request, within "
 		    "its rate limit) and sets the shop's quantities. If it stops at the time "
