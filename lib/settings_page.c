@@ -1895,20 +1895,24 @@ product_link(struct kc_buf *b, struct page *p, const char *sku)
 {
 	long long id, parent;
 	struct kc_buf url;
+	char name[256];
 
 	if (!p->have_store || p->cfg.woo_url == NULL ||
-	    kc_store_problem_product(&p->st, sku, &id, &parent) != 0) {
+	    kc_store_problem_product(&p->st, sku, &id, &parent, name, sizeof(name)) != 0) {
 		kc_html_raw(b, "<span class=\"muted\">not looked up yet</span>");
 		return;
 	}
 	kc_buf_init(&url);
 	kc_buf_addf(&url, "%s/wp-admin/post.php?post=%lld&action=edit", p->cfg.woo_url,
 	    parent > 0 ? parent : id);
+	if (name[0] == '\0')
+		snprintf(name, sizeof(name), "%s", parent > 0 ? "variation" : "product");
+	kc_html_f(b, "<a href=\"%s\">%s</a> ", url.data, name);
 	if (parent > 0)
-		kc_html_f(b, "<a href=\"%s\">variation %lld of product %lld</a>", url.data,
+		kc_html_f(b, "<span class=\"muted\">(variation %lld of product %lld)</span>",
 		    id, parent);
 	else
-		kc_html_f(b, "<a href=\"%s\">product %lld</a>", url.data, id);
+		kc_html_f(b, "<span class=\"muted\">(product %lld)</span>", id);
 	kc_buf_free(&url);
 }
 

@@ -16,7 +16,7 @@
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS compare_shop(key TEXT NOT NULL, sku TEXT NOT NULL,"
 	"  qty INTEGER NOT NULL, product_id INTEGER NOT NULL, parent_id INTEGER NOT NULL,"
-	"  PRIMARY KEY (key, product_id));"
+	"  name TEXT, PRIMARY KEY (key, product_id));"
 	"CREATE TABLE IF NOT EXISTS compare_keycrm(key TEXT PRIMARY KEY, sku TEXT NOT NULL,"
 	"  available REAL NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS compare_parents(id INTEGER PRIMARY KEY, sku TEXT NOT NULL);";
@@ -80,11 +80,11 @@ step_done(struct kc_store *st, sqlite3_stmt *s, const char *what,
 
 int
 kc_store_compare_shop_add(struct kc_store *st, const char *key, const char *sku,
-    long long qty, long long product_id, long long parent_id,
+    long long qty, long long product_id, long long parent_id, const char *name,
     struct kc_error *err)
 {
 	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO compare_shop"
-	    " VALUES (?, ?, ?, ?, ?)", err);
+	    " VALUES (?, ?, ?, ?, ?, ?)", err);
 
 	if (s == NULL)
 		return -1;
@@ -93,6 +93,10 @@ kc_store_compare_shop_add(struct kc_store *st, const char *key, const char *sku,
 	sqlite3_bind_int64(s, 3, qty);
 	sqlite3_bind_int64(s, 4, product_id);
 	sqlite3_bind_int64(s, 5, parent_id);
+	if (name != NULL)
+		sqlite3_bind_text(s, 6, name, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 6);
 	return step_done(st, s, "compare: a shop row", err);
 }
 

@@ -17,7 +17,7 @@ int kc_store_compare_prepare(struct kc_store *st, int fresh,
     struct kc_error *err);
 int kc_store_compare_shop_add(struct kc_store *st, const char *key,
     const char *sku, long long qty, long long product_id,
-    long long parent_id, struct kc_error *err);
+    long long parent_id, const char *name, struct kc_error *err);
 int kc_store_compare_parent_add(struct kc_store *st, long long id,
     const char *sku, struct kc_error *err);
 /* The next variable product's id above `after`, 0 when none. */

@@ -61,16 +61,20 @@ kc_store_problem_kind(const char *name)
 
 int
 kc_store_problem_product(struct kc_store *st, const char *sku,
-    long long *product_id, long long *parent_id)
+    long long *product_id, long long *parent_id, char *name, size_t namesz)
 {
 	/* The shop's lookups first, else what the last comparison read. */
 	static const char *const sql[] = {
-		"SELECT product_id, parent_id FROM sku_map WHERE sku = ?1"
+		"SELECT s.product_id, s.parent_id, (SELECT name FROM compare_shop c"
+		" WHERE c.product_id = s.product_id) FROM sku_map s WHERE sku = ?1"
 		" ORDER BY product_id LIMIT 1",
-		"SELECT product_id, parent_id FROM compare_shop WHERE sku = ?1"
+		"SELECT product_id, parent_id, name FROM compare_shop WHERE sku = ?1"
 		" ORDER BY product_id LIMIT 1",
 	};
 	int rc = -1;
+
+	if (namesz > 0)
+		name[0] = '\0';
 
 	for (size_t i = 0; rc != 0 && i < sizeof(sql) / sizeof(sql[0]); i++) {
 		sqlite3_stmt *s;
@@ -81,6 +85,8 @@ kc_store_problem_product(struct kc_store *st, const char *sku,
 		if (sqlite3_step(s) == SQLITE_ROW) {
 			*product_id = sqlite3_column_int64(s, 0);
 			*parent_id = sqlite3_column_int64(s, 1);
+			if (sqlite3_column_text(s, 2) != NULL && namesz > 0)
+				kc_strlcpy(name, (const char *)sqlite3_column_text(s, 2), namesz);
 			rc = 0;
 		}
 		sqlite3_finalize(s);

@@ -20,9 +20,10 @@ int kc_store_problem_kind(const char *name);
 
 /*
  * Where the shop keeps sku: product id and parent id (0 for a product of
- * its own), from the SKU map; -1 when the map does not know it.
+ * its own) and, when known, its name (else ""), from the SKU map or the
+ * last comparison; -1 when neither knows it.
  */
 int kc_store_problem_product(struct kc_store *st, const char *sku,
-    long long *product_id, long long *parent_id);
+    long long *product_id, long long *parent_id, char *name, size_t namesz);
 
 #endif

@@ -514,7 +514,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         missing = re.search(r'<details id="problems-not-in-keycrm".*?</details>', page.text,
                             re.S).group(0)
         self.assertIn("<code>SHOP-ONLY-1</code>", missing)
-        self.assertIn(f'href="{SHOP.url}/wp-admin/post.php?post=61&amp;action=edit"', missing)
+        self.assertIn(f'href="{SHOP.url}/wp-admin/post.php?post=61&amp;action=edit">Shop only</a>',
+                      missing)
         unmatched = re.search(r'<details id="problems-unmatched".*?</details>', page.text,
                               re.S).group(0)
         self.assertNotIn("SHOP-ONLY-1", unmatched)

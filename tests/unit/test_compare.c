@@ -37,7 +37,7 @@ shop(struct kc_store *st, const char *sku, long long qty, long long id)
 	char *key = kc_compare_sku_key(sku);
 
 	assert_non_null(key);
-	assert_int_equal(kc_store_compare_shop_add(st, key, sku, qty, id, 0, NULL), 0);
+	assert_int_equal(kc_store_compare_shop_add(st, key, sku, qty, id, 0, NULL, NULL), 0);
 	free(key);
 }
 
