@@ -158,7 +158,7 @@ keep_page(struct cmp *c, const struct kc_woo_products *page, struct kc_error *er
 			return -1;
 		}
 		rc = kc_store_compare_shop_add(&c->st, key, p->sku, p->qty, p->id,
-		    p->parent_id, p->name, err);
+		    p->parent_id, p->name[0] ? p->name : NULL, err);
 		free(key);
 		if (rc != 0)
 			return -1;

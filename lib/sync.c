@@ -579,6 +579,7 @@ consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 		run->res->skipped++;
 		/* Kept per SKU for the page; a full scan prunes what it no longer sees. */
 		if (!run->opts->dry_run && p->sku[0] != '\0' &&
+		    strcmp(p->type, "variable") != 0 &&
 		    strcmp(why, "variation without a SKU of its own") != 0)
 			kc_store_problem(&run->st, p->sku, KC_PROBLEM_SKIPPED, why, kc_now(), NULL);
 		return 0;

@@ -20,7 +20,6 @@
 
 #define LOOKUP_URL_BUDGET 4000	/* encoded SKU bytes per lookup URL */
 #define MAX_PAGES 1000
-#define NAME_MAX_BYTES 200
 #define PRODUCT_FIELDS "id,type,parent_id,sku,manage_stock,stock_quantity,name"
 
 int
@@ -149,10 +148,8 @@ answer_error(struct kc_woo *w, const char *method, const char *url,
 void
 kc_woo_products_free(struct kc_woo_products *p)
 {
-	for (size_t i = 0; i < p->count; i++) {
+	for (size_t i = 0; i < p->count; i++)
 		free(p->items[i].sku);
-		free(p->items[i].name);
-	}
 	free(p->items);
 	memset(p, 0, sizeof(*p));
 }
@@ -209,19 +206,18 @@ parse_product(json_t *o, struct kc_woo_product *p, const char *def_type,
 		return -1;
 	}
 	p->sku = kc_strdup(v ? json_string_value(v) : "");
-	/* The name is only shown to people: kept when it is text, cut when long. */
+	/* Only ever shown to people: kept when it is text, cut between characters. */
 	v = json_object_get(o, "name");
 	if (json_is_string(v)) {
-		const char *name = json_string_value(v);
-		size_t n = strlen(name);
+		size_t n = json_string_length(v);
 
-		if (n > NAME_MAX_BYTES) {
-			/* Cut between UTF-8 characters, not inside one. */
-			n = NAME_MAX_BYTES;
-			while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+		if (n >= sizeof(p->name)) {
+			n = sizeof(p->name) - 1;
+			while (n > 0 && ((unsigned char)json_string_value(v)[n] & 0xC0) == 0x80)
 				n--;
 		}
-		p->name = kc_strndup(name, n);
+		memcpy(p->name, json_string_value(v), n);
+		p->name[n] = '\0';
 	}
 	v = json_object_get(o, "manage_stock");
 	if (json_is_true(v))
@@ -233,7 +229,6 @@ parse_product(json_t *o, struct kc_woo_product *p, const char *def_type,
 	else {
 		kc_error_set(err, "product %lld has a bad manage_stock", p->id);
 		free(p->sku);
-		free(p->name);
 		return -1;
 	}
 	v = json_object_get(o, "stock_quantity");
@@ -247,12 +242,10 @@ parse_product(json_t *o, struct kc_woo_product *p, const char *def_type,
 	} else if (v != NULL && !json_is_null(v)) {
 		kc_error_set(err, "product %lld has a bad stock_quantity", p->id);
 		free(p->sku);
-		free(p->name);
 		return -1;
 	}
 	if (p->sku == NULL) {
 		kc_error_set(err, "out of memory");
-		free(p->name);
 		return -1;
 	}
 	return 0;
@@ -301,7 +294,6 @@ parse_list(const char *json, size_t len, const char *def_type,
 		}
 		if (products_push(out, &p) != 0) {
 			free(p.sku);
-			free(p.name);
 			kc_error_set(err, "out of memory");
 			json_decref(root);
 			return -1;
@@ -399,7 +391,6 @@ lookup_chunk(struct kc_woo *w, const char *sku_param, char *const *skus,
 					break;
 				}
 				got.items[i].sku = NULL;
-				got.items[i].name = NULL;	/* moved to out */
 			}
 		}
 		kc_woo_products_free(&got);
