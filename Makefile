@@ -173,6 +173,11 @@ install: all
 	done
 	@if [ -d $(DESTDIR)$(STATEDIR) ]; then \
 	    echo "  (kept as it is: $(DESTDIR)$(STATEDIR))"; \
+	    if [ -n "$$(find $(DESTDIR)$(STATEDIR) ! -user $(WWW_USER) -print -quit 2>/dev/null)" ]; then \
+	        echo "  WARNING: $(DESTDIR)$(STATEDIR) (or a file in it) does not belong to $(WWW_USER):"; \
+	        echo "        the web server cannot write its state there. As root run:"; \
+	        echo "        chown -R $(WWW_USER):$(WWW_USER) $(DESTDIR)$(STATEDIR)"; \
+	    fi; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	    $(INSTALL) -d -m 0750 -o $(WWW_USER) -g $(WWW_USER) $(DESTDIR)$(STATEDIR) && \
 	    echo "  STATE $(DESTDIR)$(STATEDIR) ($(WWW_USER), 0750)"; \

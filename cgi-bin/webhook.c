@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "runas.h"
 #include "config.h"
 #include "webhook.h"
 #include "worker.h"
@@ -49,6 +50,11 @@ shell(int argc, char **argv)
 	if (kc_config_load(&cfg, path, &err) != 0) {
 		kc_term_escape(safe, sizeof(safe), err.msg);
 		fprintf(stderr, "webhook.cgi: %s\n", safe);
+		return 2;
+	}
+	if (kc_runas_state_owner(cfg.state_dir, "webhook.cgi --apply", stderr, &err) != 0) {
+		fprintf(stderr, "webhook.cgi: %s\n", err.msg);
+		kc_config_free(&cfg);
 		return 2;
 	}
 	kc_apply_result_init(&res);

@@ -61,10 +61,10 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_WOO_URL] = { "woo_url", T_URL, OFF(woo_url), 0, 0, 0, 0,
 	    "WooCommerce", "https://shop.example",
 	    "The shop's site URL (not the admin URL). Required." },
-	[KC_KEY_WOO_CONSUMER_KEY] = { "woo_consumer_key", T_TEXT, OFF(woo_consumer_key), 0, 0, 0, 0,
+	[KC_KEY_WOO_CONSUMER_KEY] = { "woo_consumer_key", T_TEXT, OFF(woo_consumer_key), 0, 0, 0, 1,
 	    NULL, NULL,
 	    "WooCommerce REST API consumer key (ck_...) with Read/Write permission (WooCommerce -> Settings -> Advanced -> REST API). Required." },
-	[KC_KEY_WOO_CONSUMER_SECRET] = { "woo_consumer_secret", T_TEXT, OFF(woo_consumer_secret), 0, 0, 1, 0,
+	[KC_KEY_WOO_CONSUMER_SECRET] = { "woo_consumer_secret", T_TEXT, OFF(woo_consumer_secret), 0, 0, 1, 1,
 	    NULL, NULL,
 	    "The consumer secret (cs_...) of that key. Required." },
 	[KC_KEY_WOO_CONNECT_TO] = { "woo_connect_to", T_HOSTPORT, OFF(woo_connect_to), 0, 0, 0, 0,
@@ -617,9 +617,19 @@ kc_config_load(struct kc_config *cfg, const char *path, struct kc_error *err)
 		kc_error_set(err, "out of memory");
 		goto fail;
 	}
-	text = read_file(spath, &len, &st, &missing, err);
-	if (text == NULL && !missing)
+	/* The state directory is the web server's: nothing there is followed. */
+	if (lstat(spath, &st) == 0 && S_ISLNK(st.st_mode)) {
+		kc_error_set(err, "%s is a symbolic link; it is not followed (remove it)", spath);
 		goto fail;
+	}
+	text = read_file(spath, &len, &st, &missing, err);
+	if (text == NULL && !missing) {
+		/* Name what is wrong: the directory, not a file that may not exist. */
+		if (access(cfg->state_dir, X_OK) != 0)
+			kc_error_set(err, "state_dir %s cannot be entered by this user (%s): it must belong to the web server's user (chown -R www-data: %s), and the programs run as that user",
+			    cfg->state_dir, strerror(errno), cfg->state_dir);
+		goto fail;
+	}
 	if (text != NULL) {
 		if (kc_config_parse(cfg, text, len, spath, 1, err) != 0 ||
 		    check_mode(cfg, spath, &st, KC_SRC_SETTINGS, err) != 0) {

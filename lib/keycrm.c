@@ -148,6 +148,7 @@ pace(struct kc_keycrm *k, const char *method, const char *url,
 			char path[256];
 
 			kc_url_path(url, path, sizeof(path));
+			k->paced_out = 1;
 			kc_error_set(err, "KeyCRM %s %s: out of time for this run (the limit of %ld requests per minute is reached)",
 			    method, path, k->per_minute);
 			return -1;
@@ -932,4 +933,78 @@ kc_keycrm_get_stocks_of(struct kc_keycrm *k, const char *const *skus, size_t nsk
 	rc = get_stocks(k, 1, warehouse_id, extra.data, offers, n, &last, err);
 	kc_buf_free(&extra);
 	return rc;
+}
+
+/*
+ * KeyCRM has no API that lists warehouses (reference/keycrm-api.md 2.5):
+ * the ids are gathered from the per-warehouse breakdown of
+ * GET /offers/stocks?filter[details]=true, which shows the warehouses
+ * that hold a stock row for some offer.
+ */
+static int
+add_warehouse_ids(json_t *root, long *ids, size_t max, size_t *n)
+{
+	json_t *data = json_object_get(root, "data"), *o, *w;
+	size_t i, j;
+
+	if (!json_is_array(data))
+		return -1;
+	json_array_foreach(data, i, o) {
+		json_array_foreach(json_object_get(o, "warehouse"), j, w) {
+			json_t *id = json_object_get(w, "id");
+			size_t m;
+
+			if (!json_is_integer(id) || json_integer_value(id) <= 0)
+				continue;
+			for (m = 0; m < *n && ids[m] != (long)json_integer_value(id); m++)
+				;
+			if (m == *n && *n < max)
+				ids[(*n)++] = (long)json_integer_value(id);
+		}
+	}
+	return 0;
+}
+
+int
+kc_keycrm_warehouse_ids(struct kc_keycrm *k, long max_pages, long *ids,
+    size_t max, size_t *n, int *complete, struct kc_error *err)
+{
+	long page, last = 1;
+
+	*n = 0;
+	*complete = 0;
+	for (page = 1; page <= last && page <= max_pages; page++) {
+		struct kc_http_response resp;
+		json_t *root;
+		char *url = NULL;
+		int rc;
+
+		if (asprintf(&url, "%s/offers/stocks?limit=%d&page=%ld&filter%%5Bdetails%%5D=true",
+		    k->base, KC_KEYCRM_PAGE_MAX, page) < 0) {
+			kc_error_set(err, "out of memory");
+			return -1;
+		}
+		kc_http_response_init(&resp);
+		rc = perform(k, "GET", url, NULL, &resp, err);
+		free(url);
+		if (rc == 0 && resp.status != 200) {
+			answer_error(k, "GET", "/offers/stocks", &resp, err);
+			rc = -1;
+		}
+		root = rc == 0 ? json_loadb(resp.body.data ? resp.body.data : "",
+		    resp.body.len, 0, NULL) : NULL;
+		if (rc == 0 && (root == NULL || add_warehouse_ids(root, ids, max, n) != 0)) {
+			kc_error_set(err, "KeyCRM GET /offers/stocks: an unexpected answer (no \"data\" list)");
+			rc = -1;
+		} else if (rc == 0 && parse_last_page(root, &last, err) != 0) {
+			kc_error_prefix(err, "KeyCRM GET /offers/stocks: an unexpected answer");
+			rc = -1;
+		}
+		json_decref(root);
+		kc_http_response_free(&resp);
+		if (rc != 0)
+			return -1;
+	}
+	*complete = page > last;
+	return 0;
 }

@@ -31,6 +31,7 @@ struct kc_keycrm {
 	struct kc_store *store;		/* for the shared rate window */
 	long per_minute;
 	int key_rejected;		/* 401/403 seen */
+	int paced_out;			/* the request limit left no time before the deadline */
 };
 
 enum kc_key_status {
@@ -89,6 +90,13 @@ void kc_keycrm_offers_free(struct kc_keycrm_offer *offers, size_t n);
 int kc_keycrm_get_stocks_of(struct kc_keycrm *k, const char *const *skus,
     size_t nskus, long warehouse_id, struct kc_keycrm_offer **offers, size_t *n,
     struct kc_error *err);
+
+/*
+ * The warehouse ids KeyCRM's stock list shows (it has no API that lists
+ * warehouses), from up to max_pages pages; *complete when it read them all.
+ */
+int kc_keycrm_warehouse_ids(struct kc_keycrm *k, long max_pages, long *ids,
+    size_t max, size_t *n, int *complete, struct kc_error *err);
 
 /* Parses a GET /offers/stocks answer; for tests and fuzzing. */
 int kc_keycrm_parse_stocks(const char *json, size_t len, long warehouse_id,

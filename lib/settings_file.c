@@ -53,6 +53,8 @@ kc_settings_file_format(const struct kc_settings_values *v, const char *who,
 		{ KC_KEY_KEYCRM_WAREHOUSE_ID, v->keycrm_warehouse_id },
 		{ KC_KEY_SUBTRACT_RESERVE, v->subtract_reserve },
 		{ KC_KEY_MANAGE_STOCK, v->manage_stock },
+		{ KC_KEY_WOO_CONSUMER_KEY, v->woo_consumer_key },
+		{ KC_KEY_WOO_CONSUMER_SECRET, v->woo_consumer_secret },
 	};
 	struct kc_config check;
 	char when[32];

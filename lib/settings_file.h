@@ -1,5 +1,5 @@
 /*
- * settings_file.h - state_dir/settings.conf, the four keys an
+ * settings_file.h - state_dir/settings.conf, the keys an
  * administrator saves from the settings page (SPEC section 2).  It
  * overrides the main configuration file key by key.
  *
@@ -21,6 +21,8 @@ struct kc_settings_values {
 	const char *keycrm_warehouse_id;
 	const char *subtract_reserve;
 	const char *manage_stock;
+	const char *woo_consumer_key;	/* the shop's REST key, both or neither */
+	const char *woo_consumer_secret;
 };
 
 /*

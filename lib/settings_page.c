@@ -19,15 +19,18 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "compare.h"
 #include "config.h"
 #include "csrf.h"
 #include "html.h"
 #include "keycrm.h"
 #include "settings_file.h"
+#include "settings_firstinstall.h"
 #include "status.h"
 #include "store.h"
 #include "store_once.h"
 #include "store_retention.h"
+#include "store_problems.h"
 #include "sync.h"
 #include "woo.h"
 
@@ -443,8 +446,10 @@ action_button(struct kc_buf *b, const struct page *p, const char *action,
 {
 	kc_html_f(b, "<form method=\"post\" action=\"%s\">", p->self);
 	csrf_field(b, p);
-	kc_html_f(b, "<button type=\"submit\" name=\"action\" value=\"%s\"%s>%s"
-	    "</button></form>", action, primary ? " class=\"primary\"" : "", label);
+	/* kc_html_f escapes its arguments: the attribute is chosen here. */
+	kc_html_f(b, primary ? "<button type=\"submit\" name=\"action\" value=\"%s\" "
+	    "class=\"primary\">%s</button></form>" : "<button type=\"submit\" "
+	    "name=\"action\" value=\"%s\">%s</button></form>", action, label);
 }
 
 static const char *
@@ -672,6 +677,54 @@ check_keycrm(struct page *p, const char *key, struct kc_error *err)
 	return status;
 }
 
+#define WAREHOUSE_PAGES 10		/* of KeyCRM's stock list, to find warehouse ids */
+#define WAREHOUSES_MAX 64
+
+/*
+ * Whether KeyCRM knows warehouse id (SPEC 2: checked before it is saved).
+ * KeyCRM lists no warehouses, so their ids are read from its stock list.
+ * Returns 1 found, 0 not found (seen says which ids were), -1 when KeyCRM
+ * could not tell (err says why).
+ */
+static int
+check_warehouse(struct page *p, const char *key, long id, struct kc_buf *seen,
+    struct kc_error *err)
+{
+	struct kc_config *cfg = &p->cfg;
+	struct kc_keycrm k;
+	long ids[WAREHOUSES_MAX];
+	size_t n = 0;
+	int complete = 0, rc;
+	char *saved = cfg->keycrm_api_key;
+
+	if (!p->have_store) {
+		kc_error_set(err, "%s", p->store_err.msg);
+		return -1;
+	}
+	cfg->keycrm_api_key = (char *)key;
+	rc = kc_keycrm_init(&k, cfg, &p->st, err);
+	cfg->keycrm_api_key = saved;
+	if (rc != 0)
+		return -1;
+	k.http.max_attempts = 2;
+	k.http.deadline_ms = kc_monotonic_ms() + CHECK_DEADLINE_MS;
+	rc = kc_keycrm_warehouse_ids(&k, WAREHOUSE_PAGES, ids, WAREHOUSES_MAX, &n,
+	    &complete, err);
+	kc_keycrm_cleanup(&k);
+	if (rc != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] == id)
+			return 1;
+		kc_buf_addf(seen, "%s%ld", i ? ", " : "", ids[i]);
+	}
+	if (n == 0)
+		kc_buf_adds(seen, "none");
+	if (!complete)
+		kc_buf_addf(seen, " (in its first %d offers)", WAREHOUSE_PAGES * KC_KEYCRM_PAGE_MAX);
+	return 0;
+}
+
 static void
 record_keycrm_check(struct page *p, enum kc_key_status status, const char *reason)
 {
@@ -842,10 +895,86 @@ form_value(const struct kc_form *form, const char *name, char *out, size_t outsz
 	return out;
 }
 
+static int
+form_says_yes(const struct kc_form *form, const char *name)
+{
+	const char *v = kc_form_get(form, name);
+
+	return v != NULL && strcmp(v, "yes") == 0;
+}
+
+/*
+ * A new warehouse id is saved only when KeyCRM's stock list shows it, or
+ * when the administrator says it is right although no stock is there yet.
+ * Returns 1 when nothing may be saved (f says why).
+ */
+static int
+warehouse_refused(struct page *p, const struct kc_form *form, const char *wh,
+    const char *key, struct flash *f)
+{
+	char current[32];
+	struct kc_buf seen;
+	struct kc_error err = { { 0 } };
+	int rc;
+
+	kc_config_value_text(&p->cfg, KC_KEY_KEYCRM_WAREHOUSE_ID, current, sizeof(current));
+	if (wh[0] == '\0' || strcmp(wh, current) == 0)
+		return 0;
+	if (key == NULL) {
+		flash_say(f, L_WARN, "Warehouse %s could not be checked with KeyCRM: no API key is set.",
+		    wh);
+		return 0;
+	}
+	kc_buf_init(&seen);
+	rc = check_warehouse(p, key, strtol(wh, NULL, 10), &seen, &err);
+	if (rc < 0)
+		flash_say(f, L_BAD, "Nothing was saved: warehouse %s could not be checked because KeyCRM did not answer (%s). Try again later.",
+		    wh, err.msg);
+	else if (rc == 0 && !form_says_yes(form, "warehouse_unlisted"))
+		flash_say(f, L_BAD, "Nothing was saved: KeyCRM's stock list shows no warehouse %s (warehouses it shows: %s). Check the id in KeyCRM (Settings, Warehouses); if it is right but holds no stock yet, tick \"save it anyway\".",
+		    wh, seen.data ? seen.data : "none");
+	else if (rc == 0)
+		kc_log(KC_LOG_WARN, "settings: %s saved warehouse %s, which KeyCRM's stock list does not show",
+		    p->user, wh);
+	kc_buf_free(&seen);
+	return rc < 0 || (rc == 0 && !form_says_yes(form, "warehouse_unlisted"));
+}
+
+/*
+ * The shop's new REST key is saved only when the shop accepts it and lets
+ * it write (SPEC 2).  Returns 1 when nothing may be saved (f says why).
+ */
+static int
+woo_key_refused(struct page *p, const char *ck, const char *cs, struct flash *f)
+{
+	struct woo_check c;
+	char *saved_key = p->cfg.woo_consumer_key, *saved_secret = p->cfg.woo_consumer_secret;
+
+	p->cfg.woo_consumer_key = (char *)ck;
+	p->cfg.woo_consumer_secret = (char *)cs;
+	check_woo(p, &c);
+	p->cfg.woo_consumer_key = saved_key;
+	p->cfg.woo_consumer_secret = saved_secret;
+	if (strcmp(c.state, "ok") == 0 && c.write_ok == 1) {
+		record_woo_check(p, &c);
+		return 0;
+	}
+	if (strcmp(c.state, "ok") == 0)
+		flash_say(f, L_BAD, "Nothing was saved: the shop accepted the new REST key, but it may not write (%s). Give the key Read/Write permission in WooCommerce (Settings, Advanced, REST API).",
+		    c.write_reason[0] ? c.write_reason : "write permission unknown");
+	else if (strcmp(c.state, "rejected") == 0)
+		flash_say(f, L_BAD, "Nothing was saved: the shop rejected the new REST key (%s).",
+		    c.reason);
+	else
+		flash_say(f, L_BAD, "Nothing was saved: the new REST key could not be checked because the shop did not answer (%s). Try again later.",
+		    c.reason[0] ? c.reason : c.state);
+	return 1;
+}
+
 static void
 act_save(struct page *p, const struct kc_form *form, struct flash *f)
 {
-	char key[600], wh[64], sr[16], ms[16];
+	char key[600], wh[64], sr[16], ms[16], ck[300], cs[300];
 	const char *forget = kc_form_get(form, "forget_api_key");
 	struct kc_settings_values v = { 0 };
 	struct kc_buf text;
@@ -856,6 +985,8 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 	form_value(form, "keycrm_warehouse_id", wh, sizeof(wh));
 	form_value(form, "subtract_reserve", sr, sizeof(sr));
 	form_value(form, "manage_stock", ms, sizeof(ms));
+	form_value(form, "woo_consumer_key", ck, sizeof(ck));
+	form_value(form, "woo_consumer_secret", cs, sizeof(cs));
 	/* An empty key field keeps the key: secrets are never sent back. */
 	if (key[0] != '\0')
 		v.keycrm_api_key = key;
@@ -864,8 +995,20 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 	v.keycrm_warehouse_id = wh[0] ? wh : NULL;
 	v.subtract_reserve = sr[0] ? sr : NULL;
 	v.manage_stock = ms[0] ? ms : NULL;
+	if (ck[0] != '\0' || cs[0] != '\0') {
+		v.woo_consumer_key = ck;
+		v.woo_consumer_secret = cs;
+	} else if (kc_form_get(form, "forget_woo_key") == NULL &&
+	    p->cfg.source[KC_KEY_WOO_CONSUMER_KEY] == KC_SRC_SETTINGS) {
+		v.woo_consumer_key = p->cfg.woo_consumer_key;
+		v.woo_consumer_secret = p->cfg.woo_consumer_secret;
+	}
 
 	kc_buf_init(&text);
+	if ((ck[0] == '\0') != (cs[0] == '\0')) {
+		flash_say(f, L_BAD, "Nothing was saved: enter both the shop's consumer key and its consumer secret.");
+		goto out;
+	}
 	if (kc_settings_file_format(&v, p->user, &text, &err) != 0) {
 		flash_say(f, L_BAD, "Nothing was saved: %s.", err.msg);
 		goto out;
@@ -884,6 +1027,10 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 		}
 		record_keycrm_check(p, status, "");
 	}
+	if (warehouse_refused(p, form, wh, key[0] ? key : p->cfg.keycrm_api_key, f))
+		goto out;
+	if (ck[0] != '\0' && woo_key_refused(p, ck, cs, f))
+		goto out;
 	if (kc_settings_file_write(p->cfg.state_dir, &v, p->user, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "settings: cannot save: %s", err.msg);
 		flash_say(f, L_BAD, "Nothing was saved: %s.", err.msg);
@@ -891,10 +1038,12 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 	}
 	kc_log(KC_LOG_INFO, "settings: %s saved the settings%s", p->user,
 	    key[0] ? " (with a new KeyCRM API key, checked valid)" : "");
-	flash_say(f, L_OK, "Settings saved%s. They apply from the next webhook or sync run.",
-	    key[0] ? "; KeyCRM accepted the new API key" : "");
+	flash_say(f, L_OK, "Settings saved%s%s. They apply from the next webhook or sync run.",
+	    key[0] ? "; KeyCRM accepted the new API key" : "",
+	    ck[0] ? "; the shop accepted the new REST key, which may write" : "");
 out:
 	kc_wipe(key, sizeof(key));
+	kc_wipe(cs, sizeof(cs));
 	kc_wipe(text.data, text.cap);
 	kc_buf_free(&text);
 }
@@ -1001,6 +1150,14 @@ act_dry_run(struct page *p, const struct kc_form *form, struct flash *f)
 	kc_sync_result_free(&r);
 }
 
+/* A push all or backfill that went through makes the first-install choice. */
+static void
+record_choice(struct page *p, const struct kc_sync_result *r, const char *choice)
+{
+	if (p->have_store && r->complete && json_array_size(r->errors) == 0)
+		kc_fi_choose(&p->st, choice, p->user, NULL);
+}
+
 static void
 act_backfill(struct page *p, const struct kc_form *form, struct flash *f)
 {
@@ -1015,8 +1172,69 @@ act_backfill(struct page *p, const struct kc_form *form, struct flash *f)
 		    r.seconds, r.pulled, plural(r.pulled, "offer", "offers"), r.applied);
 		say_incomplete(f, &r, "press Backfill again to go on where it stopped.");
 		say_errors(f, &r);
+		record_choice(p, &r, "backfill");
 	}
 	kc_sync_result_free(&r);
+}
+
+static void
+act_compare(struct page *p, const struct kc_form *form, struct flash *f)
+{
+	struct kc_compare_options opts = { 0 };
+	struct kc_compare_result r;
+	struct kc_error err = { { 0 } };
+	int rc;
+
+	(void)form;
+	kc_compare_result_init(&r);
+	rc = kc_compare_run(&p->cfg, &opts, &r, &err);
+	if (rc > 0)
+		flash_say(f, L_WARN, "A comparison is already running; try again when it is done.");
+	else if (rc < 0)
+		flash_say(f, L_BAD, "The comparison could not start: %s.", err.msg);
+	else if (r.complete)
+		flash_say(f, L_OK, "Compared in %.1f s: %ld equal, %ld different, %ld only in the shop, %ld only in KeyCRM.",
+		    r.seconds, r.counts[KC_CMP_EQUAL], r.counts[KC_CMP_DIFFERENT],
+		    r.counts[KC_CMP_SHOP_ONLY], r.counts[KC_CMP_KEYCRM_ONLY]);
+	else if (json_array_size(r.errors) == 0)
+		flash_say(f, L_INFO, "Comparing: %s page %ld of %ld read when the time limit (sync_max_seconds) or KeyCRM's request limit stopped it. Press Compare again to go on where it stopped.",
+		    strcmp(r.phase, "keycrm") == 0 ? "KeyCRM" : "shop", r.page, r.pages);
+	if (rc == 0)
+		say_errors(f, &(struct kc_sync_result){ .errors = r.errors });
+	kc_compare_result_free(&r);
+}
+
+static void
+act_dismiss(struct page *p, const struct kc_form *form, struct flash *f)
+{
+	const char *sku = kc_form_get(form, "sku");
+	int kind = kc_store_problem_kind(kc_form_get(form, "kind"));
+	struct kc_error err = { { 0 } };
+
+	if (sku == NULL || sku[0] == '\0' || kind < 0) {
+		flash_say(f, L_BAD, "Nothing was dismissed: the form did not name a problem.");
+		return;
+	}
+	if (!p->have_store ||
+	    kc_store_problem(&p->st, sku, (enum kc_problem)kind, NULL, p->now, &err) != 0) {
+		flash_say(f, L_BAD, "Nothing was dismissed: %s.",
+		    p->have_store ? err.msg : p->store_err.msg);
+		return;
+	}
+	flash_say(f, L_OK, "Dismissed %s; it comes back if the problem is seen again.", sku);
+}
+
+static void
+act_first_keep(struct page *p, const struct kc_form *form, struct flash *f)
+{
+	struct kc_error err = { { 0 } };
+
+	(void)form;
+	if (!p->have_store || kc_fi_choose(&p->st, "keep", p->user, &err) != 0)
+		flash_say(f, L_BAD, "The choice could not be kept: %s.",
+		    p->have_store ? err.msg : p->store_err.msg);
+	else
+		flash_say(f, L_OK, "Both sides are kept as they are; from now on each side's changes are sent to the other.");
 }
 
 static int
@@ -1027,7 +1245,7 @@ is_first_install(struct page *p)
 
 	if (!p->have_store || kc_status_read(&p->st, 0, 0, &s, NULL) != 0)
 		return 0;
-	first = s.first_install;
+	first = kc_fi_pending(&p->st, s.first_install);
 	kc_status_free(&s);
 	return first;
 }
@@ -1038,10 +1256,9 @@ act_push_all(struct page *p, const struct kc_form *form, struct flash *f)
 	struct kc_sync_options opts = { 0 };
 	struct kc_sync_result r;
 
-	(void)form;
-	/* Afterwards it would overwrite what KeyCRM changed meanwhile. */
-	if (!is_first_install(p)) {
-		flash_say(f, L_WARN, "Push all is only offered on a first install; the sync runs already keep KeyCRM up to date. Nothing was done.");
+	/* Afterwards it overwrites what KeyCRM changed meanwhile: confirmed. */
+	if (!is_first_install(p) && !form_says_yes(form, "confirm")) {
+		flash_say(f, L_WARN, "Push all overwrites KeyCRM's quantities with the shop's; tick the confirmation to do it. Nothing was done.");
 		return;
 	}
 	opts.push_all = 1;
@@ -1055,6 +1272,7 @@ act_push_all(struct page *p, const struct kc_form *form, struct flash *f)
 			    plural(r.unknown, "SKU is", "SKUs are"));
 		say_incomplete(f, &r, "the next sync run goes on from there.");
 		say_errors(f, &r);
+		record_choice(p, &r, "push_all");
 	}
 	kc_sync_result_free(&r);
 }
@@ -1236,12 +1454,35 @@ configuration_issues(const struct page *p, struct issues *is)
 		issue(is, L_WARN, "No KeyCRM warehouse is set: the shop's changes cannot be sent to KeyCRM; set keycrm_warehouse_id under Settings.");
 }
 
+/*
+ * 1 when a run after time t talked to the side (shop: 0, KeyCRM: 1)
+ * without an error: a failed check before it no longer holds.
+ */
+static int
+since_worked(const struct kc_status *s, double t, int keycrm)
+{
+	for (int k = KC_RUN_APPLY; k < KC_RUN__MAX; k++) {
+		const struct kc_status_run *r = &s->last[k];
+		if (r->started_at > t && r->error == NULL &&
+		    (keycrm ? r->keycrm_requests : r->shop_requests) > 0)
+			return 1;
+	}
+	return 0;
+}
+
 static void
-check_issues(struct page *p, struct issues *is)
+check_issues(struct page *p, const struct kc_status *s, struct issues *is)
 {
 	json_t *k = kv_json(p, "check:keycrm"), *w = kv_json(p, "check:woo");
 	const char *ks = json_string_value(json_object_get(k, "status"));
 	const char *ws = json_string_value(json_object_get(w, "state"));
+
+	/* A success after a failed check contradicts it: the check is stale. */
+	if (ks != NULL && since_worked(s, json_number_value(json_object_get(k, "t")), 1))
+		ks = NULL;
+	if (ws != NULL && strcmp(ws, "ok") != 0 &&
+	    since_worked(s, json_number_value(json_object_get(w, "t")), 0))
+		ws = NULL;
 	const char *ms = json_string_value(json_object_get(w, "manage_stock"));
 
 	if (ks != NULL && strcmp(ks, "rejected") == 0)
@@ -1298,6 +1539,10 @@ state_issues(const struct page *p, const struct kc_status *s, struct issues *is)
 		issue(is, L_INFO, "%ld %s from KeyCRM matched nothing in the shop (see Problems).",
 		    s->problems[KC_PROBLEM_UNMATCHED].total,
 		    plural(s->problems[KC_PROBLEM_UNMATCHED].total, "SKU", "SKUs"));
+	if (s->problems[KC_PROBLEM_NOT_IN_KEYCRM].total > 0)
+		issue(is, L_INFO, "%ld shop %s not in KeyCRM (see Problems).",
+		    s->problems[KC_PROBLEM_NOT_IN_KEYCRM].total,
+		    plural(s->problems[KC_PROBLEM_NOT_IN_KEYCRM].total, "SKU is", "SKUs are"));
 	if (s->problems[KC_PROBLEM_SKIPPED].total > 0)
 		issue(is, L_INFO, "%ld %s skipped (see Problems).",
 		    s->problems[KC_PROBLEM_SKIPPED].total,
@@ -1327,7 +1572,8 @@ run_counts(const struct kc_status_run *r, struct kc_buf *out)
 	}, sync[] = {
 		{ r->received, "read from the shop" }, { r->queued, "changed" },
 		{ r->applied, "sent to KeyCRM" }, { r->unmatched, "unknown to KeyCRM" },
-		{ r->skipped, "skipped" }, { r->pending, "left for the next run" },
+		{ r->skipped, "without stock of their own" },
+		{ r->pending, "left for the next run" },
 		{ r->failed, "errors" },
 	}, pull[] = {
 		{ r->received, "read from KeyCRM" }, { r->failed, "errors" },
@@ -1409,7 +1655,7 @@ section_status(struct kc_buf *b, struct page *p, const struct kc_status *s)
 	kc_buf_init(&is.list);
 	configuration_issues(p, &is);
 	if (s != NULL) {
-		check_issues(p, &is);
+		check_issues(p, s, &is);
 		state_issues(p, s, &is);
 	} else {
 		issue(&is, L_BAD, "The state database cannot be read: %s", p->store_err.msg);
@@ -1456,27 +1702,21 @@ section_status(struct kc_buf *b, struct page *p, const struct kc_status *s)
 }
 
 static void
-section_first_install(struct kc_buf *b, const struct page *p)
+section_first_install(struct kc_buf *b, struct page *p)
 {
-	char wh[32];
+	struct kc_fi_page pg = { p->self, p->token, p->now };
 
-	kc_config_value_text(&p->cfg, KC_KEY_KEYCRM_WAREHOUSE_ID, wh, sizeof(wh));
-	kc_html_raw(b, "<section class=\"card\" id=\"first\"><h2>First install: which side is right?</h2>"
-	    "<p>No stock has been synchronised yet, so keycrm-sync does not know whether the "
-	    "shop or KeyCRM holds the right quantities. Left alone, the first sync run only "
-	    "records the shop's quantities as the starting point and sends nothing. Choose "
-	    "one, once:</p><div class=\"grid\"><div class=\"box\">"
-	    "<h3>The shop is right: push all</h3>");
-	kc_html_f(b, "<p>Reads the whole catalogue and sends every product's stock that "
-	    "the shop manages to KeyCRM%s%s%s. KeyCRM's current numbers are overwritten.</p>",
-	    wh[0] ? " (warehouse " : "", wh, wh[0] ? ")" : "");
-	action_button(b, p, "push_all", "Push all to KeyCRM", 0);
-	kc_html_raw(b, "</div><div class=\"box\"><h3>KeyCRM is right: backfill</h3>"
-	    "<p>Reads all stock from KeyCRM (50 offers per request, within its rate limit) "
-	    "and sets the shop's quantities. If it stops at the time limit, press it again: "
-	    "it goes on where it stopped.</p>");
-	action_button(b, p, "backfill", "Backfill the shop", 0);
-	kc_html_raw(b, "</div></div></section>");
+	kc_fi_card(b, &p->st, &p->cfg, &pg);
+}
+
+static void
+section_push_again(struct kc_buf *b, struct page *p)
+{
+	struct kc_fi_page pg = { p->self, p->token, p->now };
+
+	kc_html_raw(b, "<section class=\"card\" id=\"push-again\"><h2>Push all</h2>");
+	kc_fi_push_again(b, &pg);
+	kc_html_raw(b, "</section>");
 }
 
 static void
@@ -1646,6 +1886,37 @@ select_field(struct kc_buf *b, const struct page *p, enum kc_key key,
 	kc_html_f(b, "</select><p class=\"hint\">%s</p></div>", hint);
 }
 
+/* The shop's REST key: replaceable here, so a revoked key needs no SSH. */
+static void
+section_settings_woo_key(struct kc_buf *b, const struct page *p)
+{
+	const enum kc_source src = p->cfg.source[KC_KEY_WOO_CONSUMER_KEY];
+	char masked[64];
+
+	kc_mask_secret(p->cfg.woo_consumer_secret, masked, sizeof(masked));
+	kc_html_raw(b, "<div class=\"field\"><label for=\"woo_consumer_key\">"
+	    "WooCommerce REST key");
+	source_badge(b, src, p->cfg.woo_consumer_key == NULL);
+	kc_html_f(b, "</label><input type=\"text\" id=\"woo_consumer_key\" "
+	    "name=\"woo_consumer_key\" value=\"\" autocomplete=\"off\" spellcheck=\"false\" "
+	    "placeholder=\"ck_...\"><input type=\"password\" id=\"woo_consumer_secret\" "
+	    "name=\"woo_consumer_secret\" value=\"\" autocomplete=\"new-password\" "
+	    "spellcheck=\"false\" placeholder=\"cs_...\" aria-label=\"Consumer secret\">"
+	    "<p class=\"hint\">");
+	if (p->cfg.woo_consumer_key != NULL)
+		kc_html_f(b, "Current key: <code>%s</code>, secret %s. Leave both empty to "
+		    "keep it.", p->cfg.woo_consumer_key, masked[0] ? masked : "not set");
+	else
+		kc_html_raw(b, "No key is set.");
+	kc_html_raw(b, " A new key (Read/Write, from WooCommerce, Settings, Advanced, REST "
+	    "API) is checked with the shop before it is saved.</p>");
+	if (src == KC_SRC_SETTINGS)
+		kc_html_raw(b, "<label class=\"check\"><input type=\"checkbox\" "
+		    "name=\"forget_woo_key\" value=\"1\"> Remove the key saved here "
+		    "(use the configuration file's)</label>");
+	kc_html_raw(b, "</div>");
+}
+
 static void
 section_settings(struct kc_buf *b, const struct page *p)
 {
@@ -1688,10 +1959,14 @@ section_settings(struct kc_buf *b, const struct page *p)
 	    "name=\"keycrm_warehouse_id\" inputmode=\"numeric\" value=\"%s\" "
 	    "placeholder=\"%s\"><p class=\"hint\">The warehouse the shop's stock is written "
 	    "to (KeyCRM, Settings, Warehouses: the number in its address). Empty: as in "
-	    "the configuration file%s%s%s.</p></div>",
+	    "the configuration file%s%s%s. A new id is checked against KeyCRM's stock "
+	    "list before it is saved.</p><label class=\"check\"><input type=\"checkbox\" "
+	    "name=\"warehouse_unlisted\" value=\"yes\"> The id is right although KeyCRM's "
+	    "stock list does not show it yet: save it anyway</label></div>",
 	    wsrc == KC_SRC_SETTINGS ? wh : "", wsrc == KC_SRC_SETTINGS || !wh[0] ?
 	    "" : wh, wsrc != KC_SRC_SETTINGS && wh[0] ? " (" : "",
 	    wsrc != KC_SRC_SETTINGS ? wh : "", wsrc != KC_SRC_SETTINGS && wh[0] ? ")" : "");
+	section_settings_woo_key(b, p);
 	select_field(b, p, KC_KEY_SUBTRACT_RESERVE, "Subtract KeyCRM's reserve",
 	    yesno, yesno_l, "Whether goods reserved in KeyCRM count as sold in the shop.");
 	select_field(b, p, KC_KEY_MANAGE_STOCK, "Products that do not manage stock",
@@ -1700,28 +1975,63 @@ section_settings(struct kc_buf *b, const struct page *p)
 	    "Save settings</button></div></form></section>");
 }
 
+/* The product's page in wp-admin (the parent's for a variation). */
 static void
-problem_table(struct kc_buf *b, const struct page *p,
-    const struct kc_status_problems *pr, const char *title, const char *why)
+product_link(struct kc_buf *b, struct page *p, const char *sku)
+{
+	long long id, parent;
+	struct kc_buf url;
+	char name[256];
+
+	if (!p->have_store || p->cfg.woo_url == NULL ||
+	    kc_store_problem_product(&p->st, sku, &id, &parent, name, sizeof(name)) != 0) {
+		kc_html_raw(b, "<span class=\"muted\">not looked up yet</span>");
+		return;
+	}
+	kc_buf_init(&url);
+	kc_buf_addf(&url, "%s/wp-admin/post.php?post=%lld&action=edit", p->cfg.woo_url,
+	    parent > 0 ? parent : id);
+	if (name[0] == '\0')
+		snprintf(name, sizeof(name), "%s", parent > 0 ? "variation" : "product");
+	kc_html_f(b, "<a href=\"%s\">%s</a> ", url.data, name);
+	if (parent > 0)
+		kc_html_f(b, "<span class=\"muted\">(variation %lld of product %lld)</span>",
+		    id, parent);
+	else
+		kc_html_f(b, "<span class=\"muted\">(product %lld)</span>", id);
+	kc_buf_free(&url);
+}
+
+static void
+problem_table(struct kc_buf *b, struct page *p, const struct kc_status_problems *pr,
+    const char *kind, const char *id, const char *title, const char *why)
 {
 	char last[64];
 
-	kc_html_f(b, "<details%s><summary>%s <span class=\"badge%s\">%ld</span></summary>"
-	    "<p class=\"muted\">%s</p>", pr->total > 0 ? " open" : "", title,
+	kc_html_f(b, "<details id=\"%s\"%s><summary>%s <span class=\"badge%s\">%ld</span>"
+	    "</summary><p class=\"muted\">%s</p>", id, pr->total > 0 ? " open" : "", title,
 	    pr->total > 0 ? " warn" : "", pr->total, why);
 	if (pr->total == 0) {
 		kc_html_raw(b, "<p>None.</p></details>");
 		return;
 	}
-	kc_html_raw(b, "<table class=\"cards\"><thead><tr><th>SKU</th><th>Why</th>"
-	    "<th class=\"num\">Times</th><th>Last seen</th></tr></thead><tbody>");
+	kc_html_raw(b, "<table class=\"cards\"><thead><tr><th>SKU</th><th>In the shop</th>"
+	    "<th>Why</th><th class=\"num\">Times</th><th>Last seen</th><th></th></tr></thead><tbody>");
 	for (size_t i = 0; i < pr->n; i++) {
 		const struct kc_status_problem *it = &pr->items[i];
 		format_ago(it->last_seen, p->now, last, sizeof(last));
 		kc_html_f(b, "<tr><td data-label=\"SKU\"><code>%s</code></td>"
-		    "<td data-label=\"Why\">%s</td><td data-label=\"Times\" class=\"num\">%ld</td>"
-		    "<td data-label=\"Last seen\">%s</td></tr>", it->sku ? it->sku : "",
-		    it->detail ? it->detail : "", it->count, last);
+		    "<td data-label=\"In the shop\">", it->sku ? it->sku : "");
+		product_link(b, p, it->sku ? it->sku : "");
+		kc_html_f(b, "</td><td data-label=\"Why\">%s</td><td data-label=\"Times\" "
+		    "class=\"num\">%ld</td><td data-label=\"Last seen\">%s</td>"
+		    "<td data-label=\"\"><form method=\"post\" action=\"%s\">"
+		    "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+		    "<input type=\"hidden\" name=\"kind\" value=\"%s\">"
+		    "<input type=\"hidden\" name=\"sku\" value=\"%s\">"
+		    "<button type=\"submit\" name=\"action\" value=\"dismiss\">Dismiss</button>"
+		    "</form></td></tr>", it->detail ? it->detail : "", it->count, last, p->self,
+		    p->token, kind, it->sku ? it->sku : "");
 	}
 	kc_html_raw(b, "</tbody></table>");
 	if (pr->total > (long)pr->n)
@@ -1730,16 +2040,26 @@ problem_table(struct kc_buf *b, const struct page *p,
 }
 
 static void
-section_problems(struct kc_buf *b, const struct page *p, const struct kc_status *s)
+section_problems(struct kc_buf *b, struct page *p, const struct kc_status *s)
 {
-	kc_html_raw(b, "<section class=\"card\" id=\"problems\"><h2>Problems</h2>");
-	problem_table(b, p, &s->problems[KC_PROBLEM_UNMATCHED], "SKUs that matched nothing",
-	    "KeyCRM reported these SKUs, but no shop product has them. Add the SKU to the product in the shop, or ignore it.");
-	problem_table(b, p, &s->problems[KC_PROBLEM_DUPLICATE], "Duplicated SKUs",
-	    "Several shop products share these SKUs; every one of them is updated. Give each product its own SKU.");
-	problem_table(b, p, &s->problems[KC_PROBLEM_SKIPPED], "Skipped products",
-	    "Products that cannot take a quantity: no stock management, or stock managed by the parent product.");
-	problem_table(b, p, &s->problems[KC_PROBLEM_FAILED], "Failed writes",
+	kc_html_raw(b, "<section class=\"card\" id=\"problems\"><h2>Problems</h2>"
+	    "<p class=\"muted\">A dismissed row comes back if the problem is seen again. "
+	    "A complete full sync run drops duplicates and skipped products it no longer "
+	    "sees; a complete comparison rebuilds the list of shop SKUs KeyCRM does not have.</p>");
+	problem_table(b, p, &s->problems[KC_PROBLEM_UNMATCHED], "unmatched", "problems-unmatched",
+	    "In KeyCRM, not in the shop",
+	    "KeyCRM reported these SKUs, but no shop product has them, so their stock is not set anywhere. Add the SKU to the product in the shop, or ignore it.");
+	problem_table(b, p, &s->problems[KC_PROBLEM_NOT_IN_KEYCRM], "not_in_keycrm",
+	    "problems-not-in-keycrm", "In the shop, not in KeyCRM",
+	    "The shop has these SKUs, but KeyCRM has no offer with them, so their stock is not sent. Add the offer in KeyCRM with the same SKU.");
+	problem_table(b, p, &s->problems[KC_PROBLEM_DUPLICATE], "duplicate", "problems-duplicate",
+	    "Duplicated SKUs",
+	    "Several shop products share these SKUs. KeyCRM's quantity is written to every one of them; a sync sends KeyCRM the quantity of the first one it reads (the lowest id). Give each product its own SKU.");
+	problem_table(b, p, &s->problems[KC_PROBLEM_SKIPPED], "skipped", "problems-skipped",
+	    "Skipped products",
+	    "Products with a SKU that cannot take a quantity: no stock management, or stock managed by the parent product.");
+	problem_table(b, p, &s->problems[KC_PROBLEM_FAILED], "failed", "problems-failed",
+	    "Failed writes",
 	    "The shop refused these writes; they are tried again on the next run.");
 	kc_html_raw(b, "</section>");
 }
@@ -1812,33 +2132,57 @@ number_text(json_t *v, char *out, size_t outsz)
 		kc_strlcpy(out, "", outsz);
 }
 
+/* Whether any row of the plan knows KeyCRM's quantity now. */
+static int
+plan_knows_keycrm(json_t *plan)
+{
+	size_t i;
+	json_t *it;
+
+	json_array_foreach(plan, i, it)
+		if (json_is_number(json_object_get(it, "keycrm")))
+			return 1;
+	return 0;
+}
+
 static void
 plan_table(struct kc_buf *b, json_t *plan, long total)
 {
 	size_t i;
 	json_t *it;
+	int now = plan_knows_keycrm(plan);
 
 	kc_html_f(b, "<h3>The plan: %ld %s to send</h3>", total,
 	    plural(total, "SKU", "SKUs"));
 	if (json_array_size(plan) == 0) {
-		kc_html_raw(b, "<p>Nothing would be sent: KeyCRM already has the shop's numbers.</p>");
+		kc_html_raw(b, "<p>Nothing would be sent: no shop quantity changed since both "
+		    "sides last agreed. (Compare shows where the two sides differ.)</p>");
 		return;
 	}
 	kc_html_raw(b, "<table class=\"cards\" id=\"plan\"><thead><tr><th>SKU</th>"
-	    "<th class=\"num\">In the shop</th><th class=\"num\">To send to KeyCRM</th>"
-	    "</tr></thead><tbody>");
+	    "<th class=\"num\">In the shop</th>");
+	if (now)
+		kc_html_raw(b, "<th class=\"num\">KeyCRM now &rarr; will be</th>");
+	else
+		kc_html_raw(b, "<th class=\"num\">To send to KeyCRM</th>");
+	kc_html_raw(b, "</tr></thead><tbody>");
 	json_array_foreach(plan, i, it) {
-		char shop[32], send[32];
+		char shop[32], send[32], was[32];
 		json_t *sv = json_object_get(it, "shop"), *dv = json_object_get(it, "send");
 		if (i >= PLAN_SHOW)
 			break;
 		number_text(sv, shop, sizeof(shop));
 		number_text(dv, send, sizeof(send));
+		number_text(json_object_get(it, "keycrm"), was, sizeof(was));
 		kc_html_f(b, "<tr><td data-label=\"SKU\"><code>%s</code></td>"
-		    "<td data-label=\"In the shop\" class=\"num\">%s</td>"
-		    "<td data-label=\"To send\" class=\"num\">%s</td></tr>",
+		    "<td data-label=\"In the shop\" class=\"num\">%s</td>",
 		    json_string_value(json_object_get(it, "sku")) ?
-		    json_string_value(json_object_get(it, "sku")) : "", shop, send);
+		    json_string_value(json_object_get(it, "sku")) : "", shop);
+		if (now)
+			kc_html_f(b, "<td data-label=\"KeyCRM\" class=\"num\">%s &rarr; %s</td></tr>",
+			    was[0] ? was : "?", send);
+		else
+			kc_html_f(b, "<td data-label=\"To send\" class=\"num\">%s</td></tr>", send);
 	}
 	kc_html_raw(b, "</tbody></table>");
 	if (total > (long)i)
@@ -1876,7 +2220,7 @@ static void
 render(struct page *p)
 {
 	struct kc_status s;
-	int have_status = 0;
+	int have_status = 0, pending = 0;
 	struct kc_buf b;
 
 	kc_buf_init(&b);
@@ -1894,14 +2238,16 @@ render(struct page *p)
 	show_flash(&b, p, kc_request_param(p->req, "m"));
 	section_status(&b, p, have_status ? &s : NULL);
 	/* The choice means something once both sides can be reached. */
-	if (have_status && s.first_install && p->cfg.woo_url != NULL &&
-	    p->cfg.keycrm_api_key != NULL)
+	pending = have_status && kc_fi_pending(&p->st, s.first_install);
+	if (pending && p->cfg.woo_url != NULL && p->cfg.keycrm_api_key != NULL)
 		section_first_install(&b, p);
 	section_connection(&b, p);
 	section_setup(&b, p);
 	section_settings(&b, p);
 	if (have_status) {
 		section_problems(&b, p, &s);
+		if (!pending)
+			section_push_again(&b, p);
 		section_history(&b, p, &s);
 		kc_status_free(&s);
 	}
@@ -1922,6 +2268,9 @@ static const struct action {
 	{ "dry_run", act_dry_run },
 	{ "backfill", act_backfill },
 	{ "push_all", act_push_all },
+	{ "compare", act_compare },
+	{ "first_keep", act_first_keep },
+	{ "dismiss", act_dismiss },
 };
 
 static void
@@ -2037,6 +2386,32 @@ send_config_error(struct kc_request *req, const char *user, const char *path,
 	kc_buf_free(&b);
 }
 
+/* ?download=compare.csv: the last comparison's rows. */
+static void
+send_download(struct page *p)
+{
+	struct kc_response resp;
+	struct kc_error err = { { 0 } };
+
+	if (strcmp(kc_request_param(p->req, "download"), "compare.csv") != 0) {
+		send_message(p, 404, "Not found", "There is no such download.");
+		return;
+	}
+	if (!p->have_store) {
+		send_message(p, 500, "State database", p->store_err.msg);
+		return;
+	}
+	kc_response_init(&resp, 200, "text/csv; charset=utf-8");
+	security_headers(&resp);
+	kc_response_header(&resp, "Content-Disposition",
+	    "attachment; filename=\"keycrm-sync-compare.csv\"");
+	if (kc_compare_csv(&p->st, &resp.body, &err) != 0)
+		send_message(p, 500, "The comparison cannot be read", err.msg);
+	else
+		kc_response_send(p->req, &resp);
+	kc_response_free(&resp);
+}
+
 static int
 is_method(const struct kc_request *req, const char *m)
 {
@@ -2079,6 +2454,8 @@ kc_settings_handle(struct kc_request *req, struct kc_job *job)
 		kc_csrf_token(&p.csrf, p.user, (int64_t)p.now, p.token);
 	if (is_method(req, "POST"))
 		handle_post(&p);
+	else if (kc_request_param(req, "download") != NULL)
+		send_download(&p);
 	else
 		render(&p);
 	kc_csrf_clear(&p.csrf);

@@ -27,6 +27,7 @@ static const char *const problem_names[KC_STATUS_PROBLEM_KINDS] = {
 	[KC_PROBLEM_DUPLICATE] = "duplicate",
 	[KC_PROBLEM_SKIPPED] = "skipped",
 	[KC_PROBLEM_FAILED] = "failed",
+	[KC_PROBLEM_NOT_IN_KEYCRM] = "not_in_keycrm",
 };
 
 #define HISTORY_COLUMNS "kind, started_at, finished_at, received, queued," \

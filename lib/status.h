@@ -48,7 +48,7 @@ struct kc_status_problems {
 	size_t n;
 };
 
-#define KC_STATUS_PROBLEM_KINDS 4
+#define KC_STATUS_PROBLEM_KINDS 5
 
 struct kc_status {
 	long inbox;			/* reports waiting for the shop */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -277,10 +278,16 @@ kc_store_open(struct kc_store *st, const char *state_dir, struct kc_error *err)
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
+	/* A symbolic link planted in the state directory is not followed. */
 	if (sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		kc_error_set(err, "state database %s: %s", st->path,
-		    st->db ? sqlite3_errmsg(st->db) : "cannot open");
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+	    NULL) != SQLITE_OK) {
+		if (access(state_dir, W_OK | X_OK) != 0)
+			kc_error_set(err, "state_dir %s is not writable by this user (%s): it must belong to the web server's user (chown -R www-data: %s)",
+			    state_dir, strerror(errno), state_dir);
+		else
+			kc_error_set(err, "state database %s: %s", st->path,
+			    st->db ? sqlite3_errmsg(st->db) : "cannot open");
 		kc_store_close(st);
 		return -1;
 	}
@@ -683,6 +690,7 @@ problem_name(enum kc_problem kind)
 	case KC_PROBLEM_DUPLICATE: return "duplicate";
 	case KC_PROBLEM_SKIPPED: return "skipped";
 	case KC_PROBLEM_FAILED: return "failed";
+	case KC_PROBLEM_NOT_IN_KEYCRM: return "not_in_keycrm";
 	}
 	return "?";
 }

@@ -62,6 +62,7 @@ enum kc_problem {
 	KC_PROBLEM_DUPLICATE,		/* several shop products have it */
 	KC_PROBLEM_SKIPPED,		/* matched, but cannot take a quantity */
 	KC_PROBLEM_FAILED,		/* the shop refused the write */
+	KC_PROBLEM_NOT_IN_KEYCRM,	/* a shop SKU KeyCRM has no offer for */
 };
 
 /* One history record: a webhook, an applier run or a sync run. */

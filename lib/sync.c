@@ -24,6 +24,8 @@
 #include "lock.h"
 #include "sku.h"
 #include "stock.h"
+#include "settings_firstinstall.h"
+#include "store_problems.h"
 #include "store.h"
 #include "woo.h"
 
@@ -352,7 +354,7 @@ resolve_keycrm_numbers(struct run *run, struct kc_keycrm_stock *items,
 			if (json_array_size(run->res->unknown_skus) < LIST_CAP)
 				json_array_append_new(run->res->unknown_skus,
 				    json_string(which[i]->sku));
-			kc_store_problem(&run->st, which[i]->sku, KC_PROBLEM_UNMATCHED,
+			kc_store_problem(&run->st, which[i]->sku, KC_PROBLEM_NOT_IN_KEYCRM,
 			    "KeyCRM has no offer with this SKU", kc_now(), NULL);
 			continue;
 		}
@@ -428,7 +430,7 @@ flush(struct run *run)
 				if (json_array_size(run->res->unknown_skus) < LIST_CAP)
 					json_array_append_new(run->res->unknown_skus,
 					    json_string(items[i].sku));
-				kc_store_problem(&run->st, items[i].sku, KC_PROBLEM_UNMATCHED,
+				kc_store_problem(&run->st, items[i].sku, KC_PROBLEM_NOT_IN_KEYCRM,
 				    "KeyCRM has no offer with this SKU", now, NULL);
 				continue;
 			}
@@ -650,13 +652,19 @@ consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 	struct kc_decision d;
 	struct kc_error err = { { 0 } };
 	int dup, parent;
+	const char *why;
 	char *key;
 
 	run->res->scanned++;
 	if ((parent = shows_parent_sku(run, p)) < 0)
 		goto read_failed;
-	if (kc_stock_skip_reason(p, KC_FROM_SHOP, run->cfg->manage_stock, parent) != NULL) {
+	why = kc_stock_skip_reason(p, KC_FROM_SHOP, run->cfg->manage_stock, parent);
+	if (why != NULL) {
 		run->res->skipped++;
+		/* Kept per SKU for the page; a full scan prunes what it no longer sees. */
+		if (!run->opts->dry_run && p->sku[0] != '\0' &&
+		    strcmp(p->type, "variable") != 0 && !parent)
+			kc_store_problem(&run->st, p->sku, KC_PROBLEM_SKIPPED, why, kc_now(), NULL);
 		return 0;
 	}
 	/* SPEC 4.6: duplicates are SKUs equal under the shop's identity rule. */
@@ -668,7 +676,7 @@ consider(struct run *run, const struct kc_woo_product *p, int64_t seq_before)
 		run->res->skipped++;
 		if (dup > 0 && !run->opts->dry_run)
 			kc_store_problem(&run->st, p->sku, KC_PROBLEM_DUPLICATE,
-			    "several shop products have this SKU; the first one is sent",
+			    "several shop products have this SKU",
 			    kc_now(), NULL);
 		return dup < 0 ? -1 : 0;
 	}
@@ -1081,6 +1089,74 @@ record(struct run *run, double started)
 		kc_log(KC_LOG_WARN, "cannot record the run: %s", err.msg);
 }
 
+/*
+ * The settings page offers the first-install choice until it is made
+ * (SPEC 3 "First run"): a first run opens it, and a complete push all or
+ * backfill, from the page, the URL or a shell, makes it.
+ */
+static void
+first_install_state(struct run *run, const struct kc_sync_options *opts,
+    const struct kc_sync_result *res)
+{
+	char buf[8];
+
+	if (opts->dry_run)
+		return;
+	if (res->first_run &&
+	    kc_store_kv_get(&run->st, KC_FI_OPEN_KEY, buf, sizeof(buf)) != 0)
+		kc_store_kv_set(&run->st, KC_FI_OPEN_KEY, "1", NULL);
+	if ((opts->push_all || opts->pull) && res->complete &&
+	    json_array_size(res->errors) == 0)
+		kc_fi_choose(&run->st, opts->pull ? "backfill" : "push_all", NULL, NULL);
+}
+
+/*
+ * A complete full scan saw the whole catalogue: duplicates and skipped
+ * products it did not see again are gone (deleted, fixed), and so is what
+ * the SKU map kept of those duplicates.
+ */
+static void
+prune_after_full_scan(struct run *run, const struct kc_sync_options *opts,
+    const struct kc_sync_result *res)
+{
+	struct kc_error err = { { 0 } };
+
+	if (opts->dry_run || opts->pull || !run->full || run->phase != PHASE_DONE ||
+	    run->stop || !res->complete || json_array_size(res->errors) > 0)
+		return;
+	if (kc_store_problems_prune_scan(&run->st, run->started, &err) != 0)
+		kc_log(KC_LOG_WARN, "sync: cannot prune the problems list: %s", err.msg);
+}
+
+/*
+ * The run's log line.  A run an error stopped says the error's text and
+ * never that sync_max_seconds stopped it (SPEC section 3).
+ */
+static void
+log_run(const struct kc_sync_options *opts, const struct kc_sync_result *res)
+{
+	struct kc_buf why;
+	size_t nerr = json_array_size(res->errors);
+
+	kc_buf_init(&why);
+	if (nerr > 0) {
+		kc_buf_addf(&why, "; failed: %s", json_string_value(json_array_get(res->errors, 0)));
+		if (nerr > 1)
+			kc_buf_addf(&why, " (and %zu more %s)", nerr - 1,
+			    nerr > 2 ? "errors" : "error");
+	} else if (!res->complete) {
+		kc_buf_adds(&why, "; stopped by sync_max_seconds, the next call resumes");
+	}
+	kc_log(nerr ? KC_LOG_ERROR : KC_LOG_INFO,
+	    "%s: %ld scanned, %ld changed, %ld sent, %ld unknown to KeyCRM, %ld skipped,"
+	    " %ld held, %ld applied from the inbox; %lu shop and %lu KeyCRM requests"
+	    " in %.2f s%s", opts->pull ? "backfill" : opts->dry_run ? "dry run" : "sync",
+	    res->scanned, res->changed, res->sent, res->unknown, res->skipped, res->held,
+	    res->applied, res->shop_requests, res->keycrm_requests, res->seconds,
+	    why.data ? why.data : "");
+	kc_buf_free(&why);
+}
+
 int
 kc_sync_run(const struct kc_config *cfg, const struct kc_sync_options *opts,
     struct kc_sync_result *res, struct kc_error *err)
@@ -1125,16 +1201,11 @@ kc_sync_run(const struct kc_config *cfg, const struct kc_sync_options *opts,
 		add_error(res, err->msg);
 	if (!opts->dry_run)
 		record(&run, started);
+	first_install_state(&run, opts, res);
+	prune_after_full_scan(&run, opts, res);
 	kc_lock_release(lock_fd);
 	kc_store_close(&run.st);
-	kc_log(json_array_size(res->errors) ? KC_LOG_WARN : KC_LOG_INFO,
-	    "%s: %ld scanned, %ld changed, %ld sent, %ld unknown to KeyCRM, %ld skipped,"
-	    " %ld held, %ld applied from the inbox; %lu shop and %lu KeyCRM requests"
-	    " in %.2f s%s%s", opts->pull ? "backfill" : opts->dry_run ? "dry run" : "sync",
-	    res->scanned, res->changed, res->sent, res->unknown, res->skipped, res->held,
-	    res->applied, res->shop_requests, res->keycrm_requests, res->seconds,
-	    res->complete ? "" : "; stopped by sync_max_seconds, the next call resumes",
-	    json_array_size(res->errors) ? "; errors" : "");
+	log_run(opts, res);
 	return 0;
 }
 

@@ -21,7 +21,7 @@
 
 #define LOOKUP_URL_BUDGET 4000	/* encoded SKU bytes per lookup URL */
 #define MAX_PAGES 1000
-#define PRODUCT_FIELDS "id,type,parent_id,sku,manage_stock,stock_quantity"
+#define PRODUCT_FIELDS "id,type,parent_id,sku,manage_stock,stock_quantity,name"
 
 int
 kc_woo_init(struct kc_woo *w, const struct kc_config *cfg, struct kc_error *err)
@@ -207,6 +207,19 @@ parse_product(json_t *o, struct kc_woo_product *p, const char *def_type,
 		return -1;
 	}
 	p->sku = kc_strdup(v ? json_string_value(v) : "");
+	/* Only ever shown to people: kept when it is text, cut between characters. */
+	v = json_object_get(o, "name");
+	if (json_is_string(v)) {
+		size_t n = json_string_length(v);
+
+		if (n >= sizeof(p->name)) {
+			n = sizeof(p->name) - 1;
+			while (n > 0 && ((unsigned char)json_string_value(v)[n] & 0xC0) == 0x80)
+				n--;
+		}
+		memcpy(p->name, json_string_value(v), n);
+		p->name[n] = '\0';
+	}
 	v = json_object_get(o, "manage_stock");
 	if (json_is_true(v))
 		p->manage = KC_WOO_MANAGE_YES;

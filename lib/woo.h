@@ -51,6 +51,7 @@ struct kc_woo_product {
 	enum kc_woo_manage manage;
 	int has_qty;
 	long long qty;
+	char name[204];			/* for people, cut; "" when not given */
 };
 
 struct kc_woo_products {

@@ -236,7 +236,8 @@ class Direct:
         for k, v in (headers or {}).items():
             e["HTTP_" + k.upper().replace("-", "_")] = v
         e.update(env or {})
-        return servers.run_cgi(self.binary, env=e, body=body or b"")
+        return servers.run_cgi(self.binary, env=e, body=body or b"",
+                               user="www-data" if os.geteuid() == 0 else None)
 
     def stop(self):
         pass
@@ -333,7 +334,9 @@ class Program:
         for k, v in (headers or {}).items():
             e["HTTP_" + k.upper().replace("-", "_")] = v
         e.update(env or {})
-        return servers.run_cgi(self.binary, env=e, body=body or b"")
+        # As the web server runs it: files it creates belong to www-data.
+        return servers.run_cgi(self.binary, env=e, body=body or b"",
+                               user="www-data" if os.geteuid() == 0 else None)
 
     def shell(self, *args, env=None):
         e = {"PATH": "/usr/bin:/bin", "KEYCRM_SYNC_CONFIG": self.config_path,

@@ -138,25 +138,68 @@ async function main() {
     text = await resultText(page);
     check(/Dry run done/.test(text), `the dry run runs: "${text.slice(0, 100)}"`);
     const headers = await page.locator('#plan thead th').allInnerTexts();
-    check(headers.join('|') === 'SKU|In the shop|To send to KeyCRM', `the plan's columns: ${headers.join(', ')}`);
+    check(['SKU|In the shop|To send to KeyCRM', 'SKU|In the shop|KeyCRM now \u2192 will be'].includes(headers.join('|')),
+      `the plan's columns: ${headers.join(', ')}`);
     const rows = await page.locator('#plan tbody tr').evaluateAll((trs) =>
       trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => td.innerText.trim())));
     console.log(`      plan: ${JSON.stringify(rows)}`);
     const sold = rows.find((r) => r[0] === env('KC_SOLD_SKU'));
     check(sold !== undefined, `the plan lists the sold SKU ${env('KC_SOLD_SKU')}`);
-    check(/^\d+$/.test(sold[1]) && /^\d+(\.\d+)?$/.test(sold[2]), `shop value ${sold[1]}, value to send ${sold[2]}`);
+    check(/^\d+$/.test(sold[1]) && /\d+(\.\d+)?$/.test(sold[2]), `shop value ${sold[1]}, value to send ${sold[2]}`);
     await page.screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-dry-run.png'), fullPage: true });
     await noHorizontalScroll(page, 1280, 'desktop');
+
+    // The first-install card outlived the sync run; compare shows how the sides differ.
+    check(await page.locator('#first').count() === 1, 'the first-install card stays after a sync run');
+    await submitAndWait(page, page.locator('#first button[value="compare"]'));
+    text = await resultText(page);
+    check(/Compared in .* \d+ equal, [1-9]\d* different/.test(text), `compare runs: "${text.slice(0, 120)}"`);
+    const counts = await page.locator('#compare-counts').innerText();
+    check(/only in KeyCRM/.test(counts), `the card shows the four counts: "${counts}"`);
+    const diffs = await page.locator('#compare tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => td.innerText.trim())));
+    console.log(`      biggest differences: ${JSON.stringify(diffs)}`);
+    const diff = diffs.find((r) => r[0] === env('KC_SOLD_SKU'));
+    check(diff !== undefined && diff[3] === '-2', `the sold SKU differs by -2 (${JSON.stringify(diff)})`);
+    const csvHref = await page.locator('#first a[href$="download=compare.csv"]').getAttribute('href');
+    const csv = await context.request.get(new URL(csvHref, URL_).toString());
+    check(csv.status() === 200 && csv.headers()['content-type'].startsWith('text/csv'),
+      `the CSV downloads (${csv.status()} ${csv.headers()['content-type']})`);
+    check((await csv.text()).includes(`${env('KC_SOLD_SKU')},different,`), 'the CSV has the sold SKU');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-compare.png'), fullPage: true });
+
+    // The card on a phone, 390 px wide, before the choice.
+    const cardPhone = await newPage(context, 390, 844, problems);
+    await cardPhone.goto(URL_, { waitUntil: 'load' });
+    await noHorizontalScroll(cardPhone, 390, 'phone with the first-install card');
+    await cardPhone.locator('#first').screenshot({ path: path.join(ARTIFACTS, 'settings-phone-first-install.png') });
+    await cardPhone.close();
+
+    // KeyCRM is right: backfill. The shop takes KeyCRM's numbers and the card goes.
+    await submitAndWait(page, page.locator('#first button[value="backfill"]'));
+    text = await resultText(page);
+    check(/Backfill from KeyCRM done/.test(text), `the backfill is the choice: "${text.slice(0, 100)}"`);
+    check(await page.locator('#first').count() === 0, 'the card is gone once the choice is made');
+    check(await page.locator('#push-all').count() === 1, 'push all stays available, behind a confirmation');
+    check(await page.locator('#push-all input[name="confirm"][required]').count() === 1,
+      'push all asks for a confirmation');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-chosen.png'), fullPage: true });
     await page.close();
 
-    // Phone: 375 px wide, the same page, legible and without sideways scrolling.
-    const phone = { page: await newPage(context, 375, 812, problems) };
+    // Phone: 390 px wide, the same page, legible and without sideways scrolling.
+    const phone = { page: await newPage(context, 390, 844, problems) };
     await phone.page.goto(URL_, { waitUntil: 'load' });
-    await noHorizontalScroll(phone.page, 375, 'phone');
+    await noHorizontalScroll(phone.page, 390, 'phone');
     await phone.page.screenshot({ path: path.join(ARTIFACTS, 'settings-phone.png'), fullPage: true });
+    // The backfill made the two sides equal: another sale gives the plan a row.
+    const sale2 = await fetch(`${env('KC_SHOP_CONTROL')}/_control/sale`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ id: Number(env('KC_SOLD_ID')), quantity: 1 }),
+    });
+    check(sale2.ok, 'another sale in the shop');
     await submitAndWait(phone.page, phone.page.locator('#status button[value="dry_run"]'));
     check(await phone.page.locator('#plan tbody tr').count() >= 1, 'the plan shows on the phone');
-    await noHorizontalScroll(phone.page, 375, 'phone with the plan');
+    await noHorizontalScroll(phone.page, 390, 'phone with the plan');
     await phone.page.screenshot({ path: path.join(ARTIFACTS, 'settings-phone-dry-run.png'), fullPage: true });
     const fontPx = await phone.page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
     check(fontPx >= 14, `text is legible on the phone (${fontPx} px)`);

@@ -77,6 +77,11 @@ def config(name, state, **extra):
     return full_config(f"crash-{name}.conf", state, SHOP, CRM, **extra)
 
 
+# Run as the web server would, so that the files it creates are www-data's.
+AS_WEB_SERVER = ({"user": "www-data", "group": "www-data", "extra_groups": []}
+                 if os.geteuid() == 0 else {})
+
+
 def run_killable(binary, config_path, query_string="", body=None, kill_after=None,
                  crash_at=None, method="POST"):
     """The program as plain CGI; SIGKILLed after kill_after seconds (None:
@@ -88,7 +93,8 @@ def run_killable(binary, config_path, query_string="", body=None, kill_after=Non
         env["KEYCRM_SYNC_CRASH_AT"] = crash_at
     body = body or b""
     proc = subprocess.Popen([str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=servers._cgi_env(env, body))
+                            stderr=subprocess.PIPE, env=servers._cgi_env(env, body),
+                            **AS_WEB_SERVER)
     killed = False
     try:
         out, err = proc.communicate(body, timeout=kill_after if kill_after is not None else 120)
@@ -354,7 +360,8 @@ class SyncKilled(unittest.TestCase):
         env = {"REQUEST_METHOD": "GET", "QUERY_STRING": TOKEN_Q,
                "KEYCRM_SYNC_CONFIG": cfgfile, **sanitizer_env()}
         proc = subprocess.Popen([str(BINDIR / "sync.cgi")], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=servers._cgi_env(env, b""))
+                                stderr=subprocess.DEVNULL, env=servers._cgi_env(env, b""),
+                                **AS_WEB_SERVER)
         try:
             deadline = time.monotonic() + 20
             while not CRM.puts():

@@ -327,7 +327,7 @@ class PageContract:
         self.assertIn("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;", page.text)
         self.assertNotIn("<script>alert", page.text)
         self.assertNotIn("<img", page.text)
-        self.assertIn("SKUs that matched nothing", page.text)
+        self.assertIn("In KeyCRM, not in the shop", page.text)
 
     def test_show_reveals_the_urls_once_on_a_no_store_answer(self):
         page = self.get()
@@ -424,6 +424,167 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
             for value in SECRETS.values():
                 self.assertNotIn(value, resp.text)
 
+    def test_first_install_card_compares_and_survives_cron(self):
+        state = make_state_dir("state-settings-card")
+        cfg = config("settings-card", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        CRM.control("reset", {})
+        SHOP.control("sale", {"id": 12, "quantity": 2})
+        t = DirectCGI(cfg)
+        page = t.request("GET")
+        self.assertIn("First install", page.text)
+        self.assertIn('value="compare"', page.text)
+        # Cron runs meanwhile: the first run's baseline ends, the choice stays.
+        def cron():
+            # As the web server's user, like wget through the server.
+            r = servers.run_cgi(BINDIR / "sync.cgi", user="www-data", env={
+                "REQUEST_METHOD": "GET", "QUERY_STRING": f"token={SYNC_TOKEN}",
+                "KEYCRM_SYNC_CONFIG": cfg, **sanitizer_env()})
+            self.assertEqual(r.status, 200, r.text)
+        cron()
+        cron()
+        self.assertIn("First install", t.request("GET").text)
+        token = csrf_token(page)
+        r = t.follow(t.request("POST", body=form(csrf=token, action="compare")))
+        self.assertIn("Compared in", r.text)
+        counts = re.search(r'<p id="compare-counts">.*?</p>', r.text, re.S).group(0)
+        self.assertIn("1 different", counts)
+        # KC-ONLY-001, and RW-SIMPLE-006 (the shop does not manage its stock).
+        self.assertIn("2 only in KeyCRM", counts)
+        table = re.search(r'<table class="cards" id="compare">.*?</table>', r.text, re.S).group(0)
+        self.assertIn("<code>RW-SIMPLE-003</code>", table)
+        self.assertIn(">-2<", table)
+        self.assertIn("<code>KC-ONLY-001</code>", table)
+        self.assertIn("?download=compare.csv", r.text)
+        csv = t.request("GET", "download=compare.csv")
+        self.assertEqual(csv.status, 200)
+        self.assertTrue(csv.headers["content-type"].startswith("text/csv"))
+        self.assertIn("RW-SIMPLE-003,different,", csv.text)
+        # Backfill is the choice: the shop takes KeyCRM's numbers, the card goes.
+        r = t.follow(t.request("POST", body=form(csrf=token, action="backfill")))
+        self.assertIn("Backfill from KeyCRM done", r.text)
+        self.assertNotIn("First install", r.text)
+        self.assertEqual(SHOP.products()[12]["stock_quantity"], 25)
+        # ... for good.
+        cron()
+        self.assertNotIn("First install", t.request("GET").text)
+        for resp in t.responses:
+            for value in SECRETS.values():
+                self.assertNotIn(value, resp.text)
+
+    def test_warehouse_is_checked_with_keycrm_before_saving(self):
+        state = make_state_dir("state-settings-warehouse")
+        cfg = config("settings-warehouse", state, keycrm_api_key=KEYCRM_KEY)
+        CRM.control("reset", {})
+        t = DirectCGI(cfg)
+        token = csrf_token(t.request("GET"))
+        r = t.follow(t.request("POST", body=form(csrf=token, action="save",
+                                                 keycrm_warehouse_id="7")))
+        self.assertIn("Nothing was saved", r.text)
+        self.assertIn("shows no warehouse 7 (warehouses it shows: 1, 2)", r.text)
+        self.assertFalse(settings_conf(state).exists())
+        gets = [e for e in CRM.control("log") if e["path"] == "/v1/offers/stocks"]
+        self.assertTrue(gets and gets[-1]["query"]["filter"]["details"] == "true", gets)
+        r = t.follow(t.request("POST", body=form(csrf=token, action="save",
+                                                 keycrm_warehouse_id="2")))
+        self.assertIn("Settings saved", r.text)
+        self.assertIn("keycrm_warehouse_id = 2\n", settings_conf(state).read_text())
+        r = t.follow(t.request("POST", body=form(csrf=token, action="save",
+                                                 keycrm_warehouse_id="7",
+                                                 warehouse_unlisted="yes")))
+        self.assertIn("Settings saved", r.text)
+        self.assertIn("keycrm_warehouse_id = 7\n", settings_conf(state).read_text())
+
+    def test_statuses_that_no_longer_hold_are_cleared_and_problems_are_actionable(self):
+        state = make_state_dir("state-settings-stale")
+        cfg = config("settings-stale", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        revoked = config("settings-stale-revoked", state, keycrm_api_key=KEYCRM_KEY,
+                         keycrm_warehouse_id=1, woo_consumer_key="ck_revoked")
+        CRM.control("reset", {})
+        SHOP.upsert({"id": 60, "type": "simple", "parent_id": 0, "sku": "RW-SIMPLE-001",
+                     "manage_stock": True, "stock_quantity": 4, "status": "publish",
+                     "name": "Twin"},
+                    {"id": 61, "type": "simple", "parent_id": 0, "sku": "SHOP-ONLY-1",
+                     "manage_stock": True, "stock_quantity": 9, "status": "publish",
+                     "name": "Shop only"})
+
+        def cron(query=""):
+            r = servers.run_cgi(BINDIR / "sync.cgi", user="www-data", env={
+                "REQUEST_METHOD": "GET", "QUERY_STRING": f"token={SYNC_TOKEN}&{query}",
+                "KEYCRM_SYNC_CONFIG": cfg, **sanitizer_env()})
+            self.assertEqual(r.status, 200, r.text)
+            return r.json()
+
+        bad = DirectCGI(revoked)
+        r = bad.follow(bad.request("POST", body=form(csrf=csrf_token(bad.request("GET")),
+                                                     action="check")))
+        self.assertIn("WooCommerce rejected the API key at the last check", r.text)
+        t = DirectCGI(cfg)
+        self.assertIn("WooCommerce rejected the API key at the last check", t.request("GET").text)
+        # A successful run contradicts it.
+        cron("full=1")
+        page = t.request("GET")
+        self.assertNotIn("WooCommerce rejected the API key at the last check", page.text)
+        dup = re.search(r'<details id="problems-duplicate".*?</details>', page.text, re.S).group(0)
+        self.assertIn("<code>RW-SIMPLE-001</code>", dup)
+        self.assertIn("written to every one of them", dup)
+        skipped = re.search(r'<details id="problems-skipped".*?</details>', page.text, re.S).group(0)
+        self.assertIn("<code>RW-SIMPLE-006</code>", skipped)
+        # A comparison lists the shop SKUs KeyCRM does not have, with their product.
+        token = csrf_token(page)
+        t.request("POST", body=form(csrf=token, action="compare"))
+        page = t.request("GET")
+        missing = re.search(r'<details id="problems-not-in-keycrm".*?</details>', page.text,
+                            re.S).group(0)
+        self.assertIn("<code>SHOP-ONLY-1</code>", missing)
+        self.assertIn(f'href="{SHOP.url}/wp-admin/post.php?post=61&amp;action=edit">Shop only</a>',
+                      missing)
+        unmatched = re.search(r'<details id="problems-unmatched".*?</details>', page.text,
+                              re.S).group(0)
+        self.assertNotIn("SHOP-ONLY-1", unmatched)
+        # A row can be dismissed.
+        r = t.follow(t.request("POST", body=form(csrf=token, action="dismiss", kind="skipped",
+                                                 sku="RW-SIMPLE-006")))
+        self.assertIn("Dismissed RW-SIMPLE-006", r.text)
+        skipped = re.search(r'<details id="problems-skipped".*?</details>', r.text, re.S).group(0)
+        self.assertNotIn("<code>RW-SIMPLE-006</code>", skipped)
+        # The twin is deleted: the next full scan drops the duplicate.
+        SHOP.control("products", {"delete": [60]})
+        cron("full=1")
+        page = t.request("GET")
+        dup = re.search(r'<details id="problems-duplicate".*?</details>', page.text, re.S).group(0)
+        self.assertNotIn("RW-SIMPLE-001", dup)
+        self.assertIn("<p>None.</p>", dup)
+
+    def test_the_shops_rest_key_is_replaced_on_the_page_after_the_shop_accepts_it(self):
+        state = make_state_dir("state-settings-wookey")
+        cfg = config("settings-wookey", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1,
+                     woo_consumer_key="ck_revoked", woo_consumer_secret="cs_revoked")
+        t = DirectCGI(cfg)
+        token = csrf_token(t.request("GET"))
+        r = t.follow(t.request("POST", body=form(csrf=token, action="save",
+                                                 woo_consumer_key=CK)))
+        self.assertIn("enter both", r.text)
+        r = t.follow(t.request("POST", body=form(csrf=token, action="save",
+                                                 woo_consumer_key="ck_wrong",
+                                                 woo_consumer_secret="cs_wrong")))
+        self.assertIn("Nothing was saved: the shop rejected the new REST key", r.text)
+        self.assertFalse(settings_conf(state).exists())
+        r = t.follow(t.request("POST", body=form(csrf=token, action="save",
+                                                 woo_consumer_key=CK, woo_consumer_secret=CS)))
+        self.assertIn("the shop accepted the new REST key", r.text)
+        text = settings_conf(state).read_text()
+        self.assertIn(f"woo_consumer_key = {CK}\n", text)
+        self.assertIn(f"woo_consumer_secret = {CS}\n", text)
+        label = re.search(r'<label for="woo_consumer_key">.*?</label>', r.text, re.S).group(0)
+        self.assertIn("saved from this page", label)
+        # The cron URL works with it, and saving other settings keeps it.
+        r = servers.run_cgi(BINDIR / "sync.cgi", user="www-data", env={
+            "REQUEST_METHOD": "GET", "QUERY_STRING": f"token={SYNC_TOKEN}",
+            "KEYCRM_SYNC_CONFIG": cfg, **sanitizer_env()})
+        self.assertEqual(r.status, 200, r.text)
+        t.follow(t.request("POST", body=form(csrf=token, action="save", manage_stock="enable")))
+        self.assertIn(f"woo_consumer_secret = {CS}\n", settings_conf(state).read_text())
+
     def test_sync_now_and_dry_run_plan(self):
         state = make_state_dir("state-settings-sync")
         cfg = config("settings-sync", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
@@ -432,7 +593,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         r = t.follow(t.request("POST", body=form(csrf=token, action="sync")))
         self.assertIn("Sync run done", r.text)
         self.assertIn("first run", r.text)
-        self.assertNotIn("First install", r.text)
+        # The choice is still to be made: the card stays.
+        self.assertIn("First install", r.text)
         sold = SHOP.products()[10]
         SHOP.control("sale", {"id": 10, "quantity": 3})
         r = t.follow(t.request("POST", body=form(csrf=token, action="dry_run")))
@@ -441,9 +603,16 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         self.assertIsNotNone(table, r.text[:3000])
         self.assertIn(f"<code>{sold['sku']}</code>", table.group(0))
         self.assertIn(f">{sold['stock_quantity'] - 3}<", table.group(0))
-        # push all is a first-install action only.
+        # Once the choice is made, push all needs a confirmation.
+        r = t.follow(t.request("POST", body=form(csrf=token, action="first_keep")))
+        self.assertIn("kept as they are", r.text)
+        self.assertNotIn("First install", r.text)
+        self.assertIn('id="push-all"', r.text)
         r = t.follow(t.request("POST", body=form(csrf=token, action="push_all")))
-        self.assertIn("only offered on a first install", r.text)
+        self.assertIn("tick the confirmation", r.text)
+        self.assertNotIn("Push all done", r.text)
+        r = t.follow(t.request("POST", body=form(csrf=token, action="push_all", confirm="yes")))
+        self.assertIn("Push all done", r.text)
         for resp in t.responses:
             for value in SECRETS.values():
                 self.assertNotIn(value, resp.text)

@@ -4,8 +4,10 @@ binaries behind nginx with Basic auth as the example config sets it up, and
 the simulated shop and KeyCRM.
 
 The browser logs in, reads the page, fills and submits the key form, runs a
-sync and a dry run and reads the plan's table, and takes screenshots at
-1280 and 375 px into tests/artifacts/.  A missing chromium, node or
+sync and a dry run and reads the plan's table, compares the two sides on the
+first-install card, downloads the CSV, chooses the backfill, and takes screenshots at
+1280 and 390 px into tests/artifacts/, the first-install card
+compared, chosen and gone included.  A missing chromium, node or
 playwright-core is a failure, not a skip: `make check` installs them.
 """
 
@@ -88,7 +90,9 @@ class SettingsInBrowser(unittest.TestCase):
                          "\n--- server log:\n" + self.nginx.error_log_text()[-3000:])
         self.assertIn("browser: all checks passed", out)
         for name in ("settings-desktop-first-install.png", "settings-desktop-dry-run.png",
-                     "settings-phone.png", "settings-phone-dry-run.png"):
+                     "settings-desktop-compare.png", "settings-phone-first-install.png",
+                     "settings-desktop-chosen.png", "settings-phone.png",
+                     "settings-phone-dry-run.png"):
             self.assertTrue((ARTIFACTS / name).stat().st_size > 10000, name)
 
 

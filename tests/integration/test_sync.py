@@ -9,6 +9,7 @@ backfill, and the echo of our own push dying out.
 import fcntl
 import json
 import os
+import pwd
 import threading
 import time
 import unittest
@@ -117,6 +118,8 @@ class Auth(SyncCase):
     def test_busy_is_409_at_once(self):
         lock = Path(self.state) / "sync.lock"
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o660)
+        if os.geteuid() == 0:
+            os.chown(lock, pwd.getpwnam("www-data").pw_uid, -1)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             r = self.sync.cgi("GET", TOKEN_Q)
@@ -208,7 +211,7 @@ class Decisions(SyncCase):
         self.assertEqual(ans["unknown_skus"], ["SHOP-ONLY-1"], ans)
         self.assertEqual(ans["sent"], 1)
         self.assertEqual(CRM.offers()["RW-SIMPLE-004"]["in_stock"], SHOP.qty(13))
-        self.assertIn(("SHOP-ONLY-1", "unmatched"),
+        self.assertIn(("SHOP-ONLY-1", "not_in_keycrm"),
                       query(self.state, "SELECT sku, kind FROM problems"))
 
     def test_rejected_key_is_said_plainly(self):
@@ -432,6 +435,177 @@ class Shell(SyncCase):
         out = Program("sync.cgi", bad).shell()
         self.assertEqual(out.returncode, 2)
         self.assertIn("sync_max_seconds must be a whole number", out.stderr)
+
+
+class FailedRuns(SyncCase):
+    """A run that failed against a side answers 502 with its JSON; the log
+    line holds the error's text and never blames sync_max_seconds."""
+
+    def assert_failed(self, r, words):
+        self.assertEqual(r.status, 502, r.text)
+        ans = r.json()
+        self.assertEqual(ans["status"], "error")
+        self.assertIn(words, " ".join(ans["errors"]))
+        log = r.stderr.decode()
+        line = [l for l in log.splitlines() if "scanned" in l]
+        self.assertTrue(line and words in line[-1], log)
+        self.assertNotIn("sync_max_seconds", log)
+
+    def test_revoked_shop_key_is_502(self):
+        cfg = config("revoked", self.state, woo_consumer_key="ck_revoked")
+        r = Program("sync.cgi", cfg).cgi("GET", TOKEN_Q)
+        self.assert_failed(r, "401")
+        out = Program("sync.cgi", cfg).shell()
+        self.assertEqual(out.returncode, 1)
+        self.assertNotIn("sync_max_seconds", out.stdout + out.stderr)
+        self.assertIn("401", out.stdout)
+
+    def test_refused_warehouse_is_502(self):
+        self.baseline()
+        SHOP.control("sale", {"id": 10, "quantity": 1})
+        cfg = config("nowarehouse", self.state, keycrm_warehouse_id=7)
+        r = Program("sync.cgi", cfg).cgi("GET", TOKEN_Q)
+        self.assert_failed(r, "refused warehouse_id 7")
+
+    def test_a_good_run_stays_200(self):
+        self.assertEqual(self.sync.cgi("GET", TOKEN_Q).status, 200)
+
+
+def crm_differing_in_all_four_ways(extra_crm_only=0):
+    """KeyCRM like the shop, except: RW-SIMPLE-003 differs, RW-SIMPLE-004
+    is missing, KC-ONLY-X (and extra_crm_only more) only in KeyCRM."""
+    crm = crm_like_shop()
+    crm["offers"] = [o for o in crm["offers"] if o["sku"] != "RW-SIMPLE-004"]
+    crm["stocks"] = [s for s in crm["stocks"] if s["sku"] != "RW-SIMPLE-004"]
+    for s in crm["stocks"]:
+        if s["sku"] == "RW-SIMPLE-003":
+            s["quantity"] += 4
+    for i in range(extra_crm_only + 1):
+        sku = "KC-ONLY-X" if i == 0 else f"KC-ONLY-{i:03d}"
+        crm["offers"].append({"id": 5000 + i, "product_id": 9000 + i, "sku": sku})
+        crm["stocks"].append({"sku": sku, "warehouse_id": 1, "quantity": 3, "reserve": 1})
+    return crm
+
+
+class Compare(SyncCase):
+    def test_both_sides_per_sku_with_the_four_counts(self):
+        CRM.reset(**crm_differing_in_all_four_ways())
+        r = self.sync.cgi("GET", TOKEN_Q + "&compare=1")
+        self.assertEqual(r.status, 200, r.text + r.stderr.decode())
+        ans = r.json()
+        self.assertTrue(ans["complete"], ans)
+        rows = {row["sku"]: row for row in ans["rows"]}
+        self.assertEqual(rows["RW-SIMPLE-003"]["status"], "different")
+        self.assertEqual(rows["RW-SIMPLE-003"]["difference"], -4)
+        self.assertEqual(rows["RW-SIMPLE-003"]["keycrm"], SHOP.qty(12) + 4)
+        self.assertEqual(rows["RW-SIMPLE-004"]["status"], "only_in_shop")
+        self.assertIsNone(rows["RW-SIMPLE-004"]["keycrm"])
+        self.assertEqual(rows["KC-ONLY-X"], {"sku": "KC-ONLY-X", "status": "only_in_keycrm",
+                                             "shop": None, "keycrm": 2.0, "difference": None})
+        self.assertEqual(rows["RW-SIMPLE-001"]["status"], "equal")
+        counts = ans["counts"]
+        for kind in ("equal", "different", "only_in_shop", "only_in_keycrm"):
+            self.assertEqual(counts[kind], sum(1 for x in ans["rows"] if x["status"] == kind))
+        self.assertEqual(counts["different"], 1)
+        # The biggest differences first.
+        self.assertEqual(ans["rows"][0]["sku"], "RW-SIMPLE-003")
+        # Writes nothing anywhere.
+        self.assertEqual(CRM.puts(), [])
+        self.assertEqual([e for e in SHOP.log() if e["method"] != "GET"], [])
+        self.assertEqual(query(self.state, "SELECT count(*) FROM ledger"), [(0,)])
+        # CSV, over HTTP and from a shell.
+        r = self.sync.cgi("GET", TOKEN_Q + "&compare=1&format=csv")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.headers["content-type"].startswith("text/csv"), r.headers)
+        lines = r.text.splitlines()
+        self.assertEqual(lines[0], "sku,status,shop,keycrm_available,difference,shop_product_id,shop_parent_id")
+        self.assertIn("KC-ONLY-X,only_in_keycrm,,2,,,", lines)
+        out = self.sync.shell("--compare", "--csv")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.splitlines()[0], lines[0])
+        out = self.sync.shell("--compare")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(f"{counts['different']} different", out.stdout)
+        self.assertIn("RW-SIMPLE-003", out.stdout)
+
+    def test_resumes_across_calls_under_a_low_request_limit(self):
+        CRM.reset(**crm_differing_in_all_four_ways(extra_crm_only=60))
+        cfg = config("slowcrm", self.state, keycrm_requests_per_minute=1,
+                     sync_max_seconds=5)
+        sync = Program("sync.cgi", cfg)
+        ans = sync.cgi("GET", TOKEN_Q + "&compare=1").json()
+        self.assertFalse(ans["complete"], ans)
+        self.assertEqual(ans["status"], "ok", ans)
+        self.assertEqual(ans["progress"]["phase"], "keycrm")
+        self.assertEqual(ans["keycrm_requests"], 1)
+        first_shop_requests = ans["shop_requests"]
+        self.assertGreater(first_shop_requests, 0)
+        # A minute later the request window has room again.
+        con = __import__("sqlite3").connect(Path(self.state) / "state.db")
+        con.execute("DELETE FROM keycrm_requests")
+        con.commit()
+        con.close()
+        ans = sync.cgi("GET", TOKEN_Q + "&compare=1").json()
+        self.assertTrue(ans["complete"], ans)
+        self.assertEqual(ans["shop_requests"], 0, "the shop was not read again")
+        self.assertEqual(ans["keycrm_requests"], 1)
+        self.assertEqual(ans["counts"]["only_in_keycrm"],
+                         sum(1 for x in ans["rows"] if x["status"] == "only_in_keycrm"))
+        self.assertIn("KC-ONLY-060", {x["sku"] for x in ans["rows"]})
+        self.assertEqual(ans["counts"]["different"], 1)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root")
+class RootRuns(SyncCase):
+    """sync.cgi and webhook.cgi --apply run from a root shell work as the
+    owner of the state directory, and leave nothing root's behind."""
+
+    def owners(self):
+        return {p.name: p.stat().st_uid for p in Path(self.state).iterdir()}
+
+    def test_runs_as_the_state_directory_owner(self):
+        www = pwd.getpwnam("www-data").pw_uid
+        out = self.sync.shell()
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("running as www-data", out.stderr)
+        out = self.webhook.shell("--apply")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        owners = self.owners()
+        self.assertIn("state.db", owners)
+        self.assertEqual({n: u for n, u in owners.items() if u != www}, {})
+        # The web server's next run works.
+        self.assertEqual(self.sync.cgi("GET", TOKEN_Q).status, 200)
+
+    def test_refuses_a_root_owned_state_directory_with_the_command_to_use(self):
+        os.chown(self.state, 0, 0)
+        out = self.sync.shell()
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("runuser -u www-data -- sync.cgi", out.stderr)
+        self.assertEqual(list(Path(self.state).iterdir()), [])
+        out = self.webhook.shell("--apply")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("runuser -u www-data -- webhook.cgi --apply", out.stderr)
+
+    def test_a_symlink_planted_in_the_state_directory_is_not_followed(self):
+        target = Path(self.state).parent / "elsewhere.db"
+        target.write_bytes(b"")
+        os.symlink(target, Path(self.state) / "state.db")
+        out = self.sync.shell()
+        self.assertNotEqual(out.returncode, 0)
+        self.assertEqual(target.read_bytes(), b"")
+        os.unlink(Path(self.state) / "state.db")
+        os.symlink("/etc/passwd", Path(self.state) / "settings.conf")
+        out = self.sync.shell()
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("symbolic link", out.stderr)
+        self.assertNotIn("root:", out.stderr)
+
+    def test_an_unreadable_state_directory_is_named(self):
+        os.chmod(self.state, 0o700)
+        os.chown(self.state, 0, 0)
+        r = self.sync.cgi("GET", TOKEN_Q)
+        self.assertEqual(r.status, 500)
+        self.assertIn(f"state_dir {self.state} cannot be entered", r.stderr.decode())
 
 
 if __name__ == "__main__":
