@@ -58,7 +58,7 @@ shell(int argc, char **argv)
 		return 2;
 	}
 	kc_apply_result_init(&res);
-	rc = kc_apply_run(&cfg, cfg.sync_max_seconds * 1000, -1, &res, &err);
+	rc = kc_apply_run(&cfg, NULL, cfg.sync_max_seconds * 1000, -1, &res, &err);
 	/* Messages may quote the shop: escaped for the terminal. */
 	kc_term_escape(safe, sizeof(safe), rc < 0 ? err.msg : res.error);
 	if (rc < 0)

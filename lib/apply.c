@@ -377,29 +377,32 @@ kc_apply_lock(const struct kc_config *cfg, long wait_ms, int *fd,
 }
 
 int
-kc_apply_run(const struct kc_config *cfg, long wait_ms, int held_fd,
-    struct kc_apply_result *res, struct kc_error *err)
+kc_apply_run(const struct kc_config *cfg, struct kc_store *given, long wait_ms,
+    int held_fd, struct kc_apply_result *res, struct kc_error *err)
 {
 	int64_t deadline = kc_monotonic_ms() + cfg->sync_max_seconds * 1000;
-	struct kc_store st;
+	struct kc_store own, *st = given;
 	int64_t run_id;
 	int fd = held_fd, rc;
 
 	/*
 	 * The lock first: most webhooks find an applier already at work and
-	 * leave their reports to it, so they need not open the database or
-	 * commit a run id for nothing.
+	 * leave their reports to it, so they need not open the database.
 	 */
 	if (fd < 0 && (rc = kc_apply_lock(cfg, wait_ms, &fd, err)) != 0)
 		return rc;
-	if (kc_store_open(&st, cfg->state_dir, err) != 0) {
-		kc_lock_release(fd);
-		return -1;
+	if (st == NULL) {
+		if (kc_store_open(&own, cfg->state_dir, err) != 0) {
+			kc_lock_release(fd);
+			return -1;
+		}
+		st = &own;
 	}
-	run_id = kc_store_next_run_id(&st);
+	run_id = kc_store_next_run_id(st);
 	if (run_id < 0) {
-		kc_error_set(err, "cannot use the state database in %s", cfg->state_dir);
-		kc_store_close(&st);
+		kc_error_set(err, "cannot draw a run id");
+		if (st == &own)
+			kc_store_close(&own);
 		kc_lock_release(fd);
 		return -1;
 	}
@@ -413,13 +416,26 @@ kc_apply_run(const struct kc_config *cfg, long wait_ms, int held_fd,
 		if (pass > 0 && kc_apply_lock(cfg, 0, &fd, err) != 0)
 			break;
 		started = kc_now();
-		kc_apply_inbox(cfg, &st, run_id, deadline, res);
-		record(&st, res, started);
+		kc_apply_inbox(cfg, st, run_id, deadline, res);
+		record(st, res, started);
 		kc_lock_release(fd);
 		if (res->error[0] || kc_apply_stop || kc_monotonic_ms() >= deadline ||
-		    kc_store_inbox_untried(&st, run_id) <= 0)
+		    kc_store_inbox_untried(st, run_id) <= 0)
 			break;
 	}
-	kc_store_close(&st);
+	if (st == &own)
+		kc_store_close(&own);
 	return 0;
+}
+
+int
+kc_apply_lock_free(const struct kc_config *cfg)
+{
+	struct kc_error err = { { 0 } };
+	int fd = -1;
+
+	if (kc_apply_lock(cfg, 0, &fd, &err) != 0)
+		return 0;
+	kc_lock_release(fd);
+	return 1;
 }

@@ -12,6 +12,16 @@
 
 #include <curl/curl.h>
 
+static int curl_started;
+
+void
+kc_http_global_cleanup(void)
+{
+	if (curl_started)
+		curl_global_cleanup();
+	curl_started = 0;
+}
+
 int
 kc_http_init(struct kc_http *h, const char *service, const char *ca_file,
     const char *connect_to, struct kc_error *err)
@@ -24,6 +34,18 @@ kc_http_init(struct kc_http *h, const char *service, const char *ca_file,
 	h->max_attempts = 4;
 	h->base_backoff_ms = 500;
 	h->max_backoff_ms = 30000;
+	/*
+	 * libcurl (and with it OpenSSL) starts on first use, not at program
+	 * start: most requests - a refused webhook, an accepted one whose
+	 * applier is already at work - make no HTTP request at all.
+	 */
+	if (!curl_started) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+			kc_error_set(err, "cannot initialise libcurl");
+			return -1;
+		}
+		curl_started = 1;
+	}
 	h->curl = curl_easy_init();
 	if (h->curl == NULL) {
 		kc_error_set(err, "cannot start the HTTP client");

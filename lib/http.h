@@ -65,6 +65,8 @@ struct kc_http_request {
 int kc_http_init(struct kc_http *h, const char *service, const char *ca_file,
     const char *connect_to, struct kc_error *err);
 void kc_http_cleanup(struct kc_http *h);
+/* At exit: libcurl's global state, if kc_http_init() ever started it. */
+void kc_http_global_cleanup(void);
 
 void kc_http_response_init(struct kc_http_response *r);
 void kc_http_response_free(struct kc_http_response *r);

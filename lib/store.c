@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -422,18 +423,16 @@ kc_store_rollback(struct kc_store *st)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int
-kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
-    size_t n, double now, struct kc_error *err)
+/* Inbox and ledger rows for reports, inside the caller's transaction. */
+static int
+enqueue_rows(struct kc_store *st, const struct kc_stock_report *r, size_t n,
+    double now, struct kc_error *err)
 {
-	sqlite3_stmt *ins = NULL, *led = NULL;
+	sqlite3_stmt *ins, *led;
 	int64_t seq;
-	size_t i;
 
-	if (kc_store_begin(st, err) != 0)
-		return -1;
 	if ((seq = next_counter(st, "change_seq", err)) < 0)
-		goto fail;
+		return -1;
 	ins = prepare(st,
 	    "INSERT INTO inbox(sku_key, sku, offer_id, in_stock, in_reserve,"
 	    " received_at, seq) VALUES (kc_sku_key(?1), ?1, ?2, ?3, ?4, ?5, ?6)"
@@ -451,9 +450,12 @@ kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
 	    " keycrm_in_stock = excluded.keycrm_in_stock,"
 	    " keycrm_in_reserve = excluded.keycrm_in_reserve,"
 	    " keycrm_at = excluded.keycrm_at, seq = excluded.seq", err);
-	if (ins == NULL || led == NULL)
-		goto fail;
-	for (i = 0; i < n; i++) {
+	if (ins == NULL || led == NULL) {
+		release(st, ins);
+		release(st, led);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
 		sqlite3_stmt *ss[2] = { ins, led };
 		for (int k = 0; k < 2; k++) {
 			sqlite3_stmt *s = ss[k];
@@ -469,22 +471,39 @@ kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
 			sqlite3_bind_int64(s, 6, seq);
 			if (sqlite3_step(s) != SQLITE_DONE) {
 				db_error(st, err, "enqueue");
-				goto fail;
+				release(st, ins);
+				release(st, led);
+				return -1;
 			}
 		}
 	}
 	release(st, ins);
 	release(st, led);
-	ins = led = NULL;
+	return 0;
+}
+
+int
+kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
+    size_t n, double now, struct kc_error *err)
+{
+	return kc_store_accept(st, r, n, now, NULL, err);
+}
+
+int
+kc_store_accept(struct kc_store *st, const struct kc_stock_report *r,
+    size_t n, double now, const struct kc_history *h, struct kc_error *err)
+{
+	if (kc_store_begin(st, err) != 0)
+		return -1;
+	if ((n > 0 && enqueue_rows(st, r, n, now, err) != 0) ||
+	    (h != NULL && kc_store_history_add(st, h, err) != 0)) {
+		kc_store_rollback(st);
+		return -1;
+	}
 	if (kc_store_commit(st, err) != 0)
 		return -1;
 	kc_crash_point("after-inbox-commit");
 	return 0;
-fail:
-	release(st, ins);
-	release(st, led);
-	kc_store_rollback(st);
-	return -1;
 }
 
 int
@@ -748,23 +767,27 @@ kc_store_history_add(struct kc_store *st, const struct kc_history *h,
 	if (run(st, s, "history", err) != 0)
 		return -1;
 	/* Keep the table small: the page shows recent entries only. */
-	return exec(st, "DELETE FROM history WHERE id <= (SELECT max(id) FROM history) - "
-	    "2000", err);
+	s = prepare(st, "DELETE FROM history WHERE id <= last_insert_rowid() - 2000", err);
+	if (s == NULL)
+		return -1;
+	return run(st, s, "history", err);
 }
 
+/*
+ * A run id only has to differ from the ids of earlier runs, so it is drawn
+ * at random (62 bits) rather than counted: counting took a commit, and
+ * with it an fsync, for every applier run.
+ */
 int64_t
 kc_store_next_run_id(struct kc_store *st)
 {
-	int64_t v;
+	uint64_t v = 0;
 
-	if (kc_store_begin(st, NULL) != 0)
+	(void)st;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
 		return -1;
-	v = next_counter(st, "run_id", NULL);
-	if (v < 0 || kc_store_commit(st, NULL) != 0) {
-		kc_store_rollback(st);
-		return -1;
-	}
-	return v;
+	v &= (UINT64_C(1) << 62) - 1;
+	return (int64_t)(v | 1);
 }
 
 int

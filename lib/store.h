@@ -91,6 +91,12 @@ int kc_store_schema_version(void);
  */
 int kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
     size_t n, double now, struct kc_error *err);
+/*
+ * The same, and the history row h (may be NULL) in the same transaction:
+ * one commit, one fsync, for an accepted webhook.
+ */
+int kc_store_accept(struct kc_store *st, const struct kc_stock_report *r,
+    size_t n, double now, const struct kc_history *h, struct kc_error *err);
 
 /*
  * Up to max inbox rows not yet tried by this run, oldest first.  run_id
@@ -216,7 +222,7 @@ struct kc_explained {
 int kc_store_explained(struct kc_store *st, const char *sku, double agreed_at,
     struct kc_explained *out);
 
-/* A new run id (monotonic across processes). */
+/* A new run id, unlike any earlier one (random: no commit); -1 on failure. */
 int64_t kc_store_next_run_id(struct kc_store *st);
 
 #endif

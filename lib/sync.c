@@ -1051,8 +1051,8 @@ apply_inbox(struct run *run)
 	int rc;
 
 	kc_apply_result_init(&ares);
-	rc = kc_apply_run(run->cfg, left < APPLY_WAIT_MS ? left / 2 : APPLY_WAIT_MS, -1,
-	    &ares, &err);
+	rc = kc_apply_run(run->cfg, &run->st,
+	    left < APPLY_WAIT_MS ? left / 2 : APPLY_WAIT_MS, -1, &ares, &err);
 	if (rc < 0)
 		add_error(run->res, err.msg);
 	else if (rc > 0)

@@ -305,27 +305,18 @@ add_apply_result(json_t *ans, const struct kc_apply_result *res)
 		json_object_set_new(ans, "error", json_string(res->error));
 }
 
+/* The history row of an accepted webhook, committed with its reports. */
 static void
-record_webhook(const struct kc_config *cfg, const struct kc_webhook_body *body,
-    double started)
+webhook_history(const struct kc_webhook_body *body, double started,
+    struct kc_history *h)
 {
-	struct kc_store st;
-	struct kc_error err = { { 0 } };
-	struct kc_history h = { 0 };
-
-	h.kind = "webhook";
-	h.started_at = started;
-	h.finished_at = kc_now();
-	h.received = (long)body->received;
-	h.queued = (long)body->count;
-	h.rejected = (long)body->rejected_count;
-	if (kc_store_open(&st, cfg->state_dir, &err) != 0 ||
-	    kc_store_history_add(&st, &h, &err) != 0)
-		kc_log(KC_LOG_WARN, "webhook: cannot record history: %s", err.msg);
-	kc_store_close(&st);
-	kc_log(KC_LOG_INFO, "webhook: %zu items, %zu queued, %zu rejected in %.3f s",
-	    body->received, body->count, body->rejected_count,
-	    h.finished_at - started);
+	memset(h, 0, sizeof(*h));
+	h->kind = "webhook";
+	h->started_at = started;
+	h->finished_at = kc_now();
+	h->received = (long)body->received;
+	h->queued = (long)body->count;
+	h->rejected = (long)body->rejected_count;
 }
 
 /*
@@ -346,17 +337,18 @@ store_was_busy(const struct kc_error *err)
  * reports it could keep a moment later.
  */
 static int
-store_reports(const struct kc_config *cfg, const struct kc_webhook_body *body,
+store_reports(struct kc_context *ctx, const struct kc_webhook_body *body,
     double started, struct kc_error *err)
 {
 	for (int attempt = 0;; attempt++) {
-		struct kc_store st;
+		struct kc_store *st;
+		struct kc_history h;
 		int rc;
 
-		rc = kc_store_open(&st, cfg->state_dir, err);
-		if (rc == 0 && body->count > 0)
-			rc = kc_store_enqueue(&st, body->reports, body->count, kc_now(), err);
-		kc_store_close(&st);
+		webhook_history(body, started, &h);
+		rc = kc_context_store(ctx, &st, err);
+		if (rc == 0)
+			rc = kc_store_accept(st, body->reports, body->count, kc_now(), &h, err);
 		if (rc == 0 || !store_was_busy(err) ||
 		    kc_now() - started >= KC_WEBHOOK_STORE_SECONDS)
 			return rc;
@@ -385,7 +377,7 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 			kc_log(KC_LOG_WARN, "webhook: %s", err.msg);
 		busy = rc != 0;
 	}
-	if (store_reports(cfg, body, started, &err) != 0) {
+	if (store_reports(job->ctx, body, started, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "webhook: cannot store %zu reports: %s",
 		    body->count, err.msg);
 		kc_lock_release(lock_fd);
@@ -399,10 +391,15 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 		    (body->rejected_count - json_array_size(body->rejected))));
 	if (wait && !busy) {
 		struct kc_apply_result res;
+		struct kc_store *st;
 		int rc;
 
 		kc_apply_result_init(&res);
-		rc = kc_apply_run(cfg, 0, lock_fd, &res, &err);
+		rc = kc_context_store(job->ctx, &st, &err);
+		if (rc == 0)
+			rc = kc_apply_run(cfg, st, 0, lock_fd, &res, &err);
+		else
+			kc_lock_release(lock_fd);
 		if (rc == 0)
 			add_apply_result(ans, &res);
 		else
@@ -416,7 +413,8 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 		job->apply = body->count > 0;
 	}
 	kc_respond_json(req, 200, ans);
-	record_webhook(cfg, body, started);
+	kc_log(KC_LOG_INFO, "webhook: %zu items, %zu queued, %zu rejected in %.3f s",
+	    body->received, body->count, body->rejected_count, kc_now() - started);
 }
 
 static const char *
@@ -430,7 +428,7 @@ given_secret(const struct kc_request *req)
 void
 kc_webhook_handle(struct kc_request *req, struct kc_job *job)
 {
-	struct kc_config cfg;
+	const struct kc_config *cfg;
 	struct kc_webhook_body body;
 	struct kc_error err = { { 0 } };
 	double started = kc_now();
@@ -440,37 +438,35 @@ kc_webhook_handle(struct kc_request *req, struct kc_job *job)
 		kc_respond_method_not_allowed(req, "POST");
 		return;
 	}
-	if (kc_config_load(&cfg, job->config_path, &err) != 0) {
+	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
 		kc_respond_error(req, 500, "configuration error; the details are in the web server's error log");
 		return;
 	}
-	if (cfg.webhook_secret == NULL) {
+	if (cfg->webhook_secret == NULL) {
 		kc_respond_error(req, 503, "the webhook is not set up (webhook_secret is not configured)");
-		goto out;
+		return;
 	}
-	if (!kc_secret_equal(given_secret(req), cfg.webhook_secret)) {
+	if (!kc_secret_equal(given_secret(req), cfg->webhook_secret)) {
 		kc_log(KC_LOG_WARN, "webhook: refused a request with a wrong or missing secret");
 		kc_respond_error(req, 403, "forbidden");
-		goto out;
+		return;
 	}
-	status = kc_request_read_body(req, (size_t)cfg.webhook_max_bytes, 1, &err);
+	status = kc_request_read_body(req, (size_t)cfg->webhook_max_bytes, 1, &err);
 	if (status != 0) {
 		kc_respond_error(req, status, err.msg);
-		goto out;
+		return;
 	}
 	if (kc_webhook_parse(req->body, req->body_len, &body, &err) != 0) {
 		kc_log(KC_LOG_WARN, "webhook: refused: %s", err.msg);
 		kc_respond_error(req, 400, err.msg);
-		goto out;
+		return;
 	}
 	if (body.is_event) {
 		kc_respond_json(req, 200, json_pack("{s:s}", "ignored",
 		    "an order event; only stock webhooks are handled here"));
 	} else {
-		accept_reports(req, &cfg, &body, job, started);
+		accept_reports(req, cfg, &body, job, started);
 	}
 	kc_webhook_body_free(&body);
-out:
-	kc_config_free(&cfg);
 }

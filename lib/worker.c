@@ -20,12 +20,12 @@
 #include <sys/prctl.h>
 #endif
 
-#include <curl/curl.h>
 #include <fastcgi.h>		/* FCGI_LISTENSOCK_FILENO: the listening socket is fd 0 */
 #include <fcgiapp.h>
 
 #include "apply.h"
 #include "config.h"
+#include "http.h"
 #include "store_retention.h"
 
 /* Bodies up to this size are read to the end even when refused. */
@@ -52,34 +52,39 @@ kc_config_path(const struct kc_request *req)
 void
 kc_job_apply(const struct kc_job *job)
 {
-	struct kc_config cfg;
+	const struct kc_config *cfg;
+	struct kc_store *st;
 	struct kc_apply_result res;
 	struct kc_error err = { { 0 } };
 
-	if (kc_config_load(&cfg, job->config_path, &err) != 0) {
+	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
 		return;
 	}
+	/* The lock before the store: a busy applier takes these reports too. */
+	if (!kc_apply_lock_free(cfg))
+		return;
+	if (kc_context_store(job->ctx, &st, &err) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot apply the inbox: %s", err.msg);
+		return;
+	}
 	kc_apply_result_init(&res);
-	/* Busy means a running applier will take these reports too. */
-	if (kc_apply_run(&cfg, 0, -1, &res, &err) < 0)
+	if (kc_apply_run(cfg, st, 0, -1, &res, &err) < 0)
 		kc_log(KC_LOG_ERROR, "cannot apply the inbox: %s", err.msg);
 	kc_apply_result_free(&res);
-	kc_config_free(&cfg);
 }
 
 void
 kc_job_retain(const struct kc_job *job)
 {
-	struct kc_config cfg;
+	const struct kc_config *cfg;
 	struct kc_error err = { { 0 } };
 
-	if (kc_config_load(&cfg, job->config_path, &err) != 0) {
+	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
 		return;
 	}
-	kc_store_retention_after_run(cfg.state_dir);
-	kc_config_free(&cfg);
+	kc_store_retention_after_run(cfg->state_dir);
 }
 
 /* What a handler left to do once its answer is complete. */
@@ -196,12 +201,13 @@ install_stop_handlers(void)
 
 static void
 serve_one(const struct kc_program *prog, const struct kc_transport *io,
-    struct kc_job *job)
+    struct kc_context *ctx, struct kc_job *job)
 {
 	struct kc_request req;
 	struct kc_error err = { { 0 } };
 
 	memset(job, 0, sizeof(*job));
+	job->ctx = ctx;
 	if (kc_request_begin(&req, io, &err) != 0) {
 		kc_respond_error(&req, 400, err.msg);
 	} else {
@@ -238,6 +244,22 @@ keep_own_environment(void)
 			kc_wipe(*e, strlen(*e));
 	}
 	environ[n] = NULL;
+}
+
+/*
+ * Plain CGI: an applier at work takes the reports just stored too (it
+ * loops until no untried report is left), so a process is forked only
+ * when the apply lock is free.
+ */
+static int
+job_worth_a_process(struct kc_context *ctx, const struct kc_job *job)
+{
+	const struct kc_config *cfg;
+	struct kc_error err = { { 0 } };
+
+	if (kc_context_config(ctx, job->config_path, &cfg, &err) != 0)
+		return 1;	/* the child says why */
+	return kc_apply_lock_free(cfg);
 }
 
 /*
@@ -315,6 +337,7 @@ serve_fastcgi(const struct kc_program *prog, long max)
 {
 	FCGX_Request fr;
 	struct kc_transport io;
+	struct kc_context ctx;
 	struct kc_job job;
 	long served = 0;
 	int rc = 0;
@@ -329,6 +352,7 @@ serve_fastcgi(const struct kc_program *prog, long max)
 	io.read = fcgi_read;
 	io.write = fcgi_write;
 	io.self = &fr;
+	kc_context_init(&ctx);
 	while (!stop_requested) {
 		int r = FCGX_Accept_r(&fr);
 
@@ -340,7 +364,7 @@ serve_fastcgi(const struct kc_program *prog, long max)
 			}
 			break;
 		}
-		serve_one(prog, &io, &job);
+		serve_one(prog, &io, &ctx, &job);
 		set_read_timeout(&fr, 0);
 		FCGX_Finish_r(&fr);
 		run_jobs(prog, &job);
@@ -348,6 +372,7 @@ serve_fastcgi(const struct kc_program *prog, long max)
 			break;
 	}
 	FCGX_Free(&fr, 1);
+	kc_context_free(&ctx);
 	return rc;
 }
 
@@ -529,6 +554,7 @@ int
 kc_program_main(const struct kc_program *prog, int argc, char **argv)
 {
 	struct kc_transport io;
+	struct kc_context ctx;
 	struct kc_job job;
 	long max = 0;
 	int fastcgi, rc;
@@ -554,23 +580,25 @@ kc_program_main(const struct kc_program *prog, int argc, char **argv)
 		if (n > 1 && (rc = supervise((int)n)) >= 0)
 			return rc;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		kc_log(KC_LOG_ERROR, "cannot initialise libcurl");
-		return 1;
-	}
 	if (fastcgi) {
 		rc = serve_fastcgi(prog, max);
 	} else if (getenv("REQUEST_METHOD") == NULL) {
 		rc = prog->shell ? prog->shell(argc, argv) : 2;
 	} else {
+		kc_context_init(&ctx);
 		kc_transport_cgi(&io);
-		serve_one(prog, &io, &job);
+		serve_one(prog, &io, &ctx, &job);
 		rc = 0;
+		/* A connection must not cross a fork: the child opens its own. */
+		kc_context_close_store(&ctx);
+		if (job.apply && !job_worth_a_process(&ctx, &job))
+			job.apply = 0;
 		if ((job.apply && prog->run_job != NULL) || job.retain) {
 			close(STDOUT_FILENO);
 			run_detached(prog, &job);
 		}
+		kc_context_free(&ctx);
 	}
-	curl_global_cleanup();
+	kc_http_global_cleanup();
 	return rc;
 }

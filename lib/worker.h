@@ -19,9 +19,12 @@
 
 #include <limits.h>
 
+#include "context.h"
 #include "request.h"
 
 struct kc_job {
+	/* What the process keeps across requests (context.h); never NULL. */
+	struct kc_context *ctx;
 	char config_path[PATH_MAX];
 	int apply;			/* apply the inbox after answering */
 	int retain;			/* then see whether retention is due */
