@@ -525,8 +525,14 @@ read_file(const char *path, size_t *len, struct stat *st, int *missing,
 	 * it is refused below as not a regular file. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		*missing = errno == ENOENT;
-		kc_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+		int e = errno;
+		/* Say what is wrong with it first, when that can be seen. */
+		if (e == EACCES && stat(path, st) == 0 && !S_ISREG(st->st_mode)) {
+			kc_error_set(err, "%s: not a regular file", path);
+			return NULL;
+		}
+		*missing = e == ENOENT;
+		kc_error_set(err, "%s: cannot open: %s", path, strerror(e));
 		return NULL;
 	}
 	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {

@@ -157,6 +157,10 @@ static const char *const migrations[] = {
 	"  last_seen = excluded.last_seen;"
 	"DROP TABLE problems;"
 	"ALTER TABLE problems_v3 RENAME TO problems;",
+	/* 3 -> 4: the SKU -> product map by the same identity key */
+	"ALTER TABLE sku_map ADD COLUMN sku_key TEXT;"
+	"UPDATE sku_map SET sku_key = kc_sku_key(sku);"
+	"CREATE INDEX sku_map_by_key ON sku_map(sku_key);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -669,7 +673,7 @@ kc_store_ledger_get(struct kc_store *st, const char *sku,
 int
 kc_store_map_clear(struct kc_store *st, const char *sku, struct kc_error *err)
 {
-	sqlite3_stmt *s = prepare(st, "DELETE FROM sku_map WHERE sku = ?1", err);
+	sqlite3_stmt *s = prepare(st, "DELETE FROM sku_map WHERE sku_key = kc_sku_key(?1)", err);
 
 	if (s == NULL)
 		return -1;
@@ -684,7 +688,7 @@ kc_store_map_add(struct kc_store *st, const char *sku, long long id,
 {
 	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO sku_map(sku,"
 	    " product_id, parent_id, type, manage_stock, stock_quantity,"
-	    " refreshed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", err);
+	    " refreshed_at, sku_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, kc_sku_key(?1))", err);
 
 	if (s == NULL)
 		return -1;

@@ -319,8 +319,9 @@ kc_store_compare_problems(struct kc_store *st, double now, struct kc_error *err)
 		exec(st, "ROLLBACK", NULL);
 		return -1;
 	}
-	s = prepare(st, "INSERT OR IGNORE INTO problems(sku, kind, detail, count, first_seen,"
-	    " last_seen) SELECT MIN(sku), 'not_in_keycrm', 'KeyCRM has no offer with this SKU',"
+	s = prepare(st, "INSERT OR IGNORE INTO problems(sku_key, sku, kind, detail, count,"
+	    " first_seen, last_seen) SELECT key, MIN(sku), 'not_in_keycrm',"
+	    " 'KeyCRM has no offer with this SKU',"
 	    " 1, ?1, ?1 FROM compare_shop s WHERE NOT EXISTS (SELECT 1 FROM compare_keycrm k"
 	    " WHERE k.key = s.key) GROUP BY key", err);
 	if (s == NULL) {

@@ -12,7 +12,7 @@ kc_store_problems_prune_scan(struct kc_store *st, double scan_started,
     struct kc_error *err)
 {
 	static const char *const sql[] = {
-		"DELETE FROM sku_map WHERE sku IN (SELECT sku FROM problems"
+		"DELETE FROM sku_map WHERE sku_key IN (SELECT sku_key FROM problems"
 		" WHERE kind = 'duplicate' AND last_seen < ?1)",
 		"DELETE FROM problems WHERE kind IN ('duplicate', 'skipped')"
 		" AND last_seen < ?1",
@@ -66,9 +66,9 @@ kc_store_problem_product(struct kc_store *st, const char *sku,
 	/* The shop's lookups first, else what the last comparison read. */
 	static const char *const sql[] = {
 		"SELECT s.product_id, s.parent_id, (SELECT name FROM compare_shop c"
-		" WHERE c.product_id = s.product_id) FROM sku_map s WHERE sku = ?1"
-		" ORDER BY product_id LIMIT 1",
-		"SELECT product_id, parent_id, name FROM compare_shop WHERE sku = ?1"
+		" WHERE c.product_id = s.product_id) FROM sku_map s"
+		" WHERE s.sku_key = kc_sku_key(?1) ORDER BY product_id LIMIT 1",
+		"SELECT product_id, parent_id, name FROM compare_shop WHERE key = kc_sku_key(?1)"
 		" ORDER BY product_id LIMIT 1",
 	};
 	int rc = -1;

@@ -76,8 +76,8 @@ drop_old_rows(struct kc_store *st, double now, struct kc_retention_result *res,
 		return -1;
 	res->ledger = change(st, "DELETE FROM ledger WHERE agreed_qty IS NULL"
 	    " AND (keycrm_at IS NULL OR keycrm_at < ?1)"
-	    " AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.sku = ledger.sku)"
-	    " AND NOT EXISTS (SELECT 1 FROM sku_map m WHERE m.sku = ledger.sku"
+	    " AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.sku_key = ledger.sku_key)"
+	    " AND NOT EXISTS (SELECT 1 FROM sku_map m WHERE m.sku_key = ledger.sku_key"
 	    "   AND m.refreshed_at >= ?1)", ledger_cut, 0, err);
 	if (res->ledger < 0)
 		return -1;

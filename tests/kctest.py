@@ -7,6 +7,7 @@ Which binaries are tested comes from KC_BINDIR (default cgi-bin/), so the
 same tests run against the normal and the sanitizer build.
 """
 
+import fcntl
 import json
 import os
 import secrets
@@ -177,10 +178,41 @@ def write_config(path, **values):
     return str(path)
 
 
+def _wait_for_runs(d, timeout=60.0):
+    """Waits until no applier, sync run or comparison of the last test
+    still works in d (a detached applier outlives the answer)."""
+    deadline = time.monotonic() + timeout
+    for name in ("apply.lock", "sync.lock", "compare.lock"):
+        lock = d / name
+        if not lock.exists():
+            continue
+        fd = os.open(lock, os.O_RDONLY)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"a run still works in {d}")
+                    time.sleep(0.05)
+        finally:
+            os.close(fd)
+
+
 def make_state_dir(name):
     d = root() / name
     if d.exists():
-        shutil.rmtree(d)
+        _wait_for_runs(d)
+        for attempt in range(50):
+            try:
+                shutil.rmtree(d)
+                break
+            except OSError:
+                # A process of the last test may still be closing its files.
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
     d.mkdir()
     servers.prepare_for_www_data(str(d))
     return d
