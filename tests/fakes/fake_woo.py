@@ -32,12 +32,28 @@ WooCommerce 7.8.2, and the shared reference woocommerce-api.md):
 * Batch endpoints: 100-item limit (413), per-item errors in place, ``_fields``
   gives ``[]`` while still applying, items skip validation, variations sent to
   another parent's batch are moved to it.
+* WooCommerce's own webhooks (details in woo_webhooks.py; ground truth the
+  reference woocommerce-webhooks.md and recordings 30-32): ``GET/POST
+  /wp-json/wc/v3/webhooks``, ``GET/PUT/POST/PATCH/DELETE /webhooks/{id}``
+  (the controller's validation, 401s, "ID is invalid." 400, delete only with
+  ``force`` (501 otherwise), a status given at creation ignored, the secret
+  never shown); the unsigned ping at creation; ``product.updated`` (and
+  created/deleted, order.created/updated, ``action.woocommerce_*``) fired by
+  every save: REST PUTs and batch items (one each, changed or not), paid
+  orders (``/_control/sale``: the record holding the stock is saved, so a
+  "parent"-managed variation's sale delivers the parent), cancellations
+  (``/_control/cancel``), control-side edits.  Deliveries are queued and sent
+  when the queue runs (``/_control/webhooks/run``, ``queue_interval_s``,
+  ``/wp-cron.php`` once per minute, ``/wp-admin/admin-ajax.php``), or in mode
+  ``sync`` before the answer, or ``after_response`` right after it; signed,
+  HTTP/1.0, failures counted, disabled at the 7th in a row, never retried.
 
 Command line::
 
     python3 fake_woo.py --port 0 [--tls-cert F --tls-key F] \\
         --consumer-key ck_x --consumer-secret cs_y [--home-url URL] \\
-        [--catalogue FILE] [--key-permissions read_write|read|write]
+        [--catalogue FILE] [--key-permissions read_write|read|write] \\
+        [--webhook-mode async|sync|after_response] [--queue-interval S]
 
 prints ``PORT=<n>`` once listening on 127.0.0.1 and serves until SIGTERM.
 
@@ -53,6 +69,10 @@ Control API (no authentication, JSON in and out, never logged):
                              (parent stock for "parent"-managed variations); moves
                              date_modified_gmt of the item and its parent; adds an
                              order to /orders.  Answers the product and the order.
+                             Fires product.updated (the stock holder), order.created
+                             and order.updated.
+``POST /_control/cancel``    ``{"id": order}`` cancels an order: its reduced stock comes
+                             back (product.updated per line, order.updated).
 ``GET  /_control/orders``    raw orders.
 ``GET  /_control/log``       ``[{"method","path","query","status","auth","items","t",
                              "tls","body","fault","auth_error"}]``;
@@ -62,6 +82,41 @@ Control API (no authentication, JSON in and out, never logged):
                              "oauth_check_timestamp": bool, "key_permissions",
                              "options": {...}}`` (kept across resets).
 ``GET  /_control/health``    ``{"ok": true}``.
+
+Webhooks (``/_control/webhooks...``; a reset removes every webhook, job and
+logged delivery and restores the settings given on the command line):
+
+``GET  /_control/webhooks``            the stored records: ``id, name, status, topic,
+                                       delivery_url, secret, user_id, api_version,
+                                       failure_count, pending_delivery, date_created_gmt,
+                                       date_modified_gmt, queued`` (jobs waiting).
+``POST /_control/webhooks/create``     ``{"topic", "delivery_url", "secret"?, "name"?}``
+                                       as a REST create (the ping included).
+``POST /_control/webhooks/edit``       ``{"id", "status"?, "failure_count"?, "pending_delivery"?,
+                                       "delivery_url"?, "secret"?, "name"?, "topic"?}`` edits
+                                       the stored record directly (no ping, no side effect).
+``GET  /_control/webhooks/queue``      the pending jobs ``[{"id","webhook_id","arg","resource",
+                                       "event","queued_at"}]``.
+``POST /_control/webhooks/run``        ``{"limit"?: N}`` runs the queue now; answers the
+                                       deliveries made.
+``GET  /_control/webhooks/deliveries`` ``?since=<id>&webhook_id=N&kind=delivery|ping|replay``:
+                                       ``[{"id","kind","webhook_id","topic","arg","url",
+                                       "method","http_version","headers","body","status"
+                                       (null: no answer),"error","response","success",
+                                       "failure_count","webhook_status" (after it),"mode",
+                                       "queued_at","sent_at","done_at","duration_ms"}]``;
+                                       ``POST /_control/webhooks/deliveries/clear``.
+``POST /_control/webhooks/replay``     ``{"id": delivery, "url"?: other}`` sends a logged
+                                       delivery again, byte for byte (a late or duplicated
+                                       delivery); changes no webhook state.
+``GET|POST /_control/webhooks/config`` ``{"mode": "async|sync|after_response",
+                                       "queue_interval_s": 0, "delivery_timeout_s": 60,
+                                       "ping_timeout_s": 5, "cron_interval_s": 60,
+                                       "admin_start_delay_s": 0.2, "admin_start_every_s": 60,
+                                       "safe_urls": false, "ca_file": null}``.
+
+Control-side product edits (``/_control/products``) fire the webhooks' hooks
+like an admin's save; ``"hooks": false`` in the body leaves them out.
 """
 
 import argparse
