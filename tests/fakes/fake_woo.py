@@ -1397,6 +1397,8 @@ class WooHandler(FakeHandler):
         synchronous deliveries) once the lock is released."""
         self.after_answer_items = None
         self.run_queue_after = False
+        self.auth_method = "none"
+        self.auth_error = self.batch_items = self.log_body = None
         path = self.route_path()
         if path == "/wp-cron.php":
             self.run_queue_after = self.shop.webhooks.cron_due()

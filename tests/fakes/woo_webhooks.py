@@ -57,8 +57,11 @@ What is modelled (``WebhookEngine``):
 Not modelled: Action Scheduler's batch sizes and time limits, a runner that
 restarts itself every ~5 s while jobs keep coming, a queue backlog of other
 jobs, the checkout (Store API) drafts that fire ``order.created`` without a
-stock change, jobs of a deleted webhook (dropped here), redirects followed by
-the ping, the ``/webhooks/batch`` route.
+stock change, a refund restocking some items (only a whole order's
+cancellation), jobs of a deleted webhook (dropped here; WooCommerce 7.8 would
+run them with an empty record), redirects followed by the ping (WordPress
+follows up to 5), the ``/webhooks/batch`` route, the other resources'
+hooks (coupons, customers).
 """
 
 import base64
@@ -315,6 +318,9 @@ class WebhookEngine:
                     "admin_start_delay_s", "admin_start_every_s"):
             if key in changes and (not isinstance(changes[key], (int, float)) or changes[key] < 0):
                 raise ValueError("%s must be a number >= 0" % key)
+        for key in ("delivery_timeout_s", "ping_timeout_s"):
+            if key in changes and not changes[key] > 0:
+                raise ValueError("%s must be more than 0" % key)
         with self.lock:
             self.settings.update(changes)
             self.settings["safe_urls"] = bool(self.settings["safe_urls"])
@@ -408,7 +414,8 @@ class WebhookEngine:
                 work["secret"] = params["secret"]
             if params.get("status"):
                 if params["status"].lower() not in STATUSES:
-                    raise RestError(400, "woocommerce_rest_shop_webhook_invalid_status", "Webhook status must be valid.")
+                    raise RestError(400, "woocommerce_rest_shop_webhook_invalid_status",
+                                    "Webhook status must be valid.")
                 work["status"] = params["status"] if params["status"] in STATUSES else "disabled"
             if params.get("name"):
                 work["name"] = params["name"]
