@@ -61,7 +61,7 @@ Control API (no authentication, JSON in and out, never logged):
 
 ``POST /_control/reset``     ``{"products": [...]?, "options": {...}?}`` replaces
                              the catalogue (default catalogue_recorded.json) and
-                             clears orders, log, faults and used nonces.
+                             clears orders, log, faults, used nonces and webhooks.
 ``GET  /_control/products``  raw product records.
 ``POST /_control/products``  ``{"upsert": [{...}], "delete": [ids]}`` edits like a
                              shop admin (date_modified_gmt moves to now unless given).

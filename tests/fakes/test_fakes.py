@@ -404,6 +404,24 @@ class WooFakeTest(WooReplayMixin, unittest.TestCase):
         status, _, error = self.get_json(self.http, "/wp-json/wc/v3/products/batch", basic(CK, CS), "POST", "{}")
         self.assertEqual((401, "woocommerce_rest_cannot_batch"), (status, error["code"]))
 
+    def test_webhooks_routes_authenticate_like_the_others(self):
+        """Over plain HTTP only OAuth 1.0a is read; Basic auth runs anonymously (401)."""
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            url = "http://127.0.0.1:%d/hook" % closed.getsockname()[1]
+        body = json.dumps({"topic": "product.updated", "delivery_url": url, "secret": "s"})
+        headers = dict(basic(CK, CS), **{"Content-Type": "application/json"})
+        status, _, error = self.get_json(self.http, "/wp-json/wc/v3/webhooks", headers, "POST", body)
+        self.assertEqual((401, "woocommerce_rest_cannot_create"), (status, error["code"]))
+        path = "/wp-json/wc/v3/webhooks"
+        oauth = self.oauth_sign("POST", "http://127.0.0.1:8080" + path, {})
+        header = "OAuth " + ", ".join('%s="%s"' % (k, quote(v, safe="")) for k, v in oauth.items())
+        status, headers_, hook = self.get_json(self.http, path, {"Authorization": header,
+                                                                 "Content-Type": "application/json"}, "POST", body)
+        self.assertEqual((201, "http://127.0.0.1:8080/wp-json/wc/v3/webhooks/1"), (status, headers_["Location"]))
+        self.assertEqual(["none", "oauth"], [e["auth"] for e in self.http.control("GET", "log")])
+        self.assertEqual([True], [h["pending_delivery"] for h in self.http.control("GET", "webhooks")])
+
     def test_read_only_key(self):
         self.https.control("POST", "config", {"key_permissions": "read"})
         status, _, error = self.get_json(self.https, "/wp-json/wc/v3/products/10", None, "PUT",
