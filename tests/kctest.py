@@ -168,6 +168,66 @@ class FakeShop(Fake):
         return [e for e in self.log() if e["method"] in ("POST", "PUT") and
                 e["path"].endswith("/batch")]
 
+    # ---- WooCommerce's own webhooks (tests/fakes/woo_webhooks.py) ----
+
+    def sale(self, pid, quantity=1, at=None):
+        """A paid order in the shop; fires the webhooks' hooks."""
+        body = {"id": pid, "quantity": quantity}
+        if at is not None:
+            body["at"] = at
+        return self.control("sale", body)
+
+    def cancel(self, order_id):
+        """The order cancelled: its stock comes back."""
+        return self.control("cancel", {"id": order_id})
+
+    def webhooks(self):
+        """{id: stored record} with secret, status, failure_count, pending_delivery."""
+        return {h["id"]: h for h in self.control("webhooks")}
+
+    def webhook(self, webhook_id=1):
+        return self.webhooks()[webhook_id]
+
+    def create_webhook(self, delivery_url, secret, topic="product.updated", name=None):
+        """Registers one as the shop's REST API would (the ping included)."""
+        body = {"topic": topic, "delivery_url": delivery_url, "secret": secret}
+        if name is not None:
+            body["name"] = name
+        return self.control("webhooks/create", body)
+
+    def edit_webhook(self, webhook_id=1, **fields):
+        """Sets stored fields directly (e.g. status="disabled", failure_count=6)."""
+        return self.control("webhooks/edit", {"id": webhook_id, **fields})
+
+    def webhook_queue(self):
+        return self.control("webhooks/queue")
+
+    def run_queue(self, limit=None):
+        """Runs WooCommerce's job queue now; the deliveries made."""
+        return self.control("webhooks/run", {} if limit is None else {"limit": limit})
+
+    def deliveries(self, since=0, kind="delivery", webhook_id=None):
+        """Logged deliveries (kind "ping", "replay" or None for all): payload,
+        headers, status received, times."""
+        query = f"since={since}" + (f"&kind={kind}" if kind else "") + \
+            (f"&webhook_id={webhook_id}" if webhook_id is not None else "")
+        return self.control("webhooks/deliveries?" + query)
+
+    def clear_deliveries(self):
+        return self.control("webhooks/deliveries/clear", {})
+
+    def replay(self, delivery_id, url=None):
+        """Sends a logged delivery again, byte for byte (late or duplicate)."""
+        body = {"id": delivery_id}
+        if url is not None:
+            body["url"] = url
+        return self.control("webhooks/replay", body)
+
+    def webhook_config(self, **settings):
+        """mode="async"|"sync"|"after_response", queue_interval_s, delivery_timeout_s, ..."""
+        return self.control("webhooks/config", settings) if settings else \
+            self.control("webhooks/config")
+
 
 def write_config(path, **values):
     """A configuration file as an administrator writes it, readable by

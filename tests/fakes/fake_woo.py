@@ -32,12 +32,28 @@ WooCommerce 7.8.2, and the shared reference woocommerce-api.md):
 * Batch endpoints: 100-item limit (413), per-item errors in place, ``_fields``
   gives ``[]`` while still applying, items skip validation, variations sent to
   another parent's batch are moved to it.
+* WooCommerce's own webhooks (details in woo_webhooks.py; ground truth the
+  reference woocommerce-webhooks.md and recordings 30-32): ``GET/POST
+  /wp-json/wc/v3/webhooks``, ``GET/PUT/POST/PATCH/DELETE /webhooks/{id}``
+  (the controller's validation, 401s, "ID is invalid." 400, delete only with
+  ``force`` (501 otherwise), a status given at creation ignored, the secret
+  never shown); the unsigned ping at creation; ``product.updated`` (and
+  created/deleted, order.created/updated, ``action.woocommerce_*``) fired by
+  every save: REST PUTs and batch items (one each, changed or not), paid
+  orders (``/_control/sale``: the record holding the stock is saved, so a
+  "parent"-managed variation's sale delivers the parent), cancellations
+  (``/_control/cancel``), control-side edits.  Deliveries are queued and sent
+  when the queue runs (``/_control/webhooks/run``, ``queue_interval_s``,
+  ``/wp-cron.php`` once per minute, ``/wp-admin/admin-ajax.php``), or in mode
+  ``sync`` before the answer, or ``after_response`` right after it; signed,
+  HTTP/1.0, failures counted, disabled at the 7th in a row, never retried.
 
 Command line::
 
     python3 fake_woo.py --port 0 [--tls-cert F --tls-key F] \\
         --consumer-key ck_x --consumer-secret cs_y [--home-url URL] \\
-        [--catalogue FILE] [--key-permissions read_write|read|write]
+        [--catalogue FILE] [--key-permissions read_write|read|write] \\
+        [--webhook-mode async|sync|after_response] [--queue-interval S]
 
 prints ``PORT=<n>`` once listening on 127.0.0.1 and serves until SIGTERM.
 
@@ -45,7 +61,7 @@ Control API (no authentication, JSON in and out, never logged):
 
 ``POST /_control/reset``     ``{"products": [...]?, "options": {...}?}`` replaces
                              the catalogue (default catalogue_recorded.json) and
-                             clears orders, log, faults and used nonces.
+                             clears orders, log, faults, used nonces and webhooks.
 ``GET  /_control/products``  raw product records.
 ``POST /_control/products``  ``{"upsert": [{...}], "delete": [ids]}`` edits like a
                              shop admin (date_modified_gmt moves to now unless given).
@@ -53,6 +69,10 @@ Control API (no authentication, JSON in and out, never logged):
                              (parent stock for "parent"-managed variations); moves
                              date_modified_gmt of the item and its parent; adds an
                              order to /orders.  Answers the product and the order.
+                             Fires product.updated (the stock holder), order.created
+                             and order.updated.
+``POST /_control/cancel``    ``{"id": order}`` cancels an order: its reduced stock comes
+                             back (product.updated per line, order.updated).
 ``GET  /_control/orders``    raw orders.
 ``GET  /_control/log``       ``[{"method","path","query","status","auth","items","t",
                              "tls","body","fault","auth_error"}]``;
@@ -62,6 +82,41 @@ Control API (no authentication, JSON in and out, never logged):
                              "oauth_check_timestamp": bool, "key_permissions",
                              "options": {...}}`` (kept across resets).
 ``GET  /_control/health``    ``{"ok": true}``.
+
+Webhooks (``/_control/webhooks...``; a reset removes every webhook, job and
+logged delivery and restores the settings given on the command line):
+
+``GET  /_control/webhooks``            the stored records: ``id, name, status, topic,
+                                       delivery_url, secret, user_id, api_version,
+                                       failure_count, pending_delivery, date_created_gmt,
+                                       date_modified_gmt, queued`` (jobs waiting).
+``POST /_control/webhooks/create``     ``{"topic", "delivery_url", "secret"?, "name"?}``
+                                       as a REST create (the ping included).
+``POST /_control/webhooks/edit``       ``{"id", "status"?, "failure_count"?, "pending_delivery"?,
+                                       "delivery_url"?, "secret"?, "name"?, "topic"?}`` edits
+                                       the stored record directly (no ping, no side effect).
+``GET  /_control/webhooks/queue``      the pending jobs ``[{"id","webhook_id","arg","resource",
+                                       "event","queued_at"}]``.
+``POST /_control/webhooks/run``        ``{"limit"?: N}`` runs the queue now; answers the
+                                       deliveries made.
+``GET  /_control/webhooks/deliveries`` ``?since=<id>&webhook_id=N&kind=delivery|ping|replay``:
+                                       ``[{"id","kind","webhook_id","topic","arg","url",
+                                       "method","http_version","headers","body","status"
+                                       (null: no answer),"error","response","success",
+                                       "failure_count","webhook_status" (after it),"mode",
+                                       "queued_at","sent_at","done_at","duration_ms"}]``;
+                                       ``POST /_control/webhooks/deliveries/clear``.
+``POST /_control/webhooks/replay``     ``{"id": delivery, "url"?: other}`` sends a logged
+                                       delivery again, byte for byte (a late or duplicated
+                                       delivery); changes no webhook state.
+``GET|POST /_control/webhooks/config`` ``{"mode": "async|sync|after_response",
+                                       "queue_interval_s": 0, "delivery_timeout_s": 60,
+                                       "ping_timeout_s": 5, "cron_interval_s": 60,
+                                       "admin_start_delay_s": 0.2, "admin_start_every_s": 60,
+                                       "safe_urls": false, "ca_file": null}``.
+
+Control-side product edits (``/_control/products``) fire the webhooks' hooks
+like an admin's save; ``"hooks": false`` in the body leaves them out.
 """
 
 import argparse
@@ -86,6 +141,7 @@ from fakebase import (FakeHandler, FakeServer, FaultConfigError, Response,  # no
                       control_json, make_ssl_context, now_gmt, parse_php_query,
                       php_json, php_rawurldecode, php_rawurlencode, php_urldecode,
                       php_urlencode, serve_main)
+import woo_webhooks  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CATALOGUE = os.path.join(HERE, "catalogue_recorded.json")
@@ -481,13 +537,15 @@ class Shop:
     """The shop state. All access goes through ``lock``."""
 
     def __init__(self, consumer_key, consumer_secret, home_url, catalogue=DEFAULT_CATALOGUE,
-                 key_permissions="read_write"):
+                 key_permissions="read_write", stopping=None, webhook_settings=None):
         self.lock = threading.RLock()
         self.catalogue_path = catalogue
         self.config = {"consumer_key": consumer_key, "consumer_secret": consumer_secret,
                        "home_url": home_url, "oauth_check_timestamp": True,
                        "key_permissions": key_permissions}
         self.log = []
+        self.webhooks = woo_webhooks.WebhookEngine(self.webhook_payload, lambda: self.config["home_url"],
+                                                   stopping, webhook_settings)
         self.reset()
 
     # ---- state management -------------------------------------------------
@@ -505,6 +563,7 @@ class Shop:
             self.orders = {}
             self.nonces = {}
             self.log = []
+            self.webhooks.reset()
 
     def normalize(self, raw, existing=None):
         if not isinstance(raw, dict) or "id" not in raw and existing is None:
@@ -703,6 +762,7 @@ class Shop:
         self.apply_product_stock(work, params)
         self.touch(work)
         self.products[pid] = work
+        self.saved(record, work)
         return work
 
     def update_variation(self, route_pid, vid, params):
@@ -726,6 +786,7 @@ class Shop:
             work["parent_id"] = new_parent_id
         self.touch(work)
         self.products[vid] = work
+        self.saved(record, work)
         return work
 
     def create_product(self, params, variation_parent=None):
@@ -746,6 +807,7 @@ class Shop:
         else:
             self.apply_product_stock(record, params)
         self.products[record["id"]] = record
+        self.webhooks.fire("product", "created", record["id"])
         return record
 
     def delete_product(self, pid, force, variation_route=False):
@@ -759,6 +821,7 @@ class Shop:
                                "The %s has already been deleted." % post_type.replace("_", " "))
             record["status"] = "trash"
             self.touch(record)
+            self.webhooks.fire("product", "deleted", pid)  # wp_trash_post; a forced delete fires nothing
             return record
         snapshot = copy.deepcopy(record)
         for child in self.children(pid):
@@ -781,7 +844,72 @@ class Shop:
         for item in {id(r): r for r in (record, owner, parent) if r is not None}.values():
             self.touch(item)
         order = self.make_order(record, quantity, reduced, at)
+        if reduced is not None:
+            self.stock_saved(owner)
+        self.webhooks.fire("order", "created", order["id"])
+        self.webhooks.fire("order", "updated", order["id"])  # paid: the order is saved again
         return record, order
+
+    def cancel_order(self, oid):
+        """The order cancelled in the shop: the stock it reduced comes back
+        (wc_increase_stock_levels), as when a refund restocks its items."""
+        order = self.orders[oid]
+        if order["status"] == "cancelled":
+            raise ValueError("order %s is already cancelled" % oid)
+        for line in order["line_items"]:
+            reduced = [m for m in line["meta_data"] if m["key"] == "_reduced_stock"]
+            record = self.get(line["variation_id"] or line["product_id"])
+            if not reduced or record is None:
+                continue
+            owner = self.stock_owner(record)
+            owner["stock_quantity"] = php_intval(owner["stock_quantity"]) + php_intval(reduced[0]["value"])
+            self.touch(owner)
+            line["meta_data"] = [m for m in line["meta_data"] if m["key"] != "_reduced_stock"]
+            self.stock_saved(owner)
+        order["status"] = "cancelled"
+        order["date_modified_gmt"] = now_gmt()
+        self.webhooks.fire("order", "updated", oid)
+        return order
+
+    # ---- webhooks (woo_webhooks.py) ---------------------------------------------
+
+    def saved(self, before, after):
+        """A product or variation saved through its data store: its update hook,
+        and the set_stock action when its quantity changed (handle_updated_props)."""
+        self.webhooks.fire("product", "updated", after["id"])
+        if before.get("stock_quantity") != after.get("stock_quantity"):
+            self.webhooks.fire_action("woocommerce_variation_set_stock" if after["type"] == "variation"
+                                      else "woocommerce_product_set_stock")
+
+    def stock_saved(self, owner):
+        """wc_update_product_stock(): the record that holds the stock is saved
+        (a 'parent'-managed variation's sale saves the parent)."""
+        self.webhooks.fire("product", "updated", owner["id"])
+        self.webhooks.fire_action("woocommerce_variation_set_stock" if owner["type"] == "variation"
+                                  else "woocommerce_product_set_stock")
+
+    def webhook_payload(self, resource, event, arg):
+        """What WC_Webhook::build_payload() sends: the wc/v3 object as a GET by
+        the webhook's user would answer it, built now."""
+        if resource == "action":
+            return {"action": event, "arg": arg}
+        if event == "deleted":
+            return {"id": arg}
+        with self.lock:
+            serializer = Serializer(self, self.config["home_url"])
+            if resource == "product":
+                record = self.get(arg)
+                if record is None:
+                    return WooError(404, "woocommerce_rest_product_invalid_id", "Invalid ID.").body()
+                return dict(serializer.product(record), _links=serializer.product_links(record))
+            if resource == "order":
+                order = self.orders.get(arg)
+                if order is None:
+                    return WooError(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.").body()
+                return dict(serializer.order(order), _links={
+                    "self": [{"href": "%s/wc/v3/orders/%d" % (serializer.rest, arg)}],
+                    "collection": [{"href": "%s/wc/v3/orders" % serializer.rest}]})
+        return {}
 
     def make_order(self, record, quantity, reduced, at=None):
         stamp = at or now_gmt()
@@ -1264,6 +1392,39 @@ class WooHandler(FakeHandler):
     # ---- dispatch ------------------------------------------------------------
 
     def handle_api(self):
+        """One request as WordPress runs it: the route under the shop's lock, then
+        WooCommerce's shutdown work for webhooks (pings, then queueing or
+        synchronous deliveries) once the lock is released."""
+        self.after_answer_items = None
+        self.run_queue_after = False
+        self.auth_method = "none"
+        self.auth_error = self.batch_items = self.log_body = None
+        path = self.route_path()
+        if path == "/wp-cron.php":
+            self.run_queue_after = self.shop.webhooks.cron_due()
+            return Response(200, b"", content_type="text/html; charset=UTF-8")
+        if path == "/wp-admin/admin-ajax.php":
+            self.shop.webhooks.admin_hit()
+            return Response(400, b"0", content_type="text/html; charset=UTF-8")
+        webhooks = self.shop.webhooks
+        webhooks.begin()
+        try:
+            response = self.handle_rest()
+        finally:
+            self.after_answer_items = webhooks.end()
+        return response
+
+    def after_answer(self):
+        """After the answer, on the same worker: deliveries of the
+        after_response mode, the queue run of a due wp-cron.php."""
+        items, self.after_answer_items = getattr(self, "after_answer_items", None), None
+        if items:
+            self.shop.webhooks.after_answer(items)
+        if getattr(self, "run_queue_after", False):
+            self.run_queue_after = False
+            self.shop.webhooks.run_queue()
+
+    def handle_rest(self):
         self.auth_method = "none"
         self.auth_error = None
         self.batch_items = None
@@ -1379,12 +1540,67 @@ class WooHandler(FakeHandler):
     # ---- control API ---------------------------------------------------------
 
     def handle_control(self):
-        shop = self.shop
-        path = self.raw_path
+        """Control requests are shop-side actions: what they save fires the
+        webhooks' hooks like a request of the shop would."""
+        self.after_answer_items = None
+        self.run_queue_after = False
         try:
             payload = self.json_body() if self.command in ("POST", "PUT") else {}
         except ValueError:
             return control_json(400, {"error": "invalid JSON"})
+        if self.raw_path.startswith("/_control/webhooks"):
+            try:
+                return self.control_webhooks(self.raw_path[len("/_control/webhooks"):], payload)
+            except (KeyError, TypeError, ValueError) as error:
+                return control_json(400, {"error": "%s: %s" % (type(error).__name__, error)})
+        webhooks = self.shop.webhooks
+        webhooks.begin()
+        try:
+            return self.control_shop(payload)
+        finally:
+            self.after_answer_items = webhooks.end()
+
+    def control_webhooks(self, path, payload):
+        """/_control/webhooks...: never under the shop's lock (they may send)."""
+        engine = self.shop.webhooks
+        post = self.command == "POST"
+        if path == "":
+            return control_json(200, engine.snapshot())
+        if path == "/create" and post:
+            engine.begin()
+            try:
+                record = engine.control_create(payload)
+            finally:
+                engine.end()  # the ping, before answering
+            return control_json(200, engine.get(record["id"]))
+        if path == "/edit" and post:
+            return control_json(200, engine.control_edit(int(payload["id"]), payload))
+        if path == "/queue":
+            return control_json(200, engine.queue())
+        if path == "/run" and post:
+            return control_json(200, engine.run_queue(payload.get("limit")))
+        if path == "/deliveries":
+            webhook_id = self.query.get("webhook_id")
+            return control_json(200, engine.delivery_log(php_intval(self.query.get("since", 0)),
+                                                         int(webhook_id) if webhook_id else None,
+                                                         self.query.get("kind") or None))
+        if path == "/deliveries/clear" and post:
+            engine.clear_deliveries()
+            return control_json(200, {"ok": True})
+        if path == "/replay" and post:
+            matches = [d for d in engine.delivery_log() if d["id"] == int(payload["id"])]
+            if not matches:
+                raise ValueError("no delivery %s" % payload["id"])
+            return control_json(200, engine.replay(matches[0], payload.get("url")))
+        if path == "/config":
+            if post:
+                return control_json(200, engine.configure(payload))
+            return control_json(200, dict(engine.settings))
+        return control_json(404, {"error": "no such control endpoint"})
+
+    def control_shop(self, payload):
+        shop = self.shop
+        path = self.raw_path
         try:
             with shop.lock:
                 if path == "/_control/health":
@@ -1405,6 +1621,8 @@ class WooHandler(FakeHandler):
                         raise ValueError("at must be YYYY-MM-DDTHH:MM:SS")
                     record, order = shop.sale(int(payload["id"]), php_intval(payload.get("quantity", 1)), at)
                     return control_json(200, {"product": record, "order": order})
+                if path == "/_control/cancel" and self.command == "POST":
+                    return control_json(200, shop.cancel_order(int(payload["id"])))
                 if path == "/_control/orders":
                     if self.command == "POST":
                         # Re-dates an order: {"id": N, "at": "YYYY-MM-DDTHH:MM:SS"}.
@@ -1446,6 +1664,11 @@ class WooHandler(FakeHandler):
                 shop.touch(record)
             shop.products[record["id"]] = record
             changed.append(record)
+            if payload.get("hooks", True):  # an admin's save: woocommerce_process_product_meta
+                if existing is None:
+                    shop.webhooks.fire("product", "created", record["id"])
+                else:
+                    shop.saved(existing, record)
         for pid in payload.get("delete") or []:
             for child in shop.children(int(pid)):
                 shop.products.pop(child["id"], None)
@@ -1911,20 +2134,136 @@ def setting_item(h, match, params, body, authenticated, allow):
 
 
 # --------------------------------------------------------------------------
+# Webhooks (REST controller v3; the engine is woo_webhooks.py)
+# --------------------------------------------------------------------------
+
+WEBHOOK_STATUSES = list(woo_webhooks.STATUSES)
+WEBHOOK_WRITE_SCHEMA = {
+    "name": {"type": "string"}, "status": {"type": "string", "enum": WEBHOOK_STATUSES},
+    "topic": {"type": "string"}, "secret": {"type": "string"},
+}
+WEBHOOK_LIST_SCHEMA = {
+    "page": LIST_SCHEMA["page"], "per_page": LIST_SCHEMA["per_page"], "offset": LIST_SCHEMA["offset"],
+    "order": LIST_SCHEMA["order"], "orderby": {"type": "string", "enum": ["date", "id", "title"]},
+    "status": {"type": "string", "enum": ["all"] + WEBHOOK_STATUSES}, "search": {"type": "string"},
+    "include": {"type": "idlist"}, "exclude": {"type": "idlist"},
+    "after": {"type": "date"}, "before": {"type": "date"},
+}
+WEBHOOK_ITEM_ALLOW = "GET, POST, PUT, PATCH, DELETE"
+
+
+def webhook_links(h, webhook_id):
+    rest = Serializer(h.shop, h.home()).rest
+    return {"self": [{"href": "%s/wc/v3/webhooks/%d" % (rest, webhook_id)}],
+            "collection": [{"href": "%s/wc/v3/webhooks" % rest}]}
+
+
+def webhook_call(func, *args):
+    try:
+        return func(*args)
+    except woo_webhooks.RestError as error:
+        raise WooError(error.status, error.code, error.message, **error.data)
+
+
+def webhook_id_of(match):
+    webhook_id = int(match.group("id"))
+    if not webhook_id:
+        raise WooError(404, "woocommerce_rest_shop_webhook_invalid_id", "Invalid ID.")
+    return webhook_id
+
+
+def webhook_answer(h, record, allow, status=200, extra_headers=None):
+    body = shape_generic(h.shop.webhooks.rest_view(record), h.query.get("_fields"))
+    body["_links"] = webhook_links(h, record["id"])
+    return h.json_answer(status, body, extra_headers=extra_headers, allow=allow)
+
+
+@route("GET", r"/wc/v3/webhooks", "GET, POST")
+def webhooks_list(h, match, params, body, authenticated, allow):
+    params = validate(params, WEBHOOK_LIST_SCHEMA)
+    h.require(authenticated, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+    records = h.shop.webhooks.snapshot()
+    if params.get("status", "all") != "all":
+        records = [r for r in records if r["status"] == params["status"]]
+    if params.get("search"):
+        records = [r for r in records if params["search"].lower() in r["name"].lower()]
+    if params.get("include"):
+        records = [r for r in records if r["id"] in params["include"]]
+    if params.get("exclude"):
+        records = [r for r in records if r["id"] not in params["exclude"]]
+    if "after" in params or "before" in params:
+        low, high = params.get("after", "0000-00-00"), params.get("before", now_gmt())
+        records = [r for r in records if low <= r["date_created_gmt"] <= high]
+    keys = {"date": lambda r: r["date_created_gmt"], "title": lambda r: r["name"]}
+    records = h.sort_records(records, params, keys)
+    rest = Serializer(h.shop, h.home()).rest
+    chunk, headers, links = h.paginate(records, params, rest + "/wc/v3/webhooks")
+    fields = h.query.get("_fields")
+    items = [h.list_item(h.shop.webhooks.rest_view(r), webhook_links(h, r["id"]), fields, shape_generic)
+             for r in chunk]
+    return h.collection_answer(items, headers, links, allow)
+
+
+@route("POST", r"/wc/v3/webhooks", "GET, POST")
+def webhook_create(h, match, params, body, authenticated, allow):
+    missing = [name for name in ("topic", "delivery_url") if params.get(name) is None]
+    if missing:
+        raise WooError(400, "rest_missing_callback_param", "Missing parameter(s): " + ", ".join(missing),
+                       params=missing)
+    params = dict(params, **validate(params, dict(WEBHOOK_WRITE_SCHEMA, delivery_url={"type": "string"})))
+    h.require(authenticated, "woocommerce_rest_cannot_create", "Sorry, you are not allowed to create resources.")
+    record = webhook_call(h.shop.webhooks.rest_create, params)
+    location = "%s/wp-json/wc/v3/webhooks/%d" % (h.home(), record["id"])
+    return webhook_answer(h, record, allow, 201, [("Location", location)])
+
+
+@route("GET", r"/wc/v3/webhooks/(?P<id>\d+)", WEBHOOK_ITEM_ALLOW)
+def webhook_get(h, match, params, body, authenticated, allow):
+    h.require(authenticated, "woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.")
+    record = h.shop.webhooks.get(webhook_id_of(match))
+    if record is None:
+        raise WooError(400, "woocommerce_rest_shop_webhook_invalid_id", "ID is invalid.")
+    return webhook_answer(h, record, allow)
+
+
+@route(EDIT, r"/wc/v3/webhooks/(?P<id>\d+)", WEBHOOK_ITEM_ALLOW)
+def webhook_update(h, match, params, body, authenticated, allow):
+    params = dict(params, **validate(params, WEBHOOK_WRITE_SCHEMA))
+    h.require(authenticated, "woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource.")
+    if params.get("delivery_url") is not None:
+        params["delivery_url"] = str(params["delivery_url"])
+    record = webhook_call(h.shop.webhooks.rest_update, int(match.group("id")), params)
+    return webhook_answer(h, record, allow)
+
+
+@route("DELETE", r"/wc/v3/webhooks/(?P<id>\d+)", WEBHOOK_ITEM_ALLOW)
+def webhook_delete(h, match, params, body, authenticated, allow):
+    force = validate(params, {"force": {"type": "boolean"}}).get("force", False)
+    h.require(authenticated, "woocommerce_rest_cannot_delete", "Sorry, you are not allowed to delete this resource.")
+    if not force:
+        raise WooError(501, "woocommerce_rest_trash_not_supported", "Webhooks do not support trashing.")
+    record = webhook_call(h.shop.webhooks.rest_delete, int(match.group("id")))
+    return webhook_answer(h, record, allow)
+
+
+# --------------------------------------------------------------------------
 # Construction and command line
 # --------------------------------------------------------------------------
 
 
 def make_server(port=0, consumer_key="ck_test", consumer_secret="cs_test", home_url=None,
-                tls_cert=None, tls_key=None, catalogue=DEFAULT_CATALOGUE, key_permissions="read_write"):
+                tls_cert=None, tls_key=None, catalogue=DEFAULT_CATALOGUE, key_permissions="read_write",
+                webhook_settings=None):
     """Build (but do not start) a fake WooCommerce server bound to 127.0.0.1.
 
     Use ``server.start_background()`` to serve from a thread, ``server.stop()``
-    to stop; ``server.shop`` is the state."""
+    to stop; ``server.shop`` is the state.  ``webhook_settings``: the webhook
+    engine's defaults (woo_webhooks.DEFAULT_SETTINGS), restored by every reset."""
     context = make_ssl_context(tls_cert, tls_key) if tls_cert else None
     server = FakeServer(("127.0.0.1", port), WooHandler, context)
     home = home_url or "%s://127.0.0.1:%d" % (server.scheme, server.port)
-    server.shop = Shop(consumer_key, consumer_secret, home, catalogue, key_permissions)
+    server.shop = Shop(consumer_key, consumer_secret, home, catalogue, key_permissions,
+                       server.stopping, webhook_settings)
     return server
 
 
@@ -1938,11 +2277,16 @@ def main(argv=None):
     parser.add_argument("--home-url", help="WordPress Home URL (default scheme://127.0.0.1:<port>)")
     parser.add_argument("--catalogue", default=DEFAULT_CATALOGUE)
     parser.add_argument("--key-permissions", default="read_write", choices=("read", "write", "read_write"))
+    parser.add_argument("--webhook-mode", default="async", choices=woo_webhooks.MODES,
+                        help="when webhooks are delivered (default async: when the queue runs)")
+    parser.add_argument("--queue-interval", type=float, default=0,
+                        help="run the webhook queue every N seconds (default 0: only when told)")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     server = make_server(args.port, args.consumer_key, args.consumer_secret, args.home_url,
-                         args.tls_cert, args.tls_key, args.catalogue, args.key_permissions)
+                         args.tls_cert, args.tls_key, args.catalogue, args.key_permissions,
+                         {"mode": args.webhook_mode, "queue_interval_s": args.queue_interval})
     return serve_main(server)
 
 

@@ -433,6 +433,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             return
         if raw_path.startswith(self.control_prefix) or raw_path == self.control_prefix.rstrip("/"):
             self.send_answer(self.handle_control())
+            self.after_answer()
             return
         self._serve_api()
 
@@ -441,6 +442,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         pool = faults.enter()
         try:
             self._serve_api_in_worker(faults)
+            self.after_answer()  # still on the worker: it stays busy
         finally:
             faults.leave(pool)
 
@@ -568,6 +570,9 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def handle_api(self):
         raise NotImplementedError
+
+    def after_answer(self):
+        """Work done after the answer was sent, before the connection is read again."""
 
     def record(self, status, fault=None):
         pass

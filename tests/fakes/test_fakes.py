@@ -199,9 +199,9 @@ def json_pairs(data):
     return json.loads(data.decode(), object_pairs_hook=JsonObject)
 
 
-def compare_json(expected, actual, where="$"):
+def compare_json(expected, actual, where="$", volatile=VOLATILE):
     """Compare two values parsed with json_pairs (key order checked), ignoring
-    VOLATILE keys. Returns a list of differences."""
+    the volatile keys. Returns a list of differences."""
     if isinstance(expected, JsonObject) or isinstance(actual, JsonObject):
         if not (isinstance(expected, JsonObject) and isinstance(actual, JsonObject)):
             return ["%s: %r != %r" % (where, expected, actual)]
@@ -211,15 +211,15 @@ def compare_json(expected, actual, where="$"):
             return ["%s: keys %s != %s" % (where, keys_e, keys_a)]
         diffs = []
         for (key, value_e), (_, value_a) in zip(expected, actual):
-            if key not in VOLATILE:
-                diffs += compare_json(value_e, value_a, "%s.%s" % (where, key))
+            if key not in volatile:
+                diffs += compare_json(value_e, value_a, "%s.%s" % (where, key), volatile)
         return diffs
     if isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
             return ["%s: %d items != %d items" % (where, len(expected), len(actual))]
         diffs = []
         for index, (value_e, value_a) in enumerate(zip(expected, actual)):
-            diffs += compare_json(value_e, value_a, "%s[%d]" % (where, index))
+            diffs += compare_json(value_e, value_a, "%s[%d]" % (where, index), volatile)
         return diffs
     if expected == actual and type(expected) == type(actual):
         return []
@@ -404,6 +404,24 @@ class WooFakeTest(WooReplayMixin, unittest.TestCase):
         status, _, error = self.get_json(self.http, "/wp-json/wc/v3/products/batch", basic(CK, CS), "POST", "{}")
         self.assertEqual((401, "woocommerce_rest_cannot_batch"), (status, error["code"]))
 
+    def test_webhooks_routes_authenticate_like_the_others(self):
+        """Over plain HTTP only OAuth 1.0a is read; Basic auth runs anonymously (401)."""
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            url = "http://127.0.0.1:%d/hook" % closed.getsockname()[1]
+        body = json.dumps({"topic": "product.updated", "delivery_url": url, "secret": "s"})
+        headers = dict(basic(CK, CS), **{"Content-Type": "application/json"})
+        status, _, error = self.get_json(self.http, "/wp-json/wc/v3/webhooks", headers, "POST", body)
+        self.assertEqual((401, "woocommerce_rest_cannot_create"), (status, error["code"]))
+        path = "/wp-json/wc/v3/webhooks"
+        oauth = self.oauth_sign("POST", "http://127.0.0.1:8080" + path, {})
+        header = "OAuth " + ", ".join('%s="%s"' % (k, quote(v, safe="")) for k, v in oauth.items())
+        status, headers_, hook = self.get_json(self.http, path, {"Authorization": header,
+                                                                 "Content-Type": "application/json"}, "POST", body)
+        self.assertEqual((201, "http://127.0.0.1:8080/wp-json/wc/v3/webhooks/1"), (status, headers_["Location"]))
+        self.assertEqual(["none", "oauth"], [e["auth"] for e in self.http.control("GET", "log")])
+        self.assertEqual([True], [h["pending_delivery"] for h in self.http.control("GET", "webhooks")])
+
     def test_read_only_key(self):
         self.https.control("POST", "config", {"key_permissions": "read"})
         status, _, error = self.get_json(self.https, "/wp-json/wc/v3/products/10", None, "PUT",
@@ -530,6 +548,411 @@ class WooFakeTest(WooReplayMixin, unittest.TestCase):
                                                                                         "application/json"}))
         self.assertGreaterEqual(time.time() - start, 0.25)
         self.assertEqual([], self.https.control("POST", "faults", {})["rules"])
+
+
+# --------------------------------------------------------------------------
+# WooCommerce's own webhooks (woo_webhooks.py)
+# --------------------------------------------------------------------------
+
+WEBHOOK_SECRET = "rw_webhook_secret_123"  # the secret of recording 30
+RECORDED_SINK = "http://127.0.0.1:9099/wc-hook"
+DATES_RE = re.compile(rb'"date_(created|modified)(_gmt)?":("[^"]*"|null)')
+
+
+class DeliverySink:
+    """A loopback HTTP endpoint that keeps every request it gets, raw:
+    ``.deliveries`` (signed webhook deliveries) and ``.pings``.
+
+    ``statuses`` answers the next requests with those statuses in turn
+    (then ``status``); ``gate`` (a threading.Event) holds every answer
+    until it is set."""
+
+    def __init__(self):
+        sink = self
+        self.requests = []
+        self.status = 200
+        self.statuses = []
+        self.gate = None
+        self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with sink.lock:
+                    sink.requests.append({"path": self.path, "version": self.request_version,
+                                          "headers": self.headers, "body": body, "t": time.time()})
+                    status = sink.statuses.pop(0) if sink.statuses else sink.status
+                if sink.gate is not None:
+                    sink.gate.wait(30)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                if status in (301, 302):
+                    self.send_header("Location", "/elsewhere")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d/wc-hook" % self.server.server_address[1]
+
+    @property
+    def deliveries(self):
+        with self.lock:
+            return [r for r in self.requests if r["headers"].get("X-WC-Webhook-ID")]
+
+    @property
+    def pings(self):
+        with self.lock:
+            return [r for r in self.requests if not r["headers"].get("X-WC-Webhook-ID")]
+
+    def wait_deliveries(self, count, timeout=10):
+        deadline = time.time() + timeout
+        while len(self.deliveries) < count and time.time() < deadline:
+            time.sleep(0.02)
+        return self.deliveries
+
+    def clear(self):
+        with self.lock:
+            self.requests = []
+            self.statuses = []
+        self.status = 200
+        self.gate = None
+
+    def close(self):
+        if self.gate is not None:
+            self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def verify_signature(delivery, secret):
+    expected = base64.b64encode(hmac.new(secret.encode(), delivery["body"], hashlib.sha256).digest()).decode()
+    return hmac.compare_digest(expected, delivery["headers"]["X-WC-Webhook-Signature"])
+
+
+class WooWebhookTest(WooReplayMixin, unittest.TestCase):
+    """The fake shop's webhooks agree with woocommerce-webhooks.md and recordings 30-32."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="fakewoo-hooks-")
+        cls.cert, key = make_cert(cls.tmp)
+        cls.fake = FakeProcess("fake_woo.py", "--port", "0", "--tls-cert", cls.cert, "--tls-key", key,
+                               "--consumer-key", CK, "--consumer-secret", CS,
+                               "--home-url", "https://127.0.0.1:8443")
+        cls.shop = Client(cls.fake.port, cls.cert)
+        cls.sink = DeliverySink()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.stop()
+        cls.sink.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.shop.control("POST", "reset", {})
+        self.sink.clear()
+
+    # ---- helpers ----------------------------------------------------------------
+
+    def api(self, method, target, body=None, auth=True):
+        headers = dict(basic(CK, CS)) if auth else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(body)
+        status, headers_, data = self.shop.request(method, target, body, headers)
+        return status, headers_, json.loads(data.decode()) if data else None
+
+    def register(self, topic="product.updated", url=None, secret=WEBHOOK_SECRET):
+        status, _, hook = self.api("POST", "/wp-json/wc/v3/webhooks", {
+            "name": "sink", "topic": topic, "delivery_url": url or self.sink.url, "secret": secret})
+        self.assertEqual(201, status, hook)
+        return hook
+
+    def put_stock(self, pid, quantity):
+        status, _, item = self.api("PUT", "/wp-json/wc/v3/products/%d" % pid, {"stock_quantity": quantity})
+        self.assertEqual(200, status, item)
+
+    def run_queue(self):
+        return self.shop.control("POST", "webhooks/run", {})
+
+    def stored(self, webhook_id=1):
+        return {h["id"]: h for h in self.shop.control("GET", "webhooks")}[webhook_id]
+
+    def replay_with_sink(self, name):
+        """Replay a webhook recording with its delivery URL pointed at our sink."""
+        recording = load_recordings([name])[0]
+        recording.body = recording.body.replace(RECORDED_SINK, self.sink.url)
+        recording.response_body = recording.response_body.replace(
+            RECORDED_SINK.replace("/", "\\/").encode(), self.sink.url.replace("/", "\\/").encode())
+        status, headers, body = self.shop.request(recording.method, recording.target, recording.body.encode(),
+                                                  recording.request_headers())
+        self.assertEqual(recording.status, status, body)
+        for name_ in ("location", "allow"):
+            self.assertEqual(recording.response_headers.get(name_), headers.get_all(name_), name_)
+        self.assertEqual([], compare_json(json_pairs(recording.response_body), json_pairs(body),
+                                          volatile={"date_created", "date_created_gmt", "date_modified",
+                                                    "date_modified_gmt"}))
+        self.assertEqual(DATES_RE.sub(b"", recording.response_body), DATES_RE.sub(b"", body))
+        return json.loads(body.decode())
+
+    # ---- the recordings ------------------------------------------------------------
+
+    def test_recordings_30_to_32_and_their_deliveries(self):
+        created = self.replay_with_sink("30")
+        self.assertIsNone(created["date_modified"])  # as recorded: the answer is built before the ping
+        ping = self.sink.pings
+        self.assertEqual(1, len(ping))
+        self.assertEqual((b"webhook_id=1", "HTTP/1.0", "application/x-www-form-urlencoded",
+                          "WooCommerce/7.8.2 Hookshot (WordPress/6.2.7)"),
+                         (ping[0]["body"], ping[0]["version"], ping[0]["headers"]["Content-Type"],
+                          ping[0]["headers"]["User-Agent"]))
+        self.assertEqual([], [h for h in ping[0]["headers"] if h.lower().startswith("x-wc-webhook")])
+        self.assertFalse(self.stored()["pending_delivery"])
+        for recording in load_recordings(["31", "31b", "31c"]):
+            self.replay(self.shop, recording)
+        self.assertEqual([], self.sink.deliveries)  # nothing until the queue runs
+        self.assertEqual([10, 22, 11, 14], [j["arg"] for j in self.shop.control("GET", "webhooks/queue")])
+        made = self.run_queue()
+        self.assertEqual([200] * 4, [d["status"] for d in made])
+        # X-WC-Webhook-Delivery-ID is a hash of the webhook id and the second: not unique.
+        by_second = {}
+        for delivery in made:
+            by_second.setdefault(int(delivery["sent_at"]), set()).add(delivery["headers"]["X-WC-Webhook-Delivery-ID"])
+        self.assertEqual([1] * len(by_second), [len(ids) for ids in by_second.values()])
+        self.assertEqual(len(by_second), len(set.union(*by_second.values())))
+        got = self.sink.deliveries
+        self.assertEqual(["10", "22", "11", "14"], [json.loads(d["body"])["id"].__str__() for d in got])
+        for delivery, quantity in zip(got, (16, 13, 4, 98)):
+            headers = delivery["headers"]
+            self.assertTrue(verify_signature(delivery, WEBHOOK_SECRET))
+            self.assertFalse(verify_signature(delivery, WEBHOOK_SECRET + "x"))
+            self.assertEqual(("HTTP/1.0", "application/json", "https://127.0.0.1:8443/", "product.updated",
+                              "product", "updated", "1", "WooCommerce/7.8.2 Hookshot (WordPress/6.2.7)"),
+                             (delivery["version"], headers["Content-Type"], headers["X-WC-Webhook-Source"],
+                              headers["X-WC-Webhook-Topic"], headers["X-WC-Webhook-Resource"],
+                              headers["X-WC-Webhook-Event"], headers["X-WC-Webhook-ID"], headers["User-Agent"]))
+            self.assertRegex(headers["X-WC-Webhook-Delivery-ID"], r"^[0-9a-f]{32}$")
+            payload = json.loads(delivery["body"])
+            self.assertEqual(quantity, payload["stock_quantity"])
+            # The body is the wc/v3 object a GET answers, encoded like PHP.
+            status, _, current = self.shop.request("GET", "/wp-json/wc/v3/products/%d" % payload["id"],
+                                                   headers=basic(CK, CS))
+            self.assertEqual(current, delivery["body"])
+        variation = json.loads(got[1]["body"])
+        self.assertEqual(("variation", 21, "RW-TEE-S"), (variation["type"], variation["parent_id"], variation["sku"]))
+        paused = self.replay_with_sink("32")
+        self.assertEqual("paused", paused["status"])
+        self.assertIsNotNone(paused["date_modified"])
+        self.put_stock(10, 5)
+        self.assertEqual([], self.shop.control("GET", "webhooks/queue"))
+
+    # ---- registration and the ping -------------------------------------------------
+
+    def test_creation_succeeds_whatever_the_ping_gets(self):
+        self.sink.statuses = [500]
+        self.register()
+        self.assertEqual(1, len(self.sink.pings))
+        self.assertTrue(self.stored()["pending_delivery"])
+        # While pending_delivery is set, the next save of the active webhook pings again.
+        status, _, _ = self.api("PUT", "/wp-json/wc/v3/webhooks/1", {"name": "renamed"})
+        self.assertEqual(200, status)
+        self.assertEqual(2, len(self.sink.pings))
+        self.assertFalse(self.stored()["pending_delivery"])
+        self.api("PUT", "/wp-json/wc/v3/webhooks/1", {"name": "again"})
+        self.assertEqual(2, len(self.sink.pings))
+        # A closed port, and a receiver slower than the ping's timeout: created all the same.
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            port = closed.getsockname()[1]
+        self.register(url="http://127.0.0.1:%d/hook" % port)
+        self.shop.control("POST", "webhooks/config", {"ping_timeout_s": 0.3})
+        self.sink.gate = threading.Event()
+        hook = self.register()
+        self.sink.gate.set()
+        self.assertEqual("active", hook["status"])
+        log = self.shop.control("GET", "webhooks/deliveries?kind=ping")
+        self.assertEqual([200, None, None], [p["status"] for p in log[1:]])
+        self.assertIn("timed out", log[-1]["error"])
+        self.assertEqual([False, True, True], [h["pending_delivery"] for h in self.shop.control("GET", "webhooks")])
+
+    def test_rest_answers(self):
+        status, _, error = self.api("POST", "/wp-json/wc/v3/webhooks", {"name": "x"})
+        self.assertEqual((400, "rest_missing_callback_param", "Missing parameter(s): topic, delivery_url",
+                          ["topic", "delivery_url"]),
+                         (status, error["code"], error["message"], error["data"]["params"]))
+        for body, code in (({"topic": "product.sold"}, "woocommerce_rest_shop_webhook_invalid_topic"),
+                           ({"delivery_url": "ftp://x/"}, "woocommerce_rest_shop_webhook_invalid_delivery_url"),
+                           ({"status": "off"}, "rest_invalid_param")):
+            request = dict({"topic": "product.updated", "delivery_url": self.sink.url}, **body)
+            status, _, error = self.api("POST", "/wp-json/wc/v3/webhooks", request)
+            self.assertEqual((400, code), (status, error["code"]), body)
+        status, _, error = self.api("POST", "/wp-json/wc/v3/webhooks", {"topic": "product.updated",
+                                                                       "delivery_url": self.sink.url}, auth=False)
+        self.assertEqual((401, "woocommerce_rest_cannot_create"), (status, error["code"]))
+        self.assertEqual(401, self.api("GET", "/wp-json/wc/v3/webhooks", auth=False)[0])
+        # A status given at creation is ignored; the secret is never shown.
+        status, _, hook = self.api("POST", "/wp-json/wc/v3/webhooks", {
+            "topic": "product.updated", "delivery_url": self.sink.url, "status": "paused"})
+        self.assertEqual((201, "active"), (status, hook["status"]))
+        self.assertNotIn("secret", hook)
+        self.assertEqual(50, len(self.stored()["secret"]))  # generated: wp_generate_password(50)
+        self.assertTrue(hook["name"].startswith("Webhook created on "))
+        status, _, error = self.api("GET", "/wp-json/wc/v3/webhooks/9")
+        self.assertEqual((400, "woocommerce_rest_shop_webhook_invalid_id", "ID is invalid."),
+                         (status, error["code"], error["message"]))
+        self.assertEqual(400, self.api("PUT", "/wp-json/wc/v3/webhooks/9", {"status": "paused"})[0])
+        status, _, error = self.api("DELETE", "/wp-json/wc/v3/webhooks/1")
+        self.assertEqual((501, "woocommerce_rest_trash_not_supported"), (status, error["code"]))
+        self.assertEqual(404, self.api("DELETE", "/wp-json/wc/v3/webhooks/9?force=true")[0])
+        self.register()
+        self.api("PUT", "/wp-json/wc/v3/webhooks/2", {"status": "disabled"})
+        status, headers, items = self.api("GET", "/wp-json/wc/v3/webhooks?_fields=id,status")
+        self.assertEqual((200, "2", [{"id": 2, "status": "disabled"}, {"id": 1, "status": "active"}]),
+                         (status, headers["X-WP-Total"], items))
+        self.assertEqual([1], [h["id"] for h in self.api("GET", "/wp-json/wc/v3/webhooks?status=active")[2]])
+        status, _, deleted = self.api("DELETE", "/wp-json/wc/v3/webhooks/1?force=true")
+        self.assertEqual((200, 1), (status, deleted["id"]))
+        self.assertEqual([2], [h["id"] for h in self.shop.control("GET", "webhooks")])
+
+    # ---- what fires, and when it is sent ------------------------------------------------
+
+    def test_batch_delivers_one_per_saved_product(self):
+        self.register()
+        status, _, answer = self.api("POST", "/wp-json/wc/v3/products/batch", {"update": [
+            {"id": 11, "stock_quantity": 4}, {"id": 14, "stock_quantity": 98}, {"id": 999, "stock_quantity": 1},
+            {"id": 12, "sku": "RW-SIMPLE-003"}]})
+        self.assertEqual(200, status)
+        self.assertEqual(3, len(self.run_queue()))  # the bad id saved nothing; a save without change counts
+        payloads = [json.loads(d["body"]) for d in self.sink.deliveries]
+        self.assertEqual({(11, 4), (14, 98), (12, 25)}, {(p["id"], p["stock_quantity"]) for p in payloads})
+        status, _, _ = self.api("POST", "/wp-json/wc/v3/products/21/variations/batch",
+                                {"update": [{"id": 22, "stock_quantity": 1}]})
+        self.assertEqual(["variation"], [json.loads(d["body"])["type"] for d in self.run_queue()])
+
+    def test_paid_orders_variations_and_cancellation(self):
+        self.register()
+        self.register(topic="order.created")
+        sale = self.shop.control("POST", "sale", {"id": 23, "quantity": 2})
+        self.shop.control("POST", "sale", {"id": 28, "quantity": 1})  # RW-MUG's stock: the parent is saved
+        made = self.run_queue()
+        products = [json.loads(d["body"]) for d in made if d["topic"] == "product.updated"]
+        self.assertEqual([(23, "variation", 21, 4), (25, "variable", 0, 49)],
+                         [(p["id"], p["type"], p["parent_id"], p["stock_quantity"]) for p in products])
+        orders = [json.loads(d["body"]) for d in made if d["topic"] == "order.created"]
+        self.assertEqual([sale["order"]["id"], sale["order"]["id"] + 1], [o["id"] for o in orders])
+        self.assertEqual(["RW-TEE-M"], [line["sku"] for line in orders[0]["line_items"]])
+        self.shop.control("POST", "cancel", {"id": sale["order"]["id"]})
+        restored = [json.loads(d["body"]) for d in self.run_queue()]
+        self.assertEqual([(23, 6)], [(p["id"], p["stock_quantity"]) for p in restored])
+
+    def test_async_coalesces_until_the_queue_runs(self):
+        self.register()
+        for quantity in range(20):
+            self.put_stock(10, quantity)
+        self.put_stock(12, 3)
+        self.assertEqual([10, 12], [j["arg"] for j in self.shop.control("GET", "webhooks/queue")])
+        self.assertEqual([], self.sink.deliveries)
+        self.run_queue()
+        self.assertEqual([19, 3], [json.loads(d["body"])["stock_quantity"] for d in self.sink.deliveries])
+        self.put_stock(10, 7)  # the job has run: a new change queues a new one
+        self.assertEqual([7], [json.loads(d["body"])["stock_quantity"] for d in self.run_queue()])
+
+    def test_sync_and_after_response_modes(self):
+        self.register()
+        self.shop.control("POST", "webhooks/config", {"mode": "sync"})
+        for quantity in (5, 6, 7):
+            self.put_stock(10, quantity)
+        # Delivered before each answer, one per save, each with its own value.
+        self.assertEqual([5, 6, 7], [json.loads(d["body"])["stock_quantity"] for d in self.sink.deliveries])
+        self.assertEqual([], self.shop.control("GET", "webhooks/queue"))
+        self.shop.control("POST", "webhooks/config", {"mode": "after_response"})
+        self.sink.gate = threading.Event()
+        self.put_stock(10, 8)  # answered while the receiver still holds the delivery
+        self.sink.gate.set()
+        self.assertEqual(8, json.loads(self.sink.wait_deliveries(4)[-1]["body"])["stock_quantity"])
+        self.shop.control("POST", "reset", {})
+        self.assertEqual("async", self.shop.control("GET", "webhooks/config")["mode"])
+
+    def test_queue_runners(self):
+        self.register()
+        self.put_stock(10, 1)
+        self.assertEqual(200, self.shop.request("GET", "/wp-cron.php")[0])  # due: runs after answering
+        self.assertEqual(1, len(self.sink.wait_deliveries(1)))
+        self.put_stock(10, 2)
+        self.shop.request("GET", "/wp-cron.php")  # the every-minute event is not due again yet
+        self.shop.request("GET", "/wp-admin/admin-ajax.php")  # a wp-admin hit starts the runner
+        self.assertEqual(2, json.loads(self.sink.wait_deliveries(2)[-1]["body"])["stock_quantity"])
+        self.shop.control("POST", "webhooks/config", {"queue_interval_s": 0.2})
+        self.put_stock(10, 3)
+        self.assertEqual(3, json.loads(self.sink.wait_deliveries(3)[-1]["body"])["stock_quantity"])
+
+    # ---- failures -------------------------------------------------------------------
+
+    def test_seventh_failure_in_a_row_disables_and_nothing_is_retried(self):
+        self.register()
+        self.sink.status = 500
+        for pid in (10, 11, 12, 13, 14, 16, 17):
+            self.put_stock(pid, 1)
+        made = self.run_queue()
+        self.assertEqual(7, len(self.sink.deliveries))  # the 7th is still sent
+        self.assertEqual([(1, "active"), (2, "active"), (3, "active"), (4, "active"), (5, "active"),
+                          (6, "active"), (6, "disabled")], [(d["failure_count"], d["webhook_status"]) for d in made])
+        self.assertEqual("disabled", self.api("GET", "/wp-json/wc/v3/webhooks/1")[2]["status"])
+        self.assertEqual([], self.run_queue())  # no retries
+        self.put_stock(10, 2)
+        self.assertEqual([], self.shop.control("GET", "webhooks/queue"))  # disabled: nothing queued
+        # Re-enabled, the count stays at 6: one more failure disables it again.
+        self.api("PUT", "/wp-json/wc/v3/webhooks/1", {"status": "active"})
+        self.put_stock(10, 3)
+        self.assertEqual([(6, "disabled")], [(d["failure_count"], d["webhook_status"]) for d in self.run_queue()])
+
+    def test_which_answers_count_as_failures(self):
+        self.register()
+        self.shop.control("POST", "webhooks/config", {"delivery_timeout_s": 0.3})
+        outcomes = []
+        for status in (500, 404, 200, 301, 302, 303, 201, 204, 400):
+            self.sink.statuses = [status]
+            self.put_stock(10, status)
+            outcomes.append((status, self.run_queue()[0]["failure_count"]))
+        self.assertEqual([(500, 1), (404, 2), (200, 0), (301, 0), (302, 0), (303, 1), (201, 0), (204, 0),
+                          (400, 1)], outcomes)
+        self.sink.gate = threading.Event()  # no answer in time
+        self.put_stock(10, 1)
+        made = self.run_queue()
+        self.sink.gate.set()
+        self.assertEqual((None, 2), (made[0]["status"], made[0]["failure_count"]))
+        self.assertIn("timed out", made[0]["error"])
+        # Without the mu-plugin, wp_safe_remote_post refuses a loopback URL on another port.
+        self.shop.control("POST", "webhooks/config", {"safe_urls": True})
+        self.put_stock(10, 2)
+        made = self.run_queue()
+        self.assertEqual(("A valid URL was not provided.", 3), (made[0]["error"], made[0]["failure_count"]))
+
+    def test_pause_keeps_what_is_queued(self):
+        self.register()
+        self.put_stock(10, 4)
+        self.api("PUT", "/wp-json/wc/v3/webhooks/1", {"status": "paused"})
+        self.put_stock(11, 4)  # paused: not queued
+        self.assertEqual([10], [json.loads(d["body"])["id"] for d in self.run_queue()])
+        self.assertEqual("paused", self.stored()["status"])
+
+    def test_other_topics_and_replay(self):
+        self.register(topic="action.woocommerce_product_set_stock")
+        self.register(topic="product.deleted")
+        self.put_stock(10, 1)
+        self.put_stock(11, 1)
+        self.api("DELETE", "/wp-json/wc/v3/products/12")  # trashed: product.deleted
+        made = self.run_queue()
+        self.assertEqual(['{"action":"woocommerce_product_set_stock","arg":[]}', '{"id":12}'],
+                         [d["body"] for d in made])  # one job served both products
+        again = self.shop.control("POST", "webhooks/replay", {"id": made[1]["id"]})
+        self.assertEqual(200, again["status"])
+        first, second = self.sink.deliveries[-2:]
+        self.assertEqual((first["body"], dict(first["headers"])), (second["body"], dict(second["headers"])))
 
 
 # --------------------------------------------------------------------------
