@@ -17,7 +17,6 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <sqlite3.h>
 
 #include "compare.h"
 #include "config.h"
@@ -26,10 +25,11 @@
 #include "keycrm.h"
 #include "settings_file.h"
 #include "settings_firstinstall.h"
-#include "status.h"
+#include "store_status.h"
 #include "store.h"
 #include "store_once.h"
 #include "store_retention.h"
+#include "store_runstate.h"
 #include "store_problems.h"
 #include "sync.h"
 #include "woo.h"
@@ -529,15 +529,7 @@ kv_put_json(struct page *p, const char *key, json_t *v, struct kc_error *err)
 static void
 flash_purge(struct page *p)
 {
-	sqlite3_stmt *s;
-
-	if (sqlite3_prepare_v2(p->st.db, "DELETE FROM kv WHERE key GLOB 'flash:*'"
-	    " AND coalesce(json_extract(value, '$.t'), 0) < ?1", -1, &s,
-	    NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_double(s, 1, p->now - FLASH_TTL_S);
-	sqlite3_step(s);
-	sqlite3_finalize(s);
+	kc_store_flash_purge(&p->st, p->now - FLASH_TTL_S, NULL);
 }
 
 static int

@@ -27,6 +27,7 @@
 #include "settings_firstinstall.h"
 #include "store_problems.h"
 #include "store.h"
+#include "store_runstate.h"
 #include "woo.h"
 
 #define OVERLAP_SECONDS 300	/* modified_after reaches back this far */
@@ -208,61 +209,41 @@ gmt_text(double t, char *out, size_t outsz)
 	strftime(out, outsz, "%Y-%m-%dT%H:%M:%S", &tm);
 }
 
-/* 0, KC_STORE_ABSENT (*out = 0) or -1. */
-static int
-kv_double(struct kc_store *st, const char *key, double *out)
-{
-	char buf[64];
-	int rc = kc_store_kv_get(st, key, buf, sizeof(buf));
-
-	*out = rc == 0 ? strtod(buf, NULL) : 0;
-	return rc;
-}
-
-static int
-kv_put_double(struct kc_store *st, const char *key, double v,
-    struct kc_error *err)
-{
-	char buf[64];
-
-	snprintf(buf, sizeof(buf), "%.3f", v);
-	return kc_store_kv_set(st, key, buf, err);
-}
-
 /* Where this scan stands, so that a stopped run can be resumed. */
 static int
 save_cursor(struct run *run, struct kc_error *err)
 {
-	char buf[64];
+	struct kc_scan_cursor c;
 
 	if (run->opts->dry_run)
 		return 0;
-	snprintf(buf, sizeof(buf), "%s %ld %lld %d", phase_names[run->phase],
-	    run->page, run->parent, run->full);
-	if (kc_store_kv_set(&run->st, "scan.cursor", buf, err) != 0 ||
-	    kv_put_double(&run->st, "scan.started", run->started, err) != 0 ||
-	    kc_store_kv_set(&run->st, "scan.since", run->since, err) != 0)
-		return -1;
-	return 0;
+	memset(&c, 0, sizeof(c));
+	kc_strlcpy(c.phase, phase_names[run->phase], sizeof(c.phase));
+	c.page = run->page;
+	c.parent = run->parent;
+	c.full = run->full;
+	c.started = run->started;
+	kc_strlcpy(c.since, run->since, sizeof(c.since));
+	return kc_store_scan_cursor_save(&run->st, &c, err);
 }
 
+/* 1 when a stopped scan was found, 0 when none, -1 when it cannot be read. */
 static int
 load_cursor(struct run *run)
 {
-	char buf[64], name[16];
-	int full;
+	struct kc_scan_cursor c;
+	int rc = kc_store_scan_cursor(&run->st, &c);
 
-	if (kc_store_kv_get(&run->st, "scan.cursor", buf, sizeof(buf)) != 0 ||
-	    sscanf(buf, "%15s %ld %lld %d", name, &run->page, &run->parent, &full) != 4)
-		return 0;
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	for (int p = PHASE_PRODUCTS; p < PHASE_DONE; p++)
-		if (strcmp(name, phase_names[p]) == 0)
+		if (strcmp(c.phase, phase_names[p]) == 0)
 			run->phase = (enum phase)p;
-	run->full = full;
-	if (kv_double(&run->st, "scan.started", &run->started) != 0)
-		run->started = kc_now();
-	if (kc_store_kv_get(&run->st, "scan.since", run->since, sizeof(run->since)) != 0)
-		run->since[0] = '\0';
+	run->page = c.page;
+	run->parent = c.parent;
+	run->full = c.full;
+	run->started = c.started > 0 ? c.started : kc_now();
+	kc_strlcpy(run->since, c.since, sizeof(run->since));
 	return 1;
 }
 
@@ -540,16 +521,16 @@ static int
 read_orders(struct run *run)
 {
 	char since[32];
-	double last_scan;
+	double last_scan, last_full;
 	long page = 1, total = 1;
 	struct kc_error err = { { 0 } };
-	int rc = kv_double(&run->st, "scan.last_started", &last_scan);
+	int rc = kc_store_scan_times(&run->st, &last_scan, &last_full);
 
 	/*
 	 * Before the first complete scan, the orders since the first agreement
 	 * (a KeyCRM webhook applied) explain what changed since.
 	 */
-	if (rc == KC_STORE_ABSENT)
+	if (rc == 0 && last_scan <= 0)
 		rc = kc_store_ledger_first_agreed(&run->st, &last_scan);
 	if (rc < 0) {
 		add_error(run->res, "cannot read the state database (orders' cursor)");
@@ -842,22 +823,25 @@ next_phase(struct run *run, enum phase phase)
 static int
 scan(struct run *run)
 {
-	char mode[32] = "";
 	int rc;
 
 	if (run->phase == PHASE_PRODUCTS) {
 		if (scan_listing(run, KC_WOO_LIST_PRODUCTS, 0) != 0 || run->stop)
 			return -1;
-		kc_store_kv_get(&run->st, "woo.variations", mode, sizeof(mode));
-		next_phase(run, strcmp(mode, "per_parent") == 0 ? PHASE_PARENTS :
-		    PHASE_VARIATIONS);
+		rc = kc_store_variations_per_parent(&run->st);
+		if (rc < 0) {
+			add_error(run->res, "cannot read the state database (variations)");
+			run->stop = 1;
+			return -1;
+		}
+		next_phase(run, rc ? PHASE_PARENTS : PHASE_VARIATIONS);
 	}
 	if (run->phase == PHASE_VARIATIONS) {
 		rc = scan_listing(run, KC_WOO_LIST_VARIATIONS, 0);
 		if (rc > 0) {
 			/* No analytics route: read each variable product's list. */
 			if (!run->opts->dry_run)
-				kc_store_kv_set(&run->st, "woo.variations", "per_parent", NULL);
+				kc_store_variations_per_parent_set(&run->st, NULL);
 			next_phase(run, PHASE_PARENTS);
 		} else if (rc != 0 || run->stop) {
 			return -1;
@@ -891,18 +875,17 @@ static int
 run_sync(struct run *run, struct kc_error *err)
 {
 	struct kc_sync_result *res = run->res;
-	char flag[8];
 	double last_full, last_scan;
-	int first;
+	int first, cursor;
 
-	first = kc_store_kv_get(&run->st, "baseline.done", flag, sizeof(flag));
+	first = kc_store_first_scan_pending(&run->st);
 	if (first < 0) {
 		/* Taking a failed read for a first run would bury unsent changes. */
 		kc_error_set(err, "cannot read the state database (%s): the run did not start",
 		    run->st.path);
 		return -1;
 	}
-	run->mode.first_scan = first == KC_STORE_ABSENT;
+	run->mode.first_scan = first;
 	run->mode.push_all = run->opts->push_all;
 	run->mode.orders_in_keycrm = run->cfg->shop_orders_in_keycrm;
 	run->mode.subtract_reserve = run->cfg->subtract_reserve;
@@ -913,13 +896,13 @@ run_sync(struct run *run, struct kc_error *err)
 		kc_error_set(err, "keycrm_warehouse_id is not set: KeyCRM needs to know which warehouse to write");
 		return -1;
 	}
-	if (!load_cursor(run) || run->opts->full || run->opts->push_all) {
-		if (kv_double(&run->st, "scan.last_full", &last_full) < 0 ||
-		    kv_double(&run->st, "scan.last_started", &last_scan) < 0) {
-			kc_error_set(err, "cannot read the state database (%s): the run did not start",
-			    run->st.path);
-			return -1;
-		}
+	if ((cursor = load_cursor(run)) < 0 ||
+	    kc_store_scan_times(&run->st, &last_scan, &last_full) != 0) {
+		kc_error_set(err, "cannot read the state database (%s): the run did not start",
+		    run->st.path);
+		return -1;
+	}
+	if (!cursor || run->opts->full || run->opts->push_all) {
 		run->started = kc_now();
 		run->full = run->opts->full || run->opts->push_all || run->mode.first_scan ||
 		    last_full <= 0 || last_scan <= 0 ||
@@ -960,12 +943,9 @@ run_sync(struct run *run, struct kc_error *err)
 		save_cursor(run, err);
 	}
 	if (run->phase == PHASE_DONE && !run->stop && !run->opts->dry_run) {
-		kc_store_kv_set(&run->st, "scan.cursor", NULL, NULL);
-		kv_put_double(&run->st, "scan.last_started", run->started, NULL);
-		if (run->full)
-			kv_put_double(&run->st, "scan.last_full", run->started, NULL);
+		kc_store_scan_finished(&run->st, run->started, run->full, NULL);
 		if (run->mode.first_scan)
-			kc_store_kv_set(&run->st, "baseline.done", "1", NULL);
+			kc_store_first_scan_over(&run->st, NULL);
 	}
 	if (run->phase != PHASE_DONE)
 		res->complete = 0;
@@ -977,15 +957,14 @@ static int
 run_pull(struct run *run, struct kc_error *err)
 {
 	struct kc_sync_result *res = run->res;
-	char buf[32];
 	long page = 1, last = 1;
 
 	if (kc_keycrm_init(&run->crm, run->cfg, &run->st, err) != 0)
 		return -1;
 	run->crm_ready = 1;
 	run->crm.http.deadline_ms = run->deadline;
-	if (kc_store_kv_get(&run->st, "pull.page", buf, sizeof(buf)) == 0)
-		page = strtol(buf, NULL, 10) > 0 ? strtol(buf, NULL, 10) : 1;
+	if (kc_store_pull_page(&run->st, &page) != 0)
+		page = 1;
 	for (;; page++) {
 		struct kc_keycrm_offer *offers = NULL;
 		struct kc_stock_report *reports;
@@ -1031,11 +1010,10 @@ run_pull(struct run *run, struct kc_error *err)
 		free(reports);
 		kc_keycrm_offers_free(offers, n);
 		progress(run, "backfill", page, last);
-		snprintf(buf, sizeof(buf), "%ld", page + 1);
-		kc_store_kv_set(&run->st, "pull.page", buf, NULL);
+		kc_store_pull_page_save(&run->st, page + 1, NULL);
 		if (page >= last) {
-			kc_store_kv_set(&run->st, "pull.page", NULL, NULL);
-			kc_store_kv_set(&run->st, "baseline.done", "1", NULL);
+			kc_store_pull_page_save(&run->st, 0, NULL);
+			kc_store_first_scan_over(&run->st, NULL);
 			break;
 		}
 	}

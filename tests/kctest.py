@@ -238,41 +238,15 @@ def write_config(path, **values):
     return str(path)
 
 
-def _wait_for_runs(d, timeout=60.0):
-    """Waits until no applier, sync run or comparison of the last test
-    still works in d (a detached applier outlives the answer)."""
-    deadline = time.monotonic() + timeout
-    for name in ("apply.lock", "sync.lock", "compare.lock"):
-        lock = d / name
-        if not lock.exists():
-            continue
-        fd = os.open(lock, os.O_RDONLY)
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise AssertionError(f"a run still works in {d}")
-                    time.sleep(0.05)
-        finally:
-            os.close(fd)
+_state_dirs = {}
 
 
 def make_state_dir(name):
-    d = root() / name
-    if d.exists():
-        _wait_for_runs(d)
-        for attempt in range(50):
-            try:
-                shutil.rmtree(d)
-                break
-            except OSError:
-                # A process of the last test may still be closing its files.
-                if attempt == 49:
-                    raise
-                time.sleep(0.1)
+    """A new, empty state directory for each call, even under a name used
+    before: a detached applier of an earlier test may still be starting,
+    and must find its own directory, not this one."""
+    n = _state_dirs[name] = _state_dirs.get(name, 0) + 1
+    d = root() / (name if n == 1 else f"{name}.{n}")
     d.mkdir()
     servers.prepare_for_www_data(str(d))
     return d

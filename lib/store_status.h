@@ -1,11 +1,11 @@
 /*
- * status.h - what the settings page shows of the state database: the
+ * store_status.h - what the settings page shows of the state database: the
  * inbox, the last webhook and runs, the history, the problems found, and
  * whether this is a first install.  Reads only; every string returned is
  * a copy the caller frees with kc_status_free().
  */
-#ifndef KC_STATUS_H
-#define KC_STATUS_H
+#ifndef KC_STORE_STATUS_H
+#define KC_STORE_STATUS_H
 
 #include <stddef.h>
 
@@ -55,7 +55,7 @@ struct kc_status {
 	long inbox_retried;		/* of which tried and failed before */
 	double inbox_oldest;		/* when the oldest arrived; 0: none */
 	char *inbox_error;		/* the latest failure's reason */
-	int first_install;		/* no baseline yet (sync.c's "baseline.done") */
+	int first_install;		/* the first complete scan is still to come */
 	struct kc_status_run last[KC_RUN__MAX];	/* latest of each kind */
 	struct kc_status_run *history;	/* newest first */
 	size_t nhistory;

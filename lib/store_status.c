@@ -1,12 +1,14 @@
 /*
- * status.c - see status.h.
+ * store_status.c - see store_status.h.
  */
-#include "status.h"
+#include "store_status.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
+
+#include "store_runstate.h"
 
 static const char *const kind_names[KC_RUN__MAX] = {
 	[KC_RUN_WEBHOOK] = "webhook",
@@ -14,12 +16,6 @@ static const char *const kind_names[KC_RUN__MAX] = {
 	[KC_RUN_SYNC] = "sync",
 	[KC_RUN_PULL] = "pull",
 };
-
-/*
- * sync.c sets this once the first run recorded the shop's quantities as
- * the baseline, or a push all or a complete backfill made one needless.
- */
-#define BASELINE_KEY "baseline.done"
 
 /* store.c's names of enum kc_problem, in its order. */
 static const char *const problem_names[KC_STATUS_PROBLEM_KINDS] = {
@@ -139,8 +135,7 @@ read_inbox(struct kc_store *st, struct kc_status *out, struct kc_error *err)
 
 	if (sqlite3_prepare_v2(st->db, "SELECT count(*), sum(attempts > 0),"
 	    " min(received_at), (SELECT last_error FROM inbox WHERE last_error"
-	    " IS NOT NULL ORDER BY attempts DESC, received_at DESC LIMIT 1),"
-	    " NOT EXISTS (SELECT 1 FROM kv WHERE key = '" BASELINE_KEY "')"
+	    " IS NOT NULL ORDER BY attempts DESC, received_at DESC LIMIT 1)"
 	    " FROM inbox", -1, &s, NULL) != SQLITE_OK)
 		return fail(st, err);
 	if (sqlite3_step(s) == SQLITE_ROW) {
@@ -148,9 +143,10 @@ read_inbox(struct kc_store *st, struct kc_status *out, struct kc_error *err)
 		out->inbox_retried = (long)sqlite3_column_int64(s, 1);
 		out->inbox_oldest = sqlite3_column_double(s, 2);
 		out->inbox_error = column_text(s, 3);
-		out->first_install = sqlite3_column_int(s, 4);
 	}
 	sqlite3_finalize(s);
+	if ((out->first_install = kc_store_first_scan_pending(st)) < 0)
+		return fail(st, err);
 	return 0;
 }
 
