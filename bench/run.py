@@ -42,10 +42,14 @@ apply     Webhook application (?wait=1; webhook.cgi run as plain CGI) of K = 1, 
           items (--apply-sizes) - whole products in random order, a variable product's
           variations together - to the fake shop with WooCommerce's measured latencies,
           70 ms per request + 26 ms per batch item (reference/woocommerce-api.md
-          section 8). K >= 1000 runs with both latencies x --latency-scale (default 0.1)
-          unless --full-latency; requests are sent one after another, so
-              wall_real = wall_measured + requests x (70 - 70 x scale) ms
-                                        + items_written x (26 - 26 x scale) ms
+          section 8), served by a pool of two PHP workers as a php-fpm shop is. K >= 1000
+          runs with both latencies x --latency-scale (default 0.1) unless --full-latency;
+          its real-latency figure counts the requests as if sent one after another, an
+          upper bound now that woo_parallel_requests (2) of them go at once:
+              wall_real <= wall_measured + requests x (70 - 70 x scale) ms
+                                         + items_written x (26 - 26 x scale) ms
+          Then 100 items as one batch against 100 items in 10 groups (batch writes to
+          different parents), at the full latencies.
 sync      sync.cgi (plain CGI) on catalogues of --sizes SKUs: 60 % simple products, 40 %
           variations (4 per variable product, whose parent has a SKU and no stock of its
           own), all with an old date_modified_gmt. Runs: the first run (the baseline: a
@@ -877,7 +881,8 @@ def part_apply(args, kc, results):
         for k in args.apply_sizes:
             scale = 1.0 if (k < 1000 or args.full_latency) else args.latency_scale
             latency, per_item = WOO_LATENCY_MS * scale, WOO_PER_ITEM_MS * scale
-            shop.faults(latency_ms=latency, per_item_ms=per_item)
+            # A php-fpm pool of two: parallel requests wait their turn, as on a shop.
+            shop.faults(latency_ms=latency, per_item_ms=per_item, workers=2)
             chosen = flat[:k]
             runs = []
             log(f"apply: K={k}, latency_ms={latency:g}, per_item_ms={per_item:g}")
@@ -911,8 +916,45 @@ def part_apply(args, kc, results):
                     f"real-latency estimate {real:.1f} s, CPU {c.cpu * 1000:.0f} ms")
             res["rows"].append({"k": k, "latency_ms": latency, "per_item_ms": per_item,
                                 "runs": runs})
+        res["groups"] = apply_groups(args, kc, shop, cfg, binary, managed, qty)
     finally:
         shop.stop()
+
+
+def apply_groups(args, kc, shop, cfg, binary, managed, qty):
+    """100 items in one products batch against 100 items in 10 groups (64 simple
+    products and 9 variable products' 4 variations each: 1 + 9 batch writes), at
+    WooCommerce's full latencies with a pool of two PHP workers; woo_parallel_requests
+    is the configuration's (default 2)."""
+    simple = [sku for _, sku, _, parent in managed if not parent]
+    parents = {}
+    for _, sku, _, parent in managed:
+        if parent:
+            parents.setdefault(parent, []).append(sku)
+    varied = [sku for skus in list(parents.values())[-9:] for sku in skus]
+    shapes = {"one batch": simple[-100:], "10 groups": simple[-164:-100] + varied}
+    shop.faults(latency_ms=WOO_LATENCY_MS, per_item_ms=WOO_PER_ITEM_MS, workers=2)
+    out = {}
+    for name, skus in shapes.items():
+        walls, writes = [], 0
+        for r in range(args.runs):
+            items = []
+            for sku in skus:
+                qty[sku] += 1
+                items.append({"sku": sku, "in_stock": qty[sku], "in_reserve": 0})
+            body = json.dumps(items).encode()
+            shop.clear_log()
+            c = run_child([str(binary)], cgi_env(cfg, "POST",
+                                                 f"secret={kc.WEBHOOK_SECRET}&wait=1", body),
+                          body)
+            status, _, text = kc.servers.parse_cgi_output(c.stdout)
+            if status != 200 or json.loads(text).get("applied") != len(skus):
+                raise RuntimeError(f"apply groups {name}: {status} {text[:300]!r}")
+            writes = sum(1 for e in shop.log() if e["method"] in ("POST", "PUT"))
+            walls.append(c.wall)
+        out[name] = {"walls": walls, "writes": writes, "items": len(skus)}
+        log(f"apply groups: {name}: {writes} batch writes, median {stats(walls)[1]:.2f} s")
+    return out
 
 
 def report_apply(res):
@@ -930,8 +972,20 @@ def report_apply(res):
                      fmt3(stats([r["real"] for r in runs]), 1),
                      fmt3(stats([r["cpu"] * 1000 for r in runs]), 0),
                      fmt3(stats([r["rss_kib"] / 1024 for r in runs]), 1)])
-    return table(["items K", "fake shop latency (ms)", "shop requests", "wall s (measured)",
+    text = table(["items K", "fake shop latency (ms)", "shop requests", "wall s (measured)",
                   "wall s at 70 + 26/item", "our CPU ms", "our peak RSS MiB"], rows)
+    g = res.get("groups")
+    if g:
+        one, ten = g["one batch"], g["10 groups"]
+        ratios = [b / a for a, b in zip(one["walls"], ten["walls"])]
+        text += ("\n\n100 items at 70 ms + 26 ms/item, two PHP workers, woo_parallel_requests"
+                 " = 2:\n\n" + table(
+                     ["shape", "batch writes", "wall s", "vs one batch"],
+                     [["one batch of 100 simple products", str(one["writes"]),
+                       fmt3(stats(one["walls"]), 2), "1"],
+                      ["10 groups (64 simple + 9 x 4 variations)", str(ten["writes"]),
+                       fmt3(stats(ten["walls"]), 2), fmt3(stats(ratios), 2)]]))
+    return text
 
 
 # --------------------------------------------------------------------------------------------

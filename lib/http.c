@@ -342,89 +342,159 @@ base_headers(const struct kc_http_request *req)
 	return headers;
 }
 
+/*
+ * Starts request j on handle h; 0 when it is in flight, -1 when it could
+ * not start (ok[j] stays 0 and the caller sends it again alone).
+ */
+static int
+pool_start(CURLM *multi, struct kc_http *h, const struct kc_http_request *req,
+    struct kc_buf *url, struct curl_slist **headers,
+    struct kc_http_response *resp, struct prepared *pr, int *ok)
+{
+	long timeout = h->timeout_ms;
+
+	kc_buf_init(url);
+	*headers = base_headers(req);
+	if (req->authorize != NULL) {
+		if (req->authorize(req->auth_ctx, req->method, req->url, url, headers,
+		    NULL) != 0)
+			return -1;
+	} else {
+		kc_buf_adds(url, req->url);
+	}
+	if (h->deadline_ms > 0) {
+		int64_t left = h->deadline_ms - kc_monotonic_ms();
+		if (left < 200)
+			return -1;
+		if (left < timeout)
+			timeout = (long)left;
+	}
+	prepare_easy(h, req, url->data, *headers, resp, timeout, pr);
+	curl_easy_setopt(h->curl, CURLOPT_PRIVATE, (void *)ok);
+	if (curl_multi_add_handle(multi, h->curl) != CURLM_OK)
+		return -1;
+	h->requests++;
+	*ok = -1;	/* in flight */
+	return 0;
+}
+
+/* Request j is over (or never started): what its handle got, and clean up. */
+static void
+pool_finish(CURLM *multi, struct kc_http *h, struct kc_http_response *resp,
+    struct prepared *pr, struct curl_slist *headers, struct kc_buf *url, int *ok)
+{
+	if (*ok != 0) {
+		if (*ok < 0)
+			*ok = 0;
+		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+		if (pr->t.too_big)
+			*ok = 0;
+		curl_multi_remove_handle(multi, h->curl);
+	}
+	free_headers(headers);
+	kc_buf_free(url);
+	curl_slist_free_all(pr->connect_to);
+	pr->connect_to = NULL;
+}
+
 int
-kc_http_perform_parallel(struct kc_http **hs, const struct kc_http_request *reqs,
-    struct kc_http_response *resps, int *ok, size_t n)
+kc_http_perform_pool(struct kc_http **hs, size_t nh,
+    const struct kc_http_request *reqs, struct kc_http_response *resps,
+    int *ok, size_t n)
 {
 	struct prepared *pr = calloc(n ? n : 1, sizeof(*pr));
 	struct curl_slist **headers = calloc(n ? n : 1, sizeof(*headers));
 	struct kc_buf *urls = calloc(n ? n : 1, sizeof(*urls));
+	size_t *on = calloc(nh ? nh : 1, sizeof(*on));	/* request on handle, or n */
 	CURLM *multi = curl_multi_init();
-	int running = 0;
-	size_t i;
+	size_t next = 0, busy = 0, i;
 
 	for (i = 0; i < n; i++)
 		ok[i] = 0;
-	if (pr == NULL || headers == NULL || urls == NULL || multi == NULL)
+	if (pr == NULL || headers == NULL || urls == NULL || on == NULL ||
+	    multi == NULL || nh == 0)
 		goto out;
-	for (i = 0; i < n; i++) {
-		struct kc_http *h = hs[i];
-		long timeout = h->timeout_ms;
-
-		kc_buf_init(&urls[i]);
-		headers[i] = base_headers(&reqs[i]);
-		if (reqs[i].authorize != NULL) {
-			if (reqs[i].authorize(reqs[i].auth_ctx, reqs[i].method, reqs[i].url,
-			    &urls[i], &headers[i], NULL) != 0)
-				continue;
-		} else {
-			kc_buf_adds(&urls[i], reqs[i].url);
-		}
-		if (h->deadline_ms > 0) {
-			int64_t left = h->deadline_ms - kc_monotonic_ms();
-			if (left < 200)
-				continue;
-			if (left < timeout)
-				timeout = (long)left;
-		}
-		prepare_easy(h, &reqs[i], urls[i].data, headers[i], &resps[i], timeout, &pr[i]);
-		curl_easy_setopt(h->curl, CURLOPT_PRIVATE, (void *)&ok[i]);
-		if (curl_multi_add_handle(multi, h->curl) == CURLM_OK) {
-			h->requests++;
-			ok[i] = -1;	/* in flight */
-		}
-	}
-	do {
+	/* Each free handle takes the next request; a handle that finishes, too. */
+	for (i = 0; i < nh; i++)
+		on[i] = n;
+	for (;;) {
+		int running = 0;
 		CURLMsg *msg;
 		int left;
 
+		for (i = 0; i < nh && next < n; i++) {
+			if (on[i] != n)
+				continue;
+			while (next < n && pool_start(multi, hs[i], &reqs[next], &urls[next],
+			    &headers[next], &resps[next], &pr[next], &ok[next]) != 0) {
+				pool_finish(multi, hs[i], &resps[next], &pr[next],
+				    headers[next], &urls[next], &ok[next]);
+				headers[next] = NULL;
+				next++;
+			}
+			if (next < n) {
+				on[i] = next++;
+				busy++;
+			}
+		}
+		if (busy == 0)
+			break;
 		if (curl_multi_perform(multi, &running) != CURLM_OK)
 			break;
-		if (running > 0 && curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK)
+		/*
+		 * What finished is read before waiting: a handle that is free
+		 * again takes its next request now, not after the poll's timeout.
+		 */
+		if (running == (int)busy &&
+		    curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			break;
 		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-			int *slot = NULL;
 			if (msg->msg != CURLMSG_DONE)
 				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&slot);
-			if (slot != NULL)
-				*slot = msg->data.result == CURLE_OK ? 1 : 0;
+			for (i = 0; i < nh; i++) {
+				size_t j = on[i];
+				if (j == n || hs[i]->curl != msg->easy_handle)
+					continue;
+				ok[j] = msg->data.result == CURLE_OK ? 1 : 0;
+				curl_easy_getinfo(hs[i]->curl, CURLINFO_RESPONSE_CODE,
+				    &resps[j].status);
+				if (pr[j].t.too_big)
+					ok[j] = 0;
+				curl_multi_remove_handle(multi, hs[i]->curl);
+				free_headers(headers[j]);
+				headers[j] = NULL;
+				kc_buf_free(&urls[j]);
+				curl_slist_free_all(pr[j].connect_to);
+				pr[j].connect_to = NULL;
+				on[i] = n;
+				busy--;
+			}
 		}
-	} while (running > 0);
+	}
 out:
-	for (i = 0; i < n; i++) {
-		if (ok != NULL && ok[i] != 0 && pr != NULL) {
-			if (ok[i] < 0)
-				ok[i] = 0;
-			curl_easy_getinfo(hs[i]->curl, CURLINFO_RESPONSE_CODE, &resps[i].status);
-			if (pr[i].t.too_big)
-				ok[i] = 0;
-		}
-		if (multi != NULL)
-			curl_multi_remove_handle(multi, hs[i]->curl);
-		if (headers != NULL)
-			free_headers(headers[i]);
-		if (urls != NULL)
-			kc_buf_free(&urls[i]);
-		if (pr != NULL)
-			curl_slist_free_all(pr[i].connect_to);
+	/* Whatever is still on a handle (a multi error): not answered. */
+	for (i = 0; on != NULL && i < nh; i++) {
+		size_t j = on[i];
+		if (j == n)
+			continue;
+		ok[j] = -1;
+		pool_finish(multi, hs[i], &resps[j], &pr[j], headers[j], &urls[j], &ok[j]);
+		ok[j] = 0;
 	}
 	if (multi != NULL)
 		curl_multi_cleanup(multi);
+	free(on);
 	free(pr);
 	free(headers);
 	free(urls);
 	return 0;
+}
+
+int
+kc_http_perform_parallel(struct kc_http **hs, const struct kc_http_request *reqs,
+    struct kc_http_response *resps, int *ok, size_t n)
+{
+	return kc_http_perform_pool(hs, n, reqs, resps, ok, n);
 }
 
 int

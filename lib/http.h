@@ -89,6 +89,15 @@ int kc_http_perform_parallel(struct kc_http **hs,
     const struct kc_http_request *reqs, struct kc_http_response *resps,
     int *ok, size_t n);
 
+/*
+ * The same for n requests over nh handles: each handle takes the next
+ * request as soon as its last one is answered (a pool, not waves), so a
+ * long request does not hold the short ones behind it.
+ */
+int kc_http_perform_pool(struct kc_http **hs, size_t nh,
+    const struct kc_http_request *reqs, struct kc_http_response *resps,
+    int *ok, size_t n);
+
 /* The path part of a URL, for messages (no query, no credentials). */
 void kc_url_path(const char *url, char *out, size_t outsz);
 

@@ -438,27 +438,29 @@ next_span(char *const *skus, size_t n, size_t start, struct lookup_span *span)
 }
 
 /*
- * The first page of up to w->parallel lookups at once; a lookup whose
- * parallel attempt failed, or that has more pages, goes on alone.
+ * The first page of every lookup through a pool of w->parallel
+ * connections; a lookup whose attempt failed, or that has more pages,
+ * goes on alone.
  */
 static int
-lookup_wave(struct kc_woo *w, struct lookup_span *spans, size_t count,
+lookup_pooled(struct kc_woo *w, struct lookup_span *spans, size_t count,
     struct kc_woo_products *out, struct kc_error *err)
 {
 	struct kc_http *hs[KC_WOO_PARALLEL_MAX];
-	struct kc_http_request reqs[KC_WOO_PARALLEL_MAX];
-	struct kc_http_response resps[KC_WOO_PARALLEL_MAX];
-	char *urls[KC_WOO_PARALLEL_MAX] = { NULL };
-	int ok[KC_WOO_PARALLEL_MAX];
+	struct kc_http_request *reqs = calloc(count, sizeof(*reqs));
+	struct kc_http_response *resps = calloc(count, sizeof(*resps));
+	char **urls = calloc(count, sizeof(*urls));
+	int *ok = calloc(count, sizeof(*ok));
 	int rc = 0;
+	size_t k;
 
-	if (count == 1)
-		return lookup_chunk(w, spans[0].param, spans[0].skus, spans[0].n, 1, out, err);
-	for (size_t k = 0; k < count; k++) {
+	if (reqs == NULL || resps == NULL || urls == NULL || ok == NULL) {
+		kc_error_set(err, "out of memory");
+		rc = -1;
+		goto out;
+	}
+	for (k = 0; k < count; k++) {
 		kc_http_response_init(&resps[k]);
-		memset(&reqs[k], 0, sizeof(reqs[k]));
-		hs[k] = k == 0 ? &w->http : &w->extra[k - 1];
-		hs[k]->deadline_ms = w->http.deadline_ms;
 		if ((urls[k] = lookup_url(w, spans[k].param, 1)) == NULL) {
 			kc_error_set(err, "out of memory");
 			rc = -1;
@@ -469,14 +471,18 @@ lookup_wave(struct kc_woo *w, struct lookup_span *spans, size_t count,
 		reqs[k].authorize = authorize;
 		reqs[k].auth_ctx = w;
 	}
-	kc_http_perform_parallel(hs, reqs, resps, ok, count);
-	for (size_t k = 0; k < count && rc == 0; k++) {
-		int more = -1;
+	for (int i = 0; i < w->parallel; i++) {
+		hs[i] = i == 0 ? &w->http : &w->extra[i - 1];
+		hs[i]->deadline_ms = w->http.deadline_ms;
+	}
+	kc_http_perform_pool(hs, (size_t)w->parallel, reqs, resps, ok, count);
+	for (k = 0; k < count && rc == 0; k++) {
+		int answered = ok[k] && resps[k].status == 200, more = -1;
 
-		if (ok[k] && resps[k].status == 200)
+		if (answered)
 			more = lookup_answer(w, urls[k], 1, &resps[k], spans[k].skus,
 			    spans[k].n, out, err);
-		if (more < 0 && !(ok[k] && resps[k].status == 200))
+		if (!answered)
 			rc = lookup_chunk(w, spans[k].param, spans[k].skus, spans[k].n, 1,
 			    out, err);
 		else if (more > 0)
@@ -486,12 +492,17 @@ lookup_wave(struct kc_woo *w, struct lookup_span *spans, size_t count,
 			rc = more;
 	}
 out:
-	for (size_t k = 0; k < count; k++) {
+	for (k = 0; k < count && resps != NULL; k++) {
 		kc_http_response_free(&resps[k]);
-		free(urls[k]);
-		if (k > 0)
-			w->http.requests += hs[k]->requests, hs[k]->requests = 0;
+		if (urls != NULL)
+			free(urls[k]);
 	}
+	for (int i = 1; i < w->parallel; i++)
+		w->http.requests += w->extra[i - 1].requests, w->extra[i - 1].requests = 0;
+	free(reqs);
+	free(resps);
+	free(urls);
+	free(ok);
 	return rc;
 }
 
@@ -499,18 +510,15 @@ int
 kc_woo_find_skus(struct kc_woo *w, char *const *skus, size_t n,
     struct kc_woo_products *out, struct kc_error *err)
 {
-	struct lookup_span spans[KC_WOO_PARALLEL_MAX];
+	struct lookup_span *spans = calloc(n ? n : 1, sizeof(*spans));
 	size_t start = 0, count = 0;
 	int rc = 0;
 
-	while (rc == 0 && (start < n || count > 0)) {
-		if (count == (size_t)w->parallel || (start == n && count > 0)) {
-			rc = lookup_wave(w, spans, count, out, err);
-			for (size_t k = 0; k < count; k++)
-				free(spans[k].param);
-			count = 0;
-			continue;
-		}
+	if (spans == NULL) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	while (start < n) {
 		if (next_span(skus, n, start, &spans[count]) != 0) {
 			kc_error_set(err, "out of memory");
 			rc = -1;
@@ -518,8 +526,17 @@ kc_woo_find_skus(struct kc_woo *w, char *const *skus, size_t n,
 		}
 		start += spans[count++].n;
 	}
+	if (rc == 0 && count == 1)
+		rc = lookup_chunk(w, spans[0].param, spans[0].skus, spans[0].n, 1, out, err);
+	else if (rc == 0 && w->parallel == 1)
+		for (size_t k = 0; rc == 0 && k < count; k++)
+			rc = lookup_chunk(w, spans[k].param, spans[k].skus, spans[k].n, 1,
+			    out, err);
+	else if (rc == 0 && count > 1)
+		rc = lookup_pooled(w, spans, count, out, err);
 	for (size_t k = 0; k < count; k++)
 		free(spans[k].param);
+	free(spans);
 	return rc;
 }
 
@@ -681,65 +698,78 @@ struct write_group_span {
 };
 
 /*
- * Up to w->parallel groups at once (the shop's PHP workers serve them side
- * by side); a group whose parallel attempt failed is sent again on its
- * own, with retries.  Returns -1 when a whole request failed.
+ * Every group once through a pool of w->parallel connections (the shop's
+ * PHP workers serve them side by side; a big batch does not hold the
+ * small ones behind it), then, in order, each group whose attempt failed
+ * again on its own with retries - until one fails that way too: the shop
+ * is then not asked again in this call.  Returns -1 when a whole request
+ * failed.
  */
 static int
-write_groups_parallel(struct kc_woo *w, struct write_group_span *g, size_t count,
+write_groups_pooled(struct kc_woo *w, struct write_group_span *g, size_t count,
     struct kc_error *err)
 {
 	struct kc_http *hs[KC_WOO_PARALLEL_MAX];
-	struct kc_http_request reqs[KC_WOO_PARALLEL_MAX];
-	struct kc_http_response resps[KC_WOO_PARALLEL_MAX];
-	char *urls[KC_WOO_PARALLEL_MAX] = { NULL }, *texts[KC_WOO_PARALLEL_MAX] = { NULL };
-	int ok[KC_WOO_PARALLEL_MAX];
+	struct kc_http_request *reqs = calloc(count, sizeof(*reqs));
+	struct kc_http_response *resps = calloc(count, sizeof(*resps));
+	char **urls = calloc(count, sizeof(*urls)), **texts = calloc(count, sizeof(*texts));
+	int *ok = calloc(count, sizeof(*ok));
 	int failed = 0;
+	size_t k;
 
-	if (count == 1)
-		return write_group(w, g[0].parent, g[0].items, g[0].n, err);
-	for (size_t k = 0; k < count; k++) {
+	if (reqs == NULL || resps == NULL || urls == NULL || texts == NULL || ok == NULL) {
+		kc_error_set(err, "out of memory");
+		failed = 1;
+		goto out;
+	}
+	for (k = 0; k < count; k++) {
 		kc_http_response_init(&resps[k]);
 		if (group_request(w, g[k].parent, g[k].items, g[k].n, &urls[k], &texts[k]) != 0) {
-			for (size_t j = 0; j < count; j++)
-				mark_all(g[j].items, g[j].n, "out of memory");
 			kc_error_set(err, "out of memory");
 			failed = 1;
 			goto out;
 		}
 		group_http_request(w, urls[k], texts[k], &reqs[k]);
-		hs[k] = k == 0 ? &w->http : &w->extra[k - 1];
-		hs[k]->deadline_ms = w->http.deadline_ms;
 	}
-	kc_http_perform_parallel(hs, reqs, resps, ok, count);
-	for (size_t k = 0; k < count; k++) {
+	for (int i = 0; i < w->parallel; i++) {
+		hs[i] = i == 0 ? &w->http : &w->extra[i - 1];
+		hs[i]->deadline_ms = w->http.deadline_ms;
+	}
+	kc_http_perform_pool(hs, (size_t)w->parallel, reqs, resps, ok, count);
+	for (k = 0; k < count; k++) {
 		struct kc_error e = { { 0 } };
 
 		if (failed) {
 			mark_all(g[k].items, g[k].n, err->msg);
-			continue;
-		}
-		if (ok[k] && resps[k].status == 200) {
+		} else if (ok[k] && resps[k].status == 200) {
 			if (group_answer(w, urls[k], g[k].items, g[k].n, &resps[k], &e) != 0) {
 				failed = 1;
 				*err = e;
 			}
-			continue;
-		}
-		/* Again on its own, with retries and a proper message. */
-		if (write_group(w, g[k].parent, g[k].items, g[k].n, &e) != 0) {
+		} else if (write_group(w, g[k].parent, g[k].items, g[k].n, &e) != 0) {
+			/* Again on its own, with retries and a proper message. */
 			failed = 1;
 			*err = e;
 		}
 	}
 out:
-	for (size_t k = 0; k < count; k++) {
+	if (failed && reqs == NULL)
+		for (k = 0; k < count; k++)
+			mark_all(g[k].items, g[k].n, "out of memory");
+	for (k = 0; k < count && resps != NULL; k++) {
 		kc_http_response_free(&resps[k]);
-		free(urls[k]);
-		free(texts[k]);
-		if (k > 0 && hs[k] != NULL)
-			w->http.requests += hs[k]->requests, hs[k]->requests = 0;
+		if (urls != NULL)
+			free(urls[k]);
+		if (texts != NULL)
+			free(texts[k]);
 	}
+	for (int i = 1; i < w->parallel; i++)
+		w->http.requests += w->extra[i - 1].requests, w->extra[i - 1].requests = 0;
+	free(reqs);
+	free(resps);
+	free(urls);
+	free(texts);
+	free(ok);
 	return failed ? -1 : 0;
 }
 
@@ -761,14 +791,17 @@ kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes, size_t n,
     struct kc_error *err)
 {
 	struct kc_woo_write **order;
-	struct write_group_span wave[KC_WOO_PARALLEL_MAX];
+	struct write_group_span *groups;
 	size_t i = 0, count = 0;
 	int failed = 0;
 
 	if (n == 0)
 		return 0;
 	order = calloc(n, sizeof(*order));
-	if (order == NULL) {
+	groups = calloc(n, sizeof(*groups));
+	if (order == NULL || groups == NULL) {
+		free(order);
+		free(groups);
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
@@ -778,36 +811,37 @@ kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes, size_t n,
 		order[k] = &writes[k];
 	}
 	qsort(order, n, sizeof(*order), cmp_write);
-	while (i < n || count > 0) {
-		long long parent;
+	/* One batch request per parent, at most KC_WOO_BATCH_MAX items each. */
+	while (i < n) {
+		long long parent = order[i]->is_variation ? order[i]->parent_id : 0;
 		size_t j = i;
 
-		/* A wave of groups is full, or nothing is left to add: send it. */
-		if (count == (size_t)w->parallel || (i == n && count > 0)) {
-			if (w->auth_failed) {
-				for (size_t k = 0; k < count; k++)
-					mark_all(wave[k].items, wave[k].n,
-					    "WooCommerce rejected the API key");
-			} else if (failed) {
-				/* The shop just failed a whole request: don't hammer it. */
-				for (size_t k = 0; k < count; k++)
-					mark_all(wave[k].items, wave[k].n, err->msg);
-			} else if (write_groups_parallel(w, wave, count, err) != 0) {
-				failed = 1;
-			}
-			count = 0;
-			continue;
-		}
-		parent = order[i]->is_variation ? order[i]->parent_id : 0;
 		while (j < n && j - i < KC_WOO_BATCH_MAX &&
 		    (order[j]->is_variation ? order[j]->parent_id : 0) == parent)
 			j++;
-		wave[count].parent = parent;
-		wave[count].items = order + i;
-		wave[count].n = j - i;
+		groups[count].parent = parent;
+		groups[count].items = order + i;
+		groups[count].n = j - i;
 		count++;
 		i = j;
 	}
+	if (w->auth_failed) {
+		for (size_t k = 0; k < count; k++)
+			mark_all(groups[k].items, groups[k].n, "WooCommerce rejected the API key");
+		failed = 1;
+		kc_error_set(err, "WooCommerce rejected the API key");
+	} else if (w->parallel > 1 && count > 1) {
+		failed = write_groups_pooled(w, groups, count, err) != 0;
+	} else {
+		for (size_t k = 0; k < count; k++) {
+			if (failed)	/* the shop just failed a whole request: don't hammer it */
+				mark_all(groups[k].items, groups[k].n, err->msg);
+			else
+				failed = write_group(w, groups[k].parent, groups[k].items,
+				    groups[k].n, err) != 0;
+		}
+	}
+	free(groups);
 	free(order);
 	return failed ? -1 : 0;
 }
