@@ -433,6 +433,36 @@ class SideBySide(unittest.TestCase):
                 SHOP.faults()
 
 
+class StaleMap(unittest.TestCase):
+    """The SKU -> product map is learnt from lookups; a product deleted or
+    given another SKU since must never be written for the old SKU."""
+
+    def test_a_sku_moved_to_another_product_writes_that_one(self):
+        state = make_state_dir("state-stale-map")
+        SHOP.reset()
+        cfg = base_config("stale-map", state)
+        hook = Direct(cfg)
+        r = hook.request("POST", SECRET_Q + "&wait=1",
+                         body([{"sku": "RW-SIMPLE-003", "in_stock": 30, "in_reserve": 0}]))
+        self.assertEqual(r.json()["applied"], 1, r.text)
+        self.assertEqual(query(state, "SELECT product_id FROM sku_map WHERE sku = ?",
+                               "RW-SIMPLE-003"), [(12,)])
+        # The shop moves the SKU: product 12 gets another, product 13 takes it.
+        SHOP.upsert({"id": 12, "sku": "RW-RENAMED-003"}, {"id": 13, "sku": "RW-SIMPLE-003"})
+        before = SHOP.qty(12)
+        r = hook.request("POST", SECRET_Q + "&wait=1",
+                         body([{"sku": "RW-SIMPLE-003", "in_stock": 31, "in_reserve": 0}]))
+        self.assertEqual(r.json()["applied"], 1, r.text)
+        self.assertEqual((SHOP.qty(12), SHOP.qty(13)), (before, 31))
+        # And once no product has it, nothing is written at all.
+        SHOP.upsert({"id": 13, "sku": "RW-GONE-003"})
+        SHOP.clear_log()
+        r = hook.request("POST", SECRET_Q + "&wait=1",
+                         body([{"sku": "RW-SIMPLE-003", "in_stock": 32, "in_reserve": 0}]))
+        self.assertEqual(r.json()["unmatched"], ["RW-SIMPLE-003"], r.text)
+        self.assertEqual(SHOP.writes(), [])
+
+
 class OverHttps(unittest.TestCase):
     """Over https the key goes as HTTP Basic, TLS verified against ca_file,
     and woo_connect_to reaches the site locally under its public name."""
