@@ -13,6 +13,8 @@
 
 #include <sqlite3.h>
 
+#include "store_sql.h"
+
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS compare_shop(key TEXT NOT NULL, sku TEXT NOT NULL,"
 	"  qty INTEGER NOT NULL, product_id INTEGER NOT NULL, parent_id INTEGER NOT NULL,"
@@ -29,28 +31,14 @@ fail(struct kc_store *st, struct kc_error *err, const char *what)
 	return -1;
 }
 
-static int
-exec(struct kc_store *st, const char *sql, struct kc_error *err)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		kc_error_set(err, "state database %s: %s", st->path,
-		    msg ? msg : sqlite3_errmsg(st->db));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
 int
 kc_store_compare_prepare(struct kc_store *st, int fresh, struct kc_error *err)
 {
-	if (exec(st, SCHEMA, err) != 0)
+	if (kc_sql_exec(st, SCHEMA, err) != 0)
 		return -1;
-	if (fresh && exec(st, "BEGIN IMMEDIATE; DELETE FROM compare_shop;"
+	if (fresh && kc_sql_exec(st, "BEGIN IMMEDIATE; DELETE FROM compare_shop;"
 	    " DELETE FROM compare_keycrm; DELETE FROM compare_parents; COMMIT", err) != 0) {
-		exec(st, "ROLLBACK", NULL);
+		kc_sql_exec(st, "ROLLBACK", NULL);
 		return -1;
 	}
 	return 0;
@@ -289,7 +277,7 @@ kc_store_compare_rows(struct kc_store *st,
 
 	if (counts != NULL)
 		memset(counts, 0, sizeof(long) * KC_CMP__MAX);
-	if (exec(st, SCHEMA, err) != 0)
+	if (kc_sql_exec(st, SCHEMA, err) != 0)
 		return -1;
 	rc = merge(st, &r, err);
 	if (rc == 0) {
@@ -315,8 +303,8 @@ kc_store_compare_problems(struct kc_store *st, double now, struct kc_error *err)
 	sqlite3_stmt *s;
 	int rc;
 
-	if (exec(st, "BEGIN IMMEDIATE; DELETE FROM problems WHERE kind = 'not_in_keycrm'", err) != 0) {
-		exec(st, "ROLLBACK", NULL);
+	if (kc_sql_exec(st, "BEGIN IMMEDIATE; DELETE FROM problems WHERE kind = 'not_in_keycrm'", err) != 0) {
+		kc_sql_exec(st, "ROLLBACK", NULL);
 		return -1;
 	}
 	s = prepare(st, "INSERT OR IGNORE INTO problems(sku_key, sku, kind, detail, count,"
@@ -325,13 +313,13 @@ kc_store_compare_problems(struct kc_store *st, double now, struct kc_error *err)
 	    " 1, ?1, ?1 FROM compare_shop s WHERE NOT EXISTS (SELECT 1 FROM compare_keycrm k"
 	    " WHERE k.key = s.key) GROUP BY key", err);
 	if (s == NULL) {
-		exec(st, "ROLLBACK", NULL);
+		kc_sql_exec(st, "ROLLBACK", NULL);
 		return -1;
 	}
 	sqlite3_bind_double(s, 1, now);
 	rc = step_done(st, s, "compare: problems", err);
-	if (rc != 0 || exec(st, "COMMIT", err) != 0) {
-		exec(st, "ROLLBACK", NULL);
+	if (rc != 0 || kc_sql_exec(st, "COMMIT", err) != 0) {
+		kc_sql_exec(st, "ROLLBACK", NULL);
 		return -1;
 	}
 	return 0;
