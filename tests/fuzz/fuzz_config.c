@@ -176,7 +176,9 @@ one(const char *text, size_t len, int settings_file)
 		if (settings_file && cfg.source[k] == KC_SRC_SETTINGS)
 			FUZZ_CHECK(key == KC_KEY_KEYCRM_API_KEY ||
 			    key == KC_KEY_KEYCRM_WAREHOUSE_ID ||
-			    key == KC_KEY_SUBTRACT_RESERVE || key == KC_KEY_MANAGE_STOCK);
+			    key == KC_KEY_SUBTRACT_RESERVE || key == KC_KEY_MANAGE_STOCK ||
+			    key == KC_KEY_WOO_CONSUMER_KEY ||
+			    key == KC_KEY_WOO_CONSUMER_SECRET);
 		kc_config_value_text(&cfg, key, out, sizeof(out));
 		if (kc_config_key_is_secret(key) && out[0] != '\0') {
 			char masked[64];

@@ -12,6 +12,7 @@
  */
 #include "fuzz.h"
 #include "http.h"
+#include "sku.h"
 #include "stock.h"
 #include "woo.h"
 
