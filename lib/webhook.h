@@ -8,6 +8,8 @@
 #ifndef KC_WEBHOOK_H
 #define KC_WEBHOOK_H
 
+#include <stdio.h>
+
 #include <stddef.h>
 
 #include <jansson.h>
@@ -45,5 +47,8 @@ void kc_webhook_body_free(struct kc_webhook_body *b);
 
 /* Handles one request; sets job->apply when reports were queued. */
 void kc_webhook_handle(struct kc_request *req, struct kc_job *job);
+
+/* From a shell: webhook.cgi --apply [--config FILE]; the exit status. */
+int kc_webhook_shell(int argc, char **argv, FILE *out, FILE *errout);
 
 #endif

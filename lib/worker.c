@@ -26,7 +26,6 @@
 #include "apply.h"
 #include "config.h"
 #include "http.h"
-#include "store_retention.h"
 
 /* Bodies up to this size are read to the end even when refused. */
 #define DRAIN_MAX (16u << 20)
@@ -47,44 +46,6 @@ kc_config_path(const struct kc_request *req)
 	if (p == NULL || *p == '\0')
 		p = KC_CONFIG_DEFAULT_PATH;
 	return p;
-}
-
-void
-kc_job_apply(const struct kc_job *job)
-{
-	const struct kc_config *cfg;
-	struct kc_store *st;
-	struct kc_apply_result res;
-	struct kc_error err = { { 0 } };
-
-	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
-		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
-		return;
-	}
-	/* The lock before the store: a busy applier takes these reports too. */
-	if (!kc_apply_lock_free(cfg))
-		return;
-	if (kc_context_store(job->ctx, &st, &err) != 0) {
-		kc_log(KC_LOG_ERROR, "cannot apply the inbox: %s", err.msg);
-		return;
-	}
-	kc_apply_result_init(&res);
-	if (kc_apply_run(cfg, st, 0, -1, &res, &err) < 0)
-		kc_log(KC_LOG_ERROR, "cannot apply the inbox: %s", err.msg);
-	kc_apply_result_free(&res);
-}
-
-void
-kc_job_retain(const struct kc_job *job)
-{
-	const struct kc_config *cfg;
-	struct kc_error err = { { 0 } };
-
-	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
-		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
-		return;
-	}
-	kc_store_retention_after_run(cfg->state_dir);
 }
 
 /* What a handler left to do once its answer is complete. */
