@@ -10,6 +10,7 @@
 #include "apply.h"
 #include "runas.h"
 #include "config.h"
+#include "shop_webhook.h"
 #include "webhook.h"
 #include "worker.h"
 
@@ -77,9 +78,19 @@ shell(int argc, char **argv)
 	return rc < 0 ? 1 : rc > 0 ? 3 : 0;
 }
 
+/* One binary, two endpoints: told apart by the request's path (SPEC 3). */
+static void
+handle(struct kc_request *req, struct kc_job *job)
+{
+	if (kc_shop_webhook_path(req))
+		kc_shop_webhook_handle(req, job);
+	else
+		kc_webhook_handle(req, job);
+}
+
 static const struct kc_program webhook = {
 	.name = "webhook.cgi",
-	.handle = kc_webhook_handle,
+	.handle = handle,
 	.run_job = kc_job_apply,
 	.shell = shell,
 };
