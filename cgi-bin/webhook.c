@@ -10,6 +10,7 @@
 #include "apply.h"
 #include "runas.h"
 #include "config.h"
+#include "shop_push.h"
 #include "shop_webhook.h"
 #include "webhook.h"
 #include "worker.h"
@@ -88,10 +89,19 @@ handle(struct kc_request *req, struct kc_job *job)
 		kc_webhook_handle(req, job);
 }
 
+static void
+run_job(const struct kc_job *job)
+{
+	if (job->apply)
+		kc_job_apply(job);
+	if (job->push)
+		kc_shop_push_job(job);
+}
+
 static const struct kc_program webhook = {
 	.name = "webhook.cgi",
 	.handle = handle,
-	.run_job = kc_job_apply,
+	.run_job = run_job,
 	.shell = shell,
 };
 
