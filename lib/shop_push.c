@@ -94,11 +94,18 @@ decide_one(struct pass *ps, const struct kc_shop_change *c)
 	struct kc_error err = { { 0 } };
 	struct outgoing *o;
 	int64_t seq_before;
-	int parent;
+	int parent, dup;
 
 	if ((parent = shows_parent_sku(ps->st, &c->p)) < 0)
 		return -1;
 	if (kc_stock_skip_reason(&c->p, KC_FROM_SHOP, ps->cfg->manage_stock, parent) != NULL) {
+		ps->res->skipped++;
+		return 1;
+	}
+	/* Several products with this SKU (SPEC 4.6): the sync reports it. */
+	if ((dup = kc_store_shop_sku_duplicate(ps->st, c->p.sku)) != 0) {
+		if (dup < 0)
+			return -1;
 		ps->res->skipped++;
 		return 1;
 	}

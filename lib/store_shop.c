@@ -175,3 +175,18 @@ kc_store_shop_pending_count(struct kc_store *st)
 	sqlite3_finalize(s);
 	return n;
 }
+
+int
+kc_store_shop_sku_duplicate(struct kc_store *st, const char *sku)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM problems WHERE kind = 'duplicate'"
+	    " AND sku_key = kc_sku_key(?1)", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}

@@ -39,6 +39,12 @@ void kc_store_shop_changes_free(struct kc_shop_change *c, size_t n);
 int kc_store_shop_done(struct kc_store *st, const struct kc_shop_change *c,
     struct kc_error *err);
 
+/*
+ * 1 when the last sync found several shop products with sku (SPEC 4.6:
+ * then no single quantity is the shop's), 0 when not, -1 on failure.
+ */
+int kc_store_shop_sku_duplicate(struct kc_store *st, const char *sku);
+
 /* How many changes wait; -1 on failure. */
 long kc_store_shop_pending_count(struct kc_store *st);
 

@@ -179,6 +179,23 @@ older_never_replaces_newer(void **state)
 	kc_store_close(&st);
 }
 
+static void
+duplicate_skus_are_seen(void **state)
+{
+	struct kc_store st;
+	struct kc_error err = { { 0 } };
+
+	(void)state;
+	assert_int_equal(kc_store_open(&st, dir, &err), 0);
+	assert_int_equal(kc_store_shop_sku_duplicate(&st, "RW-DUP"), 0);
+	assert_int_equal(kc_store_problem(&st, "RW-DUP", KC_PROBLEM_DUPLICATE,
+	    "several shop products have this SKU", 1.0, &err), 0);
+	/* The same identity key: case and trailing blanks (SPEC 4.6). */
+	assert_int_equal(kc_store_shop_sku_duplicate(&st, "rw-dup "), 1);
+	assert_int_equal(kc_store_shop_sku_duplicate(&st, "RW-DUP-2"), 0);
+	kc_store_close(&st);
+}
+
 int
 main(void)
 {
@@ -186,6 +203,7 @@ main(void)
 		cmocka_unit_test(signature_follows_the_table),
 		cmocka_unit_test(reduce_follows_the_table),
 		cmocka_unit_test_setup_teardown(older_never_replaces_newer, setup, teardown),
+		cmocka_unit_test_setup_teardown(duplicate_skus_are_seen, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("shop_webhook", tests, NULL, NULL);
