@@ -74,10 +74,11 @@ class OnBothServers(unittest.TestCase):
     fresh state and fresh fakes, after a first cron sync (the baseline)."""
 
     extra = {}
+    variants = tuple((kind, None) for kind in KINDS)
 
     def each_server(self, scenario):
-        for kind in KINDS:
-            with self.subTest(kind=kind):
+        for kind, mode in self.variants:
+            with self.subTest(kind=kind, mode=mode):
                 self.state = make_state_dir(f"shophook-{kind}")
                 SHOP.reset()
                 SHOP.faults()
@@ -90,7 +91,8 @@ class OnBothServers(unittest.TestCase):
                 self.server = cls(str(kctest.root()), str(kctest.BINDIR), cfg,
                                   programs=("webhook.cgi", "sync.cgi"),
                                   env={**kctest.sanitizer_env(),
-                                       "KEYCRM_SYNC_PUSH_DELAY_MS": str(PUSH_DELAY_MS)})
+                                       "KEYCRM_SYNC_PUSH_DELAY_MS": str(PUSH_DELAY_MS)},
+                                  **({"mode": mode} if mode else {}))
                 self.server.start()
                 try:
                     self.cron()
@@ -252,6 +254,59 @@ class Pushing(OnBothServers):
             self.assertEqual(SHOP.writes(), [])
             self.assertEqual(SHOP.qty(pid), final)
         self.each_server(scenario)
+
+
+class OtherServerModes(OnBothServers):
+    """The other example blocks: nginx with plain CGI through fcgiwrap,
+    Apache with FastCGI workers through mod_proxy_fcgi."""
+
+    variants = (("nginx", "fcgiwrap"), ("apache", "proxy_fcgi"))
+
+    def test_ping_and_a_sale_reach_keycrm(self):
+        def scenario():
+            self.register()
+            self.assertEqual([d["status"] for d in SHOP.deliveries(kind="ping")], [200])
+            pid, sku = simple_skus(1)[0]
+            SHOP.sale(pid, 1)
+            SHOP.run_queue()
+            self.wait_pushed({sku: SHOP.qty(pid)})
+            self.assertEqual({d["status"] for d in SHOP.deliveries()}, {200})
+        self.each_server(scenario)
+
+
+class PlainCGI(unittest.TestCase):
+    """What needs its own configuration, run directly as plain CGI."""
+
+    def run_hook(self, cfg, body, headers=None, method="POST"):
+        env = {"SCRIPT_NAME": "/keycrm/shop-webhook", "REQUEST_URI": "/keycrm/shop-webhook"}
+        return kctest.Program("webhook.cgi", cfg).cgi(method=method, body=body,
+                                                      headers=headers, env=env)
+
+    def test_no_secret_503_and_body_limits(self):
+        state = make_state_dir("shophook-plain")
+        raw = b'{"id": 1}'
+        signed = {"X-WC-Webhook-Topic": "product.updated",
+                  "X-WC-Webhook-Signature": sign(raw)}
+        cfg = full_config("shophook-nosecret.conf", state, SHOP, CRM)
+        r = self.run_hook(cfg, raw, signed)
+        self.assertEqual(r.status, 503, r.body)
+        cfg = full_config("shophook-small.conf", state, SHOP, CRM,
+                          shop_webhook_secret=SHOP_SECRET, webhook_max_bytes=1024)
+        big = b"{" + b" " * 2000 + b"}"
+        r = self.run_hook(cfg, big, {**signed, "X-WC-Webhook-Signature": sign(big)})
+        self.assertEqual(r.status, 413, r.body)
+        # No Content-Length (Apache's mod_cgid with a chunked body).
+        r = kctest.Program("webhook.cgi", cfg).cgi(
+            method="POST", headers=signed,
+            env={"SCRIPT_NAME": "/keycrm/shop-webhook", "CONTENT_LENGTH": None})
+        self.assertEqual(r.status, 411, r.body)
+        bad = b'{"id": 1'
+        r = self.run_hook(cfg, bad, {**signed, "X-WC-Webhook-Signature": sign(bad)})
+        self.assertEqual(r.status, 400, r.body)
+        # The KeyCRM webhook is still the other path of the same program.
+        r = kctest.Program("webhook.cgi", cfg).cgi(
+            method="POST", body=b"[]", env={"SCRIPT_NAME": "/keycrm/webhook"})
+        self.assertEqual(r.status, 403, r.body)
 
 
 class OrdersMode(OnBothServers):
