@@ -300,8 +300,10 @@ push_pass(struct pass *ps, size_t *handled, struct kc_error *err)
 	*handled = 0;
 	if (kc_store_shop_pending(ps->st, PUSH_BATCH, &c, &n, err) != 0)
 		return -1;
-	if (n == 0)
+	if (n == 0) {
+		kc_store_shop_changes_free(c, n);
 		return 0;
+	}
 	ps->out = calloc(n, sizeof(*ps->out));
 	state = calloc(n, 1);
 	if (ps->out == NULL || state == NULL) {

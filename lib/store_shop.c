@@ -139,6 +139,10 @@ kc_store_shop_pending(struct kc_store *st, size_t max,
 		return -1;
 	}
 	sqlite3_finalize(s);
+	if (k == 0) {
+		free(c);
+		c = NULL;
+	}
 	*out = c;
 	*n = k;
 	return 0;

@@ -239,10 +239,10 @@ def write_config(path, **values):
 
 
 def _wait_for_runs(d, timeout=60.0):
-    """Waits until no applier, sync run or comparison of the last test
+    """Waits until no applier, sync run, comparison or pusher of the last test
     still works in d (a detached applier outlives the answer)."""
     deadline = time.monotonic() + timeout
-    for name in ("apply.lock", "sync.lock", "compare.lock"):
+    for name in ("apply.lock", "sync.lock", "compare.lock", "push.lock"):
         lock = d / name
         if not lock.exists():
             continue
