@@ -33,6 +33,7 @@ struct pass {
 	const struct kc_config *cfg;
 	struct kc_store *st;
 	struct kc_decide_mode mode;
+	double last_sync;		/* when the latest sync run started; 0: none */
 	struct kc_keycrm crm;
 	int crm_ready;
 	struct kc_push_result *res;
@@ -96,6 +97,15 @@ decide_one(struct pass *ps, const struct kc_shop_change *c)
 	int64_t seq_before;
 	int parent, dup;
 
+	/*
+	 * A sync run that started after the change was stored read the shop
+	 * after it (or its cursor still covers it): pushing the change now
+	 * could send an older quantity than the one that run agreed on.
+	 */
+	if (c->received_at < ps->last_sync) {
+		ps->res->superseded++;
+		return 1;
+	}
 	if ((parent = shows_parent_sku(ps->st, &c->p)) < 0)
 		return -1;
 	if (kc_stock_skip_reason(&c->p, KC_FROM_SHOP, ps->cfg->manage_stock, parent) != NULL) {
@@ -368,8 +378,12 @@ kc_shop_push_run(const struct kc_config *cfg, struct kc_store *st,
 	ps.mode.subtract_reserve = cfg->subtract_reserve;
 	ps.mode.manage_stock = cfg->manage_stock;
 	rc = 0;
-	if (first < 0) {
+	if (first < 0 || kc_store_shop_last_sync(st, &ps.last_sync) < 0) {
 		kc_error_set(err, "cannot read the state database");
+		rc = -1;
+	} else if (ps.last_sync > 0 &&
+	    kc_store_shop_drop_before(st, ps.last_sync, err) != 0) {
+		/* What a sync run superseded goes, in every mode (see decide_one). */
 		rc = -1;
 	} else if (!ps.mode.first_scan && !ps.mode.orders_in_keycrm) {
 		/* Changes that came in during a pass are taken by the next one. */
@@ -408,6 +422,7 @@ kc_shop_push_job(const struct kc_job *job)
 		kc_log(KC_LOG_ERROR, "push: %s; the changes stay queued", err.msg);
 	else if (rc == 0)
 		kc_log(KC_LOG_INFO, "push: %ld sent, %ld agreed, %ld unchanged, %ld skipped,"
-		    " %ld held, %ld unknown, %ld queued", res.sent, res.agreed,
-		    res.unchanged, res.skipped, res.held, res.unknown, res.queued);
+		    " %ld held, %ld unknown, %ld superseded by a sync, %ld queued",
+		    res.sent, res.agreed, res.unchanged, res.skipped, res.held,
+		    res.unknown, res.superseded, res.queued);
 }

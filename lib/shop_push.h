@@ -13,6 +13,9 @@
  * Left queued, not pushed: changes before the first complete sync (its
  * baselines come first), and every change with shop_orders_in_keycrm =
  * yes (whether an order explains a sale needs the orders a sync reads).
+ * A change stored before the latest sync run started is dropped unsent
+ * in every mode: that run read the shop after it (or its cursor still
+ * covers it), so the kept quantity may be older than what it agreed.
  */
 #ifndef KC_SHOP_PUSH_H
 #define KC_SHOP_PUSH_H
@@ -25,7 +28,7 @@
 #define KC_PUSH_DELAY_MS_DEFAULT 3000
 
 struct kc_push_result {
-	long sent, agreed, unchanged, skipped, held, unknown, queued;
+	long sent, agreed, unchanged, skipped, held, unknown, superseded, queued;
 };
 
 /*

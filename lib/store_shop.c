@@ -97,6 +97,7 @@ read_row(sqlite3_stmt *s, struct kc_shop_change *c)
 	kc_strlcpy(c->modified, (const char *)sqlite3_column_text(s, 6) ?
 	    (const char *)sqlite3_column_text(s, 6) : "", sizeof(c->modified));
 	c->version = sqlite3_column_int64(s, 7);
+	c->received_at = sqlite3_column_double(s, 8);
 	c->p.sku = kc_strdup(t ? t : "");
 	return c->p.sku ? 0 : -1;
 }
@@ -113,7 +114,8 @@ kc_store_shop_pending(struct kc_store *st, size_t max,
 	*out = NULL;
 	*n = 0;
 	if (sqlite3_prepare_v2(st->db,
-	    "SELECT product_id, parent_id, type, sku, manage, qty, modified, version"
+	    "SELECT product_id, parent_id, type, sku, manage, qty, modified, version,"
+	    "  received_at"
 	    " FROM shop_changes WHERE pending = 1 ORDER BY received_at LIMIT ?1",
 	    -1, &s, NULL) != SQLITE_OK)
 		return fail(st, err);
@@ -193,4 +195,39 @@ kc_store_shop_sku_duplicate(struct kc_store *st, const char *sku)
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+kc_store_shop_last_sync(struct kc_store *st, double *started_at)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT max(started_at) FROM history"
+	    " WHERE kind = 'sync'", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+		*started_at = sqlite3_column_double(s, 0);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_ROW ? KC_STORE_ABSENT : -1;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+kc_store_shop_drop_before(struct kc_store *st, double t, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "UPDATE shop_changes SET pending = 0"
+	    " WHERE pending = 1 AND received_at < ?1", -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err);
+	sqlite3_bind_double(s, 1, t);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : fail(st, err);
 }

@@ -21,6 +21,7 @@ struct kc_shop_change {
 	struct kc_woo_product p;	/* id, parent_id, type, sku, manage, qty */
 	char modified[20];		/* date_modified_gmt, YYYY-MM-DDTHH:MM:SS */
 	int64_t version;		/* as read by kc_store_shop_pending */
+	double received_at;		/* when it was stored (kc_now()) */
 };
 
 /*
@@ -44,6 +45,17 @@ int kc_store_shop_done(struct kc_store *st, const struct kc_shop_change *c,
  * then no single quantity is the shop's), 0 when not, -1 on failure.
  */
 int kc_store_shop_sku_duplicate(struct kc_store *st, const char *sku);
+
+/*
+ * When the latest recorded sync run started (0, KC_STORE_ABSENT or -1):
+ * it read the shop after any change stored before then, or its cursor
+ * still covers what it did not read.
+ */
+int kc_store_shop_last_sync(struct kc_store *st, double *started_at);
+
+/* Takes off the queue every change stored before t (see above); 0 or -1. */
+int kc_store_shop_drop_before(struct kc_store *st, double t,
+    struct kc_error *err);
 
 /* How many changes wait; -1 on failure. */
 long kc_store_shop_pending_count(struct kc_store *st);

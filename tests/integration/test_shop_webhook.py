@@ -263,6 +263,42 @@ class Pushing(OnBothServers):
             self.assertEqual(CRM.puts(), [])
         self.each_server(scenario)
 
+    def test_what_cannot_be_sent_stays_queued_until_a_sync_supersedes_it(self):
+        def scenario():
+            self.register()
+            pid, sku = simple_skus(1)[0]
+            before = SHOP.qty(pid)
+            CRM.faults(rules=[{"method": "PUT", "path_prefix": "/v1/offers/stocks",
+                               "action": "status", "status": 400, "times": -1}])
+            try:
+                SHOP.sale(pid, 1)
+                SHOP.run_queue()
+                wait_for(lambda: CRM.puts(), what="the pusher's refused PUT")
+                with held_lock(self.state, "push.lock"):
+                    pass                              # that pusher has finished
+                self.assertEqual([r[0] for r in self.pending()], [pid])
+            finally:
+                CRM.faults()
+            # Two more sold; WooCommerce has not delivered it yet. Cron sends it.
+            SHOP.sale(pid, 2)
+            self.cron()
+            self.assertEqual(keycrm_qty(sku), before - 3)
+            # The next pusher must not send the older quantity it kept.
+            CRM.clear_log()
+            raw = json.dumps({"id": 999999, "parent_id": 0, "type": "simple",
+                              "sku": "SHOPHOOK-OTHER", "manage_stock": True,
+                              "stock_quantity": 1,
+                              "date_modified_gmt": "2030-01-01T00:00:00"}).encode()
+            r = self.post(raw, {"X-WC-Webhook-Topic": "product.updated",
+                                "X-WC-Webhook-Signature": sign(raw)})
+            self.assertEqual(r.status, 200, r.text)
+            wait_for(lambda: self.pending() == [], what="the queue to empty")
+            with held_lock(self.state, "push.lock"):
+                pass
+            self.assertEqual(keycrm_qty(sku), before - 3)
+            self.assertEqual(CRM.puts(), [])
+        self.each_server(scenario)
+
     def test_keycrm_echo_makes_no_shop_write(self):
         def scenario():
             CRM.configure(webhook_url=f"{self.server.url}/keycrm/webhook"
@@ -352,6 +388,14 @@ class OrdersMode(OnBothServers):
             self.assertEqual(CRM.puts(), [])
             self.assertEqual(keycrm_qty(sku), before)
             self.assertEqual(len(self.pending()), 1)
+            # The cron sync decides it (with the orders); the pusher that
+            # follows takes off the queue what that run superseded.
+            self.cron()
+            other, _ = simple_skus(2)[1]
+            SHOP.sale(other, 1)
+            SHOP.run_queue()
+            wait_for(lambda: [r[0] for r in self.pending()] == [other],
+                     what="the change the sync superseded to leave the queue")
         self.each_server(scenario)
 
 

@@ -196,6 +196,36 @@ duplicate_skus_are_seen(void **state)
 	kc_store_close(&st);
 }
 
+static void
+a_sync_run_supersedes_older_changes(void **state)
+{
+	struct kc_store st;
+	struct kc_error err = { { 0 } };
+	struct kc_history h = { 0 };
+	struct kc_shop_change c;
+	double at = -1;
+
+	(void)state;
+	assert_int_equal(kc_store_open(&st, dir, &err), 0);
+	assert_int_equal(kc_store_shop_last_sync(&st, &at), KC_STORE_ABSENT);
+	h.kind = "apply";
+	h.started_at = 50.0;
+	assert_int_equal(kc_store_history_add(&st, &h, &err), 0);
+	assert_int_equal(kc_store_shop_last_sync(&st, &at), KC_STORE_ABSENT);
+	h.kind = "sync";
+	h.started_at = 100.0;
+	assert_int_equal(kc_store_history_add(&st, &h, &err), 0);
+	assert_int_equal(kc_store_shop_last_sync(&st, &at), 0);
+	assert_true(at == 100.0);
+	change(&c, 20, "2026-12-04T13:37:55");
+	assert_int_equal(kc_store_shop_put(&st, &c, 99.0, &err), 1);
+	c.p.id = 13;
+	assert_int_equal(kc_store_shop_put(&st, &c, 101.0, &err), 1);
+	assert_int_equal(kc_store_shop_drop_before(&st, at, &err), 0);
+	assert_int_equal(kc_store_shop_pending_count(&st), 1);
+	kc_store_close(&st);
+}
+
 int
 main(void)
 {
@@ -204,6 +234,7 @@ main(void)
 		cmocka_unit_test(reduce_follows_the_table),
 		cmocka_unit_test_setup_teardown(older_never_replaces_newer, setup, teardown),
 		cmocka_unit_test_setup_teardown(duplicate_skus_are_seen, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_sync_run_supersedes_older_changes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("shop_webhook", tests, NULL, NULL);
