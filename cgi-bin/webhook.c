@@ -1,11 +1,15 @@
 /*
  * webhook.cgi - KeyCRM -> WooCommerce: receives KeyCRM's stock webhook,
- * stores it durably, answers, then applies it to the shop.
+ * stores it durably, answers, then applies it to the shop.  At
+ * /keycrm/shop-webhook, WooCommerce's own signed product webhooks: stored,
+ * answered, then pushed to KeyCRM.
  *
  * From a shell:  webhook.cgi --apply   applies whatever the inbox holds.
  */
 #include <stdio.h>
 
+#include "shop_push.h"
+#include "shop_webhook.h"
 #include "webhook.h"
 #include "worker.h"
 
@@ -15,10 +19,29 @@ shell(int argc, char **argv)
 	return kc_webhook_shell(argc, argv, stdout, stderr);
 }
 
+/* One binary, two endpoints: told apart by the request's path (SPEC 3). */
+static void
+handle(struct kc_request *req, struct kc_job *job)
+{
+	if (kc_shop_webhook_path(req))
+		kc_shop_webhook_handle(req, job);
+	else
+		kc_webhook_handle(req, job);
+}
+
+static void
+run_job(const struct kc_job *job)
+{
+	if (job->apply)
+		kc_job_apply(job);
+	if (job->push)
+		kc_shop_push_job(job);
+}
+
 static const struct kc_program webhook = {
 	.name = "webhook.cgi",
-	.handle = kc_webhook_handle,
-	.run_job = kc_job_apply,
+	.handle = handle,
+	.run_job = run_job,
 	.shell = shell,
 };
 

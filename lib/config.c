@@ -106,6 +106,9 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_LOG_LEVEL] = { "log_level", T_LOGLEVEL, OFF(log_level), 0, 0, 0, 0,
 	    NULL, NULL,
 	    "What the programs log: error, warning, info (also one line per webhook and per run) or debug." },
+	[KC_KEY_SHOP_WEBHOOK_SECRET] = { "shop_webhook_secret", T_SECRET32, OFF(shop_webhook_secret), 0, 0, 1, 1,
+	    NULL, NULL,
+	    "The secret WooCommerce signs its product webhooks with (delivered to /keycrm/shop-webhook). Without it that URL answers 503." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };

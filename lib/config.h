@@ -44,6 +44,7 @@ enum kc_key {
 	KC_KEY_FULL_SCAN_HOURS,
 	KC_KEY_SHOP_ORDERS_IN_KEYCRM,
 	KC_KEY_LOG_LEVEL,
+	KC_KEY_SHOP_WEBHOOK_SECRET,
 	KC_KEY__MAX
 };
 
@@ -69,6 +70,7 @@ struct kc_config {
 	long full_scan_hours;
 	int shop_orders_in_keycrm;
 	enum kc_log_level log_level;		/* what kc_log() writes */
+	char *shop_webhook_secret;		/* WooCommerce signs its webhooks with it */
 
 	enum kc_source source[KC_KEY__MAX];
 };

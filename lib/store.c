@@ -162,6 +162,19 @@ static const char *const migrations[] = {
 	"ALTER TABLE sku_map ADD COLUMN sku_key TEXT;"
 	"UPDATE sku_map SET sku_key = kc_sku_key(sku);"
 	"CREATE INDEX sku_map_by_key ON sku_map(sku_key);",
+	/* 4 -> 5: what WooCommerce's product webhooks reported (store_shop.c) */
+	"CREATE TABLE shop_changes("
+	"  product_id INTEGER PRIMARY KEY,"
+	"  parent_id INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  sku TEXT NOT NULL,"
+	"  manage TEXT NOT NULL,"
+	"  qty INTEGER,"
+	"  modified TEXT NOT NULL,"
+	"  received_at REAL NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  pending INTEGER NOT NULL);"
+	"CREATE INDEX shop_changes_pending ON shop_changes(pending);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

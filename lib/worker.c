@@ -52,7 +52,7 @@ kc_config_path(const struct kc_request *req)
 static void
 run_jobs(const struct kc_program *prog, const struct kc_job *job)
 {
-	if (job->apply && prog->run_job != NULL)
+	if ((job->apply || job->push) && prog->run_job != NULL)
 		prog->run_job(job);
 	if (job->apply || job->retain)
 		kc_job_retain(job);
@@ -554,7 +554,7 @@ kc_program_main(const struct kc_program *prog, int argc, char **argv)
 		kc_context_close_store(&ctx);
 		if (job.apply && !job_worth_a_process(&ctx, &job))
 			job.apply = 0;
-		if ((job.apply && prog->run_job != NULL) || job.retain) {
+		if (((job.apply || job.push) && prog->run_job != NULL) || job.retain) {
 			close(STDOUT_FILENO);
 			run_detached(prog, &job);
 		}

@@ -28,6 +28,7 @@ struct kc_job {
 	char config_path[PATH_MAX];
 	int apply;			/* apply the inbox after answering */
 	int retain;			/* then see whether retention is due */
+	int push;			/* push the shop's changes to KeyCRM (shop_push.h) */
 };
 
 struct kc_program {
