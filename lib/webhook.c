@@ -434,15 +434,8 @@ kc_webhook_handle(struct kc_request *req, struct kc_job *job)
 	double started = kc_now();
 	int status;
 
-	if (strcmp(req->method, "POST") != 0) {
-		kc_respond_method_not_allowed(req, "POST");
+	if ((cfg = kc_request_config(req, job, "POST")) == NULL)
 		return;
-	}
-	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
-		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
-		kc_respond_error(req, 500, "configuration error; the details are in the web server's error log");
-		return;
-	}
 	if (cfg->webhook_secret == NULL) {
 		kc_respond_error(req, 503, "the webhook is not set up (webhook_secret is not configured)");
 		return;

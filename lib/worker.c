@@ -48,6 +48,39 @@ kc_config_path(const struct kc_request *req)
 	return p;
 }
 
+/* Whether method is one of the comma-separated names in allow. */
+static int
+method_allowed(const char *method, const char *allow)
+{
+	size_t n = strlen(method);
+
+	for (const char *p = allow; *p != '\0'; p += strspn(p, ", ")) {
+		size_t len = strcspn(p, ", ");
+		if (len == n && strncmp(p, method, n) == 0)
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+const struct kc_config *
+kc_request_config(struct kc_request *req, struct kc_job *job, const char *allow)
+{
+	const struct kc_config *cfg;
+	struct kc_error err = { { 0 } };
+
+	if (!method_allowed(req->method, allow)) {
+		kc_respond_method_not_allowed(req, allow);
+		return NULL;
+	}
+	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
+		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
+		kc_respond_error(req, 500, "configuration error; the details are in the web server's error log");
+		return NULL;
+	}
+	return cfg;
+}
+
 /* What a handler left to do once its answer is complete. */
 static void
 run_jobs(const struct kc_program *prog, const struct kc_job *job)

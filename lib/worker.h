@@ -41,6 +41,15 @@ struct kc_program {
 
 int kc_program_main(const struct kc_program *prog, int argc, char **argv);
 
+/*
+ * The first steps of a handler: the method (405 with Allow when it is not
+ * one of allow, e.g. "POST" or "GET, POST"), then the configuration the
+ * worker keeps (500 when it cannot be loaded; the details go to the log).
+ * NULL when the request has been answered here.
+ */
+const struct kc_config *kc_request_config(struct kc_request *req,
+    struct kc_job *job, const char *allow);
+
 /* The config file path a request names (or the process's, or default). */
 const char *kc_config_path(const struct kc_request *req);
 
