@@ -424,6 +424,20 @@ def full_config(filename, state, shop, crm=None, **extra):
     return write_config(root() / filename, **values)
 
 
+def crm_like_shop(shop, reserve=0):
+    """KeyCRM offers for every SKU of the fake shop, warehouse 1 stocked like
+    the shop (with a reserve on top, if given): for FakeCRM.reset(**...)."""
+    offers, stocks = [], []
+    for p in sorted(shop.products().values(), key=lambda p: p["id"]):
+        if not p.get("sku") or p["sku"] in [o["sku"] for o in offers]:
+            continue
+        offers.append({"id": 1000 + p["id"], "product_id": p["id"], "sku": p["sku"]})
+        if p.get("manage_stock") is True and p.get("stock_quantity") is not None:
+            stocks.append({"sku": p["sku"], "warehouse_id": 1,
+                           "quantity": p["stock_quantity"] + reserve, "reserve": reserve})
+    return {"offers": offers, "stocks": stocks}
+
+
 class SharedFakes:
     """setUpModule/tearDownModule for a module that shares one fake shop
     and one fake KeyCRM: `SHOP, CRM = FAKES.start()` ... `FAKES.stop()`."""

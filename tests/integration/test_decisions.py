@@ -34,16 +34,7 @@ def tearDownModule():
 
 
 def crm_like_shop():
-    """KeyCRM offers for every shop SKU, warehouse 1 stocked like the shop."""
-    offers, stocks = [], []
-    for p in sorted(SHOP.products().values(), key=lambda p: p["id"]):
-        if not p.get("sku") or p["sku"] in [o["sku"] for o in offers]:
-            continue
-        offers.append({"id": 1000 + p["id"], "product_id": p["id"], "sku": p["sku"]})
-        if p.get("manage_stock") is True and p.get("stock_quantity") is not None:
-            stocks.append({"sku": p["sku"], "warehouse_id": 1,
-                           "quantity": p["stock_quantity"], "reserve": 0})
-    return {"offers": offers, "stocks": stocks}
+    return kctest.crm_like_shop(SHOP)
 
 
 def sent_stocks():
