@@ -436,7 +436,9 @@ class Demo:
         say(f"answer: {status}")
         say(pretty(answer) if not isinstance(answer, str) else answer)
         if isinstance(answer, dict) and answer.get("first_run"):
-            say("(the first run only records the shop's quantities as the baseline)")
+            say(f"(the first run records the shop's quantity as the baseline of the "
+                f"{answer.get('baseline', 0)} SKUs the two sides never agreed on; a SKU "
+                "KeyCRM's webhook already set is decided as on any run)")
         product = self.product_by_sku("RW-SIMPLE-003") or {}
         if product.get("manage_stock") is True:
             heading(5, "A sale in the shop, then the next cron call sends it to KeyCRM")
