@@ -18,18 +18,14 @@ static int
 setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/kc-compare-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
+	return unit_make_dir(dir, sizeof(dir), "compare");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_remove_dir(dir);
 }
 
 static void

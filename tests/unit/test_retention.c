@@ -19,18 +19,14 @@ static int
 setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/kc-retention-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
+	return unit_make_dir(dir, sizeof(dir), "retention");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_remove_dir(dir);
 }
 
 /* A KeyCRM report at `at`, taken from the inbox (settled) unless pending. */

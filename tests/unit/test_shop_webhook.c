@@ -113,18 +113,14 @@ static int
 setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/kc-shop-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
+	return unit_make_dir(dir, sizeof(dir), "shop");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_remove_dir(dir);
 }
 
 static void
