@@ -236,3 +236,60 @@ stress: deps all
 .PHONY: bench
 bench: deps all
 	$(PYTHON) bench/run.py --bindir $(BINDIR) $(BENCH_ARGS)
+
+# Languages: GNU gettext catalogues (lib/i18n.c).  Messages are marked in the
+# sources with _(), N_() and kc_ntr(); make pot extracts them into
+# po/keycrm-sync.pot; po/uk.po is Ukrainian.  Each language is compiled
+# (msgfmt --check) into $(BINDIR)/locale/C.UTF-8/LC_MESSAGES/keycrm-sync-LANG.mo,
+# next to the programs that read it, and installed into
+# $(PREFIX)/share/locale/C.UTF-8/LC_MESSAGES/.  make check-po: every message
+# the sources mark has a Ukrainian translation.
+MSGFMT     ?= msgfmt
+XGETTEXT   ?= xgettext
+PO_LANGS    = uk
+LOCALEDIR   = $(PREFIX)/share/locale
+MO_SUBDIR   = C.UTF-8/LC_MESSAGES
+MO_FILES    = $(PO_LANGS:%=$(BINDIR)/locale/$(MO_SUBDIR)/keycrm-sync-%.mo)
+PO_SOURCES  = $(sort $(wildcard lib/*.c lib/*.h cgi-bin/*.c))
+XGETTEXT_FLAGS = --language=C --from-code=UTF-8 --keyword=_ --keyword=N_ \
+    --keyword=kc_ntr:1,2 --add-comments=TRANSLATORS: --package-name=keycrm-sync \
+    --msgid-bugs-address="the keycrm-sync issue tracker" --sort-by-file --force-po
+
+.PHONY: pot check-po install-locale uninstall-locale
+all: $(MO_FILES)
+
+$(BINDIR)/locale/$(MO_SUBDIR)/keycrm-sync-%.mo: po/%.po
+	@mkdir -p $(dir $@)
+	@echo "  MSGFMT $<"
+	@$(MSGFMT) --check -o $@.tmp $< && mv -f $@.tmp $@
+
+$(BUILD)/lib/i18n.o: KC_CFLAGS += -DKC_LOCALEDIR='"$(LOCALEDIR)"'
+$(BUILD)/tests/test_i18n: KC_CFLAGS += -DKC_TEST_LOCALEDIR='"$(abspath $(BINDIR)/locale)"'
+$(BUILD)/tests/test_i18n: $(MO_FILES)
+
+pot:
+	@$(XGETTEXT) $(XGETTEXT_FLAGS) -o po/keycrm-sync.pot $(PO_SOURCES)
+	@echo "  XGETTEXT po/keycrm-sync.pot"
+
+check-po: $(MO_FILES)
+	@mkdir -p $(BUILD)
+	@$(XGETTEXT) $(XGETTEXT_FLAGS) -o $(BUILD)/keycrm-sync.pot $(PO_SOURCES)
+	@$(PYTHON) tests/check_po.py $(BUILD)/keycrm-sync.pot $(PO_LANGS:%=po/%.po)
+
+install: install-locale
+install-locale: $(MO_FILES)
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(LOCALEDIR)/$(MO_SUBDIR)
+	@for l in $(PO_LANGS); do \
+	    echo "  INSTALL $(DESTDIR)$(LOCALEDIR)/$(MO_SUBDIR)/keycrm-sync-$$l.mo"; \
+	    $(INSTALL) -m 0644 $(BINDIR)/locale/$(MO_SUBDIR)/keycrm-sync-$$l.mo \
+	        $(DESTDIR)$(LOCALEDIR)/$(MO_SUBDIR)/keycrm-sync-$$l.mo || exit 1; \
+	done
+
+uninstall: uninstall-locale
+uninstall-locale:
+	rm -f $(PO_LANGS:%=$(DESTDIR)$(LOCALEDIR)/$(MO_SUBDIR)/keycrm-sync-%.mo)
+
+clean: clean-locale
+.PHONY: clean-locale
+clean-locale:
+	rm -rf $(BINDIR)/locale

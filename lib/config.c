@@ -27,7 +27,8 @@ enum value_type {
 	T_LONG,
 	T_YESNO,
 	T_MANAGE,
-	T_LOGLEVEL
+	T_LOGLEVEL,
+	T_LANGUAGE	/* auto, en or uk; kept as text */
 };
 
 struct key_spec {
@@ -109,6 +110,9 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_SHOP_WEBHOOK_SECRET] = { "shop_webhook_secret", T_SECRET32, OFF(shop_webhook_secret), 0, 0, 1, 1,
 	    NULL, NULL,
 	    "The secret WooCommerce signs its product webhooks with (delivered to /keycrm/shop-webhook). Without it that URL answers 503." },
+	[KC_KEY_LANGUAGE] = { "language", T_LANGUAGE, OFF(language), 0, 0, 0, 0,
+	    NULL, NULL,
+	    "Language of the settings page and of the answers meant for people: auto (from the browser's Accept-Language: Ukrainian when it prefers it, else English), en or uk." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
@@ -157,6 +161,9 @@ values_text(const struct key_spec *ks, char *out, size_t outsz)
 	case T_LOGLEVEL:
 		kc_strlcpy(out, "error, warning, info or debug", outsz);
 		break;
+	case T_LANGUAGE:
+		kc_strlcpy(out, "auto, en or uk", outsz);
+		break;
 	}
 }
 
@@ -200,6 +207,7 @@ kc_config_defaults(struct kc_config *cfg)
 	cfg->full_scan_hours = 24;
 	cfg->shop_orders_in_keycrm = 0;
 	cfg->log_level = KC_LOG_INFO;
+	cfg->language = kc_strdup("auto");
 }
 
 void
@@ -378,6 +386,12 @@ set_value(struct kc_config *cfg, enum kc_key key, const char *v,
 			}
 		kc_error_set(err, "must be error, warning, info or debug");
 		return -1;
+	case T_LANGUAGE:
+		if (strcmp(v, "auto") != 0 && strcmp(v, "en") != 0 && strcmp(v, "uk") != 0) {
+			kc_error_set(err, "must be auto, en or uk");
+			return -1;
+		}
+		break;
 	}
 	sp = str_field(cfg, key);
 	if (ks->secret && *sp != NULL)

@@ -3,7 +3,7 @@
 # Installs nothing when everything is already there.
 set -e
 PACKAGES="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libfcgi-dev
-libfcgi-bin libsqlite3-dev sqlite3 libssl-dev libunistring-dev libcmocka-dev python3 openssl curl
+libfcgi-bin libsqlite3-dev sqlite3 libssl-dev libunistring-dev libcmocka-dev gettext python3 openssl curl
 nginx-light apache2 apache2-utils spawn-fcgi fcgiwrap valgrind chromium
 clang libclang-rt-14-dev wrk logrotate"
 missing=""
