@@ -19,7 +19,7 @@
  *      PREFIX/lib/keycrm-sync/x.cgi and PREFIX/share/locale, also under a
  *      DESTDIR staging root);
  *   4. KC_LOCALEDIR, compiled in (PREFIX/share/locale at build time).
- * Without any, Ukrainian falls back to English (and says so in the log once).
+ * Without any, Ukrainian falls back to English (and the log says why, once).
  */
 #include "i18n.h"
 
@@ -49,6 +49,7 @@
 static _Thread_local enum kc_lang current = KC_LANG_EN;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_once_t warn_once = PTHREAD_ONCE_INIT;
 static char localedir[PATH_MAX];
 static int have_uk;			/* the Ukrainian catalogue was found */
 
@@ -105,6 +106,8 @@ find_localedir(void)
 	return catalogue_in(KC_LOCALEDIR);
 }
 
+static const char *why_english;	/* why Ukrainian is not available */
+
 static void
 init(void)
 {
@@ -115,23 +118,32 @@ init(void)
 	 * in English.  The request's language is chosen by the domain.
 	 */
 	unsetenv("LANGUAGE");
-	if (setlocale(LC_MESSAGES, KC_I18N_LOCALE) == NULL) {
-		kc_log(KC_LOG_WARN, "i18n: the C library has no %s locale; pages are in English",
-		    KC_I18N_LOCALE);
-		return;
+	if (setlocale(LC_MESSAGES, KC_I18N_LOCALE) == NULL)
+		why_english = "the C library has no " KC_I18N_LOCALE " locale";
+	else if (!find_localedir())
+		why_english = "no " DOMAIN_UK ".mo found (set " KC_I18N_LOCALEDIR_ENV
+		    " to the directory that holds " KC_I18N_LOCALE "/LC_MESSAGES/)";
+	else if (bindtextdomain(DOMAIN_UK, localedir) == NULL ||
+	    bind_textdomain_codeset(DOMAIN_UK, "UTF-8") == NULL)
+		why_english = "cannot bind the text domain " DOMAIN_UK;
+	else {
+		char *real = realpath(localedir, NULL);
+
+		if (real != NULL) {
+			kc_strlcpy(localedir, real, sizeof(localedir));
+			free(real);
+			bindtextdomain(DOMAIN_UK, localedir);
+		}
+		have_uk = 1;
 	}
-	if (!find_localedir()) {
-		kc_log(KC_LOG_WARN, "i18n: no Ukrainian catalogue (%s) found; pages are in English "
-		    "(set %s to the directory that holds %s/)", DOMAIN_UK ".mo",
-		    KC_I18N_LOCALEDIR_ENV, KC_I18N_LOCALE);
-		return;
-	}
-	if (bindtextdomain(DOMAIN_UK, localedir) == NULL ||
-	    bind_textdomain_codeset(DOMAIN_UK, "UTF-8") == NULL) {
-		kc_log(KC_LOG_WARN, "i18n: cannot bind %s; pages are in English", DOMAIN_UK);
-		return;
-	}
-	have_uk = 1;
+}
+
+/* Said once per process, when a request asks for Ukrainian in vain. */
+static void
+warn_english(void)
+{
+	kc_log(KC_LOG_WARN, "i18n: Ukrainian was asked for, answering in English: %s",
+	    why_english ? why_english : "no catalogue");
 }
 
 void
@@ -336,8 +348,10 @@ kc_i18n_select(const char *forced, const char *accept_language)
 	if (!kc_i18n_forced(forced, &lang) &&
 	    (accept_language == NULL || kc_i18n_parse_accept(accept_language, &lang) != 0))
 		lang = KC_LANG_EN;
-	if (lang == KC_LANG_UK && !have_uk)
+	if (lang == KC_LANG_UK && !have_uk) {
+		pthread_once(&warn_once, warn_english);
 		lang = KC_LANG_EN;
+	}
 	current = lang;
 	return current;
 }

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "config.h"
 #include "i18n.h"
 #include "util.h"
 
@@ -152,6 +153,40 @@ forced_language_wins(void **state)
 	assert_int_equal(kc_i18n_select("auto", "ru"), KC_LANG_EN);
 }
 
+/* The `language` key: auto by default, en or uk, nothing else. */
+static void
+language_key(void **state)
+{
+	static const char *const good[] = { "auto", "en", "uk" };
+	static const char *const bad[] = { "ru", "UK", "uk-UA", "english", "en uk" };
+	struct kc_config cfg;
+	struct kc_error err;
+	char line[64];
+
+	(void)state;
+	kc_config_defaults(&cfg);
+	assert_str(cfg.language, "auto");
+	kc_config_free(&cfg);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(line, sizeof(line), "language = %s\n", good[i]);
+		kc_config_defaults(&cfg);
+		assert_int_equal(kc_config_parse(&cfg, line, strlen(line), "t.conf", 0, &err), 0);
+		assert_str(cfg.language, good[i]);
+		kc_config_free(&cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(line, sizeof(line), "language = %s\n", bad[i]);
+		kc_config_defaults(&cfg);
+		assert_int_equal(kc_config_parse(&cfg, line, strlen(line), "t.conf", 0, &err), -1);
+		assert_non_null(strstr(err.msg, "must be auto, en or uk"));
+		kc_config_free(&cfg);
+	}
+	/* The page's settings file may not set it (not page-editable). */
+	kc_config_defaults(&cfg);
+	assert_int_equal(kc_config_parse(&cfg, "language = uk\n", 14, "settings.conf", 1, &err), -1);
+	kc_config_free(&cfg);
+}
+
 static void
 catalogue_found_in_build_tree(void **state)
 {
@@ -261,6 +296,7 @@ main(void)
 		cmocka_unit_test(accept_language_malformed_is_an_error),
 		cmocka_unit_test(accept_language_limits),
 		cmocka_unit_test(forced_language_wins),
+		cmocka_unit_test(language_key),
 		cmocka_unit_test(catalogue_found_in_build_tree),
 		cmocka_unit_test(ukrainian_from_the_catalogue),
 		cmocka_unit_test(ukrainian_plural_forms),
