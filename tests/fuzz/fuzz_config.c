@@ -170,6 +170,8 @@ one(const char *text, size_t len, int settings_file)
 	FUZZ_CHECK(cfg.subtract_reserve == 0 || cfg.subtract_reserve == 1);
 	FUZZ_CHECK(cfg.shop_orders_in_keycrm == 0 || cfg.shop_orders_in_keycrm == 1);
 	FUZZ_CHECK(cfg.log_level >= KC_LOG_ERROR && cfg.log_level <= KC_LOG_DEBUG);
+	FUZZ_CHECK(cfg.language != NULL && (strcmp(cfg.language, "auto") == 0 ||
+	    strcmp(cfg.language, "en") == 0 || strcmp(cfg.language, "uk") == 0));
 	for (int k = 0; k < KC_KEY__MAX; k++) {
 		enum kc_key key = (enum kc_key)k;
 
@@ -178,7 +180,8 @@ one(const char *text, size_t len, int settings_file)
 			    key == KC_KEY_KEYCRM_WAREHOUSE_ID ||
 			    key == KC_KEY_SUBTRACT_RESERVE || key == KC_KEY_MANAGE_STOCK ||
 			    key == KC_KEY_WOO_CONSUMER_KEY ||
-			    key == KC_KEY_WOO_CONSUMER_SECRET);
+			    key == KC_KEY_WOO_CONSUMER_SECRET ||
+			    key == KC_KEY_SHOP_WEBHOOK_SECRET);
 		kc_config_value_text(&cfg, key, out, sizeof(out));
 		if (kc_config_key_is_secret(key) && out[0] != '\0') {
 			char masked[64];
