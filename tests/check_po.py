@@ -6,9 +6,12 @@
 Every msgid of the template (xgettext's extraction of _(), N_() and
 kc_ntr()) must be in each catalogue with a translation: not empty, not
 fuzzy, every plural form filled (as many as its Plural-Forms says), and
-the same printf directives in the same order as the English text.  Prints
-what is missing and exits 1; msgfmt --check (run by the build) checks the
-syntax and the c-format entries again."""
+the same printf directives in the same order as the English text.  Every
+translation in the catalogue, used or not, carries the same HTML markup
+(tags and character references) as its English text: page formats are
+trusted HTML, so a translation must not add or drop any.  Prints what is
+wrong and exits 1; msgfmt --check (run by the build) checks the syntax and
+the c-format entries again."""
 import re
 import sys
 
@@ -94,6 +97,13 @@ def read_po(path):
     return entries
 
 
+MARKUP = re.compile(r"<[^>]*>|&#?\w+;")
+
+
+def markup(s):
+    return sorted(MARKUP.findall(s))
+
+
 def directives(s):
     return [d for d in DIRECTIVE.findall(s) if d != "%%"]
 
@@ -118,6 +128,16 @@ def check(pot, po):
         nplurals = 2
     else:
         nplurals = int(m.group(1))
+    for key, t in catalogue.items():
+        forms = [f for f in t["msgstr"].values() if f]
+        english = [key[1]] + ([t["msgid_plural"]] if "msgid_plural" in t else [])
+        want = markup(english[0])
+        if any(markup(x) != want for x in english[1:]):
+            want = None
+        for f in forms:
+            if want is not None and markup(f) != want:
+                problems.append(f"{po}:{t['line']}: HTML markup {markup(f)} differs from "
+                                f"{want}: {key[1]!r}")
     wanted = [e for e in read_po(pot) if not e.get("obsolete") and e["msgid"] != ""]
     for e in wanted:
         key = (e.get("msgctxt"), e["msgid"])
