@@ -32,7 +32,9 @@ enum kc_lang { KC_LANG_EN = 0, KC_LANG_UK = 1 };
 /*
  * Choose the language for this request: forced ("en", "uk") wins; else the
  * best match of an Accept-Language header (may be NULL); else English.
- * Returns the language chosen.
+ * Returns the language chosen.  Call it at the start of every request: a
+ * FastCGI worker's thread otherwise keeps the previous request's choice.
+ * Ukrainian without its catalogue is English (the log says why, once).
  */
 enum kc_lang kc_i18n_select(const char *forced, const char *accept_language);
 /* The language chosen for this thread's request ("en" or "uk"). */
