@@ -288,6 +288,7 @@ install-locale: $(MO_FILES)
 uninstall: uninstall-locale
 uninstall-locale:
 	rm -f $(PO_LANGS:%=$(DESTDIR)$(LOCALEDIR)/$(MO_SUBDIR)/keycrm-sync-%.mo)
+	-@rmdir $(DESTDIR)$(LOCALEDIR)/$(MO_SUBDIR) $(DESTDIR)$(LOCALEDIR)/$(dir $(MO_SUBDIR)) 2>/dev/null || true
 
 clean: clean-locale
 .PHONY: clean-locale
