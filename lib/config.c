@@ -109,6 +109,9 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_SHOP_WEBHOOK_SECRET] = { "shop_webhook_secret", T_SECRET32, OFF(shop_webhook_secret), 0, 0, 1, 1,
 	    NULL, NULL,
 	    "The secret WooCommerce signs its product webhooks with (delivered to /keycrm/shop-webhook). Without it that URL answers 503." },
+	[KC_KEY_WOO_SKU_MAP_SECONDS] = { "woo_sku_map_seconds", T_LONG, OFF(woo_sku_map_seconds), 0, 86400, 0, 0,
+	    NULL, NULL,
+	    "For this many seconds after the shop last showed a SKU on one product, stock for it is written without a lookup first (one request instead of two). WooCommerce cannot make a write conditional: a product given another SKU within that time gets the old SKU's stock once (it is then reported). 0: always look up." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };

@@ -138,6 +138,18 @@ int kc_store_map_add(struct kc_store *st, const char *sku, long long id,
     long long parent_id, const char *type, const char *manage_stock,
     long long qty, int has_qty, double now, struct kc_error *err);
 
+/* What the map knows of one SKU: its first product and how many it has. */
+struct kc_map_entry {
+	long long id, parent_id;
+	char type[16];			/* simple, variable, variation, ... */
+	char manage[8];			/* yes, no, parent */
+	double confirmed_at;		/* when the shop last showed this product with it */
+	long long count;		/* products the map holds for the SKU */
+};
+/* 0 found, KC_STORE_ABSENT, -1 failed. */
+int kc_store_map_one(struct kc_store *st, const char *sku,
+    struct kc_map_entry *out, struct kc_error *err);
+
 /* Records (or, with detail NULL, clears) a problem of one SKU. */
 int kc_store_problem(struct kc_store *st, const char *sku,
     enum kc_problem kind, const char *detail, double now,

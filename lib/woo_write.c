@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "sku.h"
 #include "woo_client.h"
 
 static void
@@ -47,6 +48,24 @@ read_batch_answer(json_t *root, struct kc_woo_write **group, size_t n)
 			kc_strlcpy(wr->error, "the shop's answer does not mention this product",
 			    sizeof(wr->error));
 			continue;
+		}
+		if (wr->expect_sku != NULL) {
+			/*
+			 * Written from the map: a missing product answers an error
+			 * (nothing saved); one that carries another SKU now was
+			 * saved all the same - WooCommerce has no conditional write.
+			 */
+			const char *sku = json_string_value(json_object_get(item, "sku"));
+
+			if (json_object_get(item, "error") != NULL ||
+			    sku == NULL || !kc_sku_equal(sku, wr->expect_sku)) {
+				wr->stale = 1;
+				wr->stale_written = json_object_get(item, "error") == NULL;
+				snprintf(wr->error, sizeof(wr->error),
+				    "product %lld no longer has this SKU%s%.150s", wr->id,
+				    sku ? "; it now has " : "", sku ? sku : "");
+				continue;
+			}
 		}
 		if ((e = json_object_get(item, "error")) != NULL) {
 			const char *code = json_string_value(json_object_get(e, "code"));
@@ -280,6 +299,7 @@ kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes, size_t n,
 	}
 	for (size_t k = 0; k < n; k++) {
 		writes[k].done = writes[k].transient = 0;
+		writes[k].stale = writes[k].stale_written = 0;
 		writes[k].error[0] = '\0';
 		order[k] = &writes[k];
 	}
