@@ -98,6 +98,22 @@ int kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
 int kc_store_accept(struct kc_store *st, const struct kc_stock_report *r,
     size_t n, double now, const struct kc_history *h, struct kc_error *err);
 
+/* One webhook's part of a group commit, and its outcome. */
+struct kc_accept {
+	const struct kc_stock_report *reports;
+	size_t n;
+	double now;
+	const struct kc_history *history;	/* or NULL */
+	int rc;				/* 0: stored with the commit */
+	struct kc_error err;		/* why not */
+};
+/*
+ * Several webhooks in one transaction (one fsync), each all or nothing.
+ * -1 when the transaction failed: then none of them is stored.
+ */
+int kc_store_accept_group(struct kc_store *st, struct kc_accept *const *items,
+    size_t n, struct kc_error *err);
+
 /*
  * Up to max inbox rows not yet tried by this run, oldest first.  run_id
  * tells this run's tries apart from earlier ones.

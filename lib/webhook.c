@@ -337,8 +337,8 @@ store_was_busy(const struct kc_error *err)
  * reports it could keep a moment later.
  */
 static int
-store_reports(struct kc_context *ctx, const struct kc_webhook_body *body,
-    double started, struct kc_error *err)
+store_reports(const struct kc_job *job, const struct kc_config *cfg,
+    const struct kc_webhook_body *body, double started, struct kc_error *err)
 {
 	for (int attempt = 0;; attempt++) {
 		struct kc_store *st;
@@ -346,8 +346,10 @@ store_reports(struct kc_context *ctx, const struct kc_webhook_body *body,
 		int rc;
 
 		webhook_history(body, started, &h);
-		rc = kc_context_store(ctx, &st, err);
-		if (rc == 0)
+		if (job->group != NULL)		/* several in flight: one commit */
+			rc = kc_group_accept(job->group, cfg->state_dir, body->reports,
+			    body->count, kc_now(), &h, err);
+		else if ((rc = kc_context_store(job->ctx, &st, err)) == 0)
 			rc = kc_store_accept(st, body->reports, body->count, kc_now(), &h, err);
 		if (rc == 0 || !store_was_busy(err) ||
 		    kc_now() - started >= KC_WEBHOOK_STORE_SECONDS)
@@ -377,7 +379,7 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 			kc_log(KC_LOG_WARN, "webhook: %s", err.msg);
 		busy = rc != 0;
 	}
-	if (store_reports(job->ctx, body, started, &err) != 0) {
+	if (store_reports(job, cfg, body, started, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "webhook: cannot store %zu reports: %s",
 		    body->count, err.msg);
 		kc_lock_release(lock_fd);

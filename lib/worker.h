@@ -12,7 +12,9 @@
  * KEYCRM_SYNC_MAX_REQUESTS (a worker exits after that many requests) and
  * KEYCRM_SYNC_WORKERS (N >= 2: the process is a small supervisor that forks
  * N workers on the same socket, replaces those that end and passes
- * SIGTERM/SIGINT on; see supervise() in worker.c).
+ * SIGTERM/SIGINT on; see supervise() in worker.c) and KEYCRM_SYNC_THREADS
+ * (requests each worker serves at once, default 4: KeyCRM's webhooks then
+ * share commits; see worker_fcgi.c).
  */
 #ifndef KC_WORKER_H
 #define KC_WORKER_H
@@ -20,11 +22,17 @@
 #include <limits.h>
 
 #include "context.h"
+#include "group_commit.h"
 #include "request.h"
 
 struct kc_job {
 	/* What the process keeps across requests (context.h); never NULL. */
 	struct kc_context *ctx;
+	/*
+	 * A threaded FastCGI worker's group commit (group_commit.h); NULL:
+	 * the request commits on its own.
+	 */
+	struct kc_group *group;
 	char config_path[PATH_MAX];
 	int apply;			/* apply the inbox after answering */
 	int retain;			/* then see whether retention is due */
