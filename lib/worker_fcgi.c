@@ -321,7 +321,7 @@ serve_threads(const struct kc_program *prog, long max, int n)
 	for (int i = 0; i < started; i++)
 		pthread_join(tid[i], NULL);
 	if (p.group.commits > 0)
-		kc_log(KC_LOG_DEBUG, "worker: %lu webhooks in %lu commits",
+		kc_log(KC_LOG_INFO, "worker: %lu webhooks in %lu commits",
 		    p.group.accepted, p.group.commits);
 	kc_group_free(&p.group);
 	pthread_mutex_destroy(&p.accept_mu);
