@@ -420,33 +420,21 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 }
 
 static const char *
-given_secret(const struct kc_request *req)
+webhook_secret(const struct kc_config *cfg)
 {
-	const char *s = kc_request_param(req, "secret");
-
-	return s ? s : kc_request_env(req, "HTTP_X_WEBHOOK_SECRET");
+	return cfg->webhook_secret;
 }
 
-void
-kc_webhook_handle(struct kc_request *req, struct kc_job *job)
+/* After the pipeline's checks (worker.h): the body, then the reports. */
+static void
+webhook_serve(struct kc_request *req, const struct kc_config *cfg,
+    struct kc_job *job)
 {
-	const struct kc_config *cfg;
 	struct kc_webhook_body body;
 	struct kc_error err = { { 0 } };
 	double started = kc_now();
 	int status;
 
-	if ((cfg = kc_request_config(req, job, "POST")) == NULL)
-		return;
-	if (cfg->webhook_secret == NULL) {
-		kc_respond_error(req, 503, "the webhook is not set up (webhook_secret is not configured)");
-		return;
-	}
-	if (!kc_secret_equal(given_secret(req), cfg->webhook_secret)) {
-		kc_log(KC_LOG_WARN, "webhook: refused a request with a wrong or missing secret");
-		kc_respond_error(req, 403, "forbidden");
-		return;
-	}
 	status = kc_request_read_body(req, (size_t)cfg->webhook_max_bytes, 1, &err);
 	if (status != 0) {
 		kc_respond_error(req, status, err.msg);
@@ -464,4 +452,27 @@ kc_webhook_handle(struct kc_request *req, struct kc_job *job)
 		accept_reports(req, cfg, &body, job, started);
 	}
 	kc_webhook_body_free(&body);
+}
+
+const struct kc_endpoint kc_webhook_endpoint = {
+	.allow = "POST",
+	.secret = webhook_secret,
+	.secret_param = "secret",
+	.secret_header = "HTTP_X_WEBHOOK_SECRET",
+	.not_set_up = "the webhook is not set up (webhook_secret is not configured)",
+	.refused = "webhook: refused a request with a wrong or missing secret",
+	.handle = webhook_serve,
+};
+
+void
+kc_webhook_handle(struct kc_request *req, struct kc_job *job)
+{
+	static const struct kc_endpoint *const one[] = { &kc_webhook_endpoint };
+	static const struct kc_program alone = {
+		.name = "webhook.cgi",
+		.endpoints = one,
+		.n_endpoints = 1,
+	};
+
+	kc_program_serve(&alone, req, job);
 }

@@ -162,7 +162,7 @@ kc_worker_serve_one(const struct kc_program *prog, const struct kc_transport *io
 	} else {
 		kc_strlcpy(job->config_path, kc_config_path(&req),
 		    sizeof(job->config_path));
-		prog->handle(&req, job);
+		kc_program_serve(prog, &req, job);
 		if (!req.responded)
 			kc_respond_error(&req, 500, "no answer");
 	}
