@@ -96,7 +96,8 @@ void kc_woo_products_free(struct kc_woo_products *p);
  * its outcome.  Returns -1 when a whole request failed (shop down, key
  * rejected); the writes not done are then marked transient and the rest
  * are not tried.  A write with expect_sku is done only when the answer
- * shows that SKU (ignoring ASCII case) on the product.
+ * shows that SKU (ignoring ASCII case) on the product; alone, such a write
+ * goes as one product request (POST /products/{id}) instead of a batch.
  */
 int kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes,
     size_t n, struct kc_error *err);

@@ -476,8 +476,9 @@ def age_map(state_dir, seconds):
 
 class KnownSku(unittest.TestCase):
     """woo_sku_map_seconds: a SKU the shop showed on one product within that
-    time is written in one request, the answer must show the SKU on the
-    product, and anything else goes through a lookup."""
+    time is written in one request (POST /products/{id} when it is the only
+    write), the answer must show the SKU on the product, and anything else
+    goes through a lookup."""
 
     def setUp(self):
         self.state = make_state_dir("state-known-sku")
@@ -498,7 +499,7 @@ class KnownSku(unittest.TestCase):
         self.assertEqual(ans["applied"], 1, ans)
         log = SHOP.log()
         self.assertEqual([(e["method"], e["path"].split("?")[0]) for e in log],
-                         [("POST", "/wp-json/wc/v3/products/batch")], log)
+                         [("POST", "/wp-json/wc/v3/products/12")], log)
         self.assertEqual(SHOP.qty(12), 31)
         self.assertEqual(query(self.state, "SELECT agreed_qty FROM ledger"), [(31,)])
         self.assertEqual(inbox(self.state), {})
@@ -547,6 +548,18 @@ class KnownSku(unittest.TestCase):
         SHOP.clear_log()
         self.send("RW-SIMPLE-003", 33)
         self.assertEqual((SHOP.qty(13), len(SHOP.log())), (33, 1))
+
+    def test_several_known_skus_go_in_one_batch(self):
+        self.send("RW-SIMPLE-003", 30)
+        self.send("RW-SIMPLE-004", 40)
+        SHOP.clear_log()
+        r = self.hook.request("POST", SECRET_Q + "&wait=1", body(
+            [{"sku": "RW-SIMPLE-003", "in_stock": 31, "in_reserve": 0},
+             {"sku": "RW-SIMPLE-004", "in_stock": 41, "in_reserve": 0}]))
+        self.assertEqual(r.json()["applied"], 2, r.text)
+        self.assertEqual([(e["method"], e["path"].split("?")[0]) for e in SHOP.log()],
+                         [("POST", "/wp-json/wc/v3/products/batch")])
+        self.assertEqual((SHOP.qty(12), SHOP.qty(13)), (31, 41))
 
     def test_variations_and_duplicates_are_always_looked_up(self):
         self.send("RW-TEE-M", 5)
