@@ -198,15 +198,17 @@ newer_report_for(const struct kc_inbox_row *rows, size_t n, size_t i,
 static int
 known_write(const struct kc_config *cfg, struct kc_store *st,
     const struct kc_inbox_row *rows, size_t n, size_t i, double now,
-    struct kc_woo_write *wr, struct kc_map_entry *e)
+    struct kc_woo_write *wr, struct kc_map_entry *e, struct kc_error *err)
 {
-	struct kc_error err = { { 0 } };
 	const char *sku = rows[i].report.sku;
+	int rc;
 
 	for (size_t j = 0; j < n; j++)
 		if (j != i && kc_sku_equal(rows[j].report.sku, sku))
 			return 0;
-	if (kc_store_map_one(st, sku, e, &err) != 0 || e->count != 1 ||
+	if ((rc = kc_store_map_one(st, sku, e, err)) < 0)
+		return -1;
+	if (rc == KC_STORE_ABSENT || e->count != 1 ||
 	    e->confirmed_at < now - (double)cfg->woo_sku_map_seconds ||
 	    e->confirmed_at > now + 5)
 		return 0;
@@ -266,9 +268,14 @@ apply_known(const struct kc_config *cfg, struct kc_store *st,
 		kc_error_set(err, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < *n; i++)
-		if (known_write(cfg, st, rows, *n, i, now, &writes[m], &maps[m]))
+	for (size_t i = 0; i < *n; i++) {
+		int k = known_write(cfg, st, rows, *n, i, now, &writes[m], &maps[m], err);
+
+		if (k < 0)
+			goto out;
+		if (k > 0)
 			row_of[m++] = i;
+	}
 	rc = 0;
 	if (m == 0)
 		goto out;
