@@ -36,7 +36,8 @@ accept    Webhook acceptance (secret check, JSON parse, durable SQLite commit, a
           per webhook of the FastCGI workers: strace -c over 100 webhooks one after
           another, and over 400 with 8 in flight (group commit: KEYCRM_SYNC_THREADS, default
           4 per worker), if strace is installed. --servers nginx-fastcgi-t1 adds nginx +
-          FastCGI with KEYCRM_SYNC_THREADS=1 (no group commit) for comparison. Plain CGI, exec by exec (--execs, no web server): CPU of the process
+          FastCGI with KEYCRM_SYNC_THREADS=1 (no group commit) for comparison,
+          nginx-fastcgi-w1t8 one worker process with 8 threads (one writer connection). Plain CGI, exec by exec (--execs, no web server): CPU of the process
           (wait4) and with what it leaves running (a cgroup joined before exec), wall time,
           peak RSS. And a probe of the disk: SQLite commits/s, WAL, synchronous=FULL, one
           writer - the bound of one fsync'd commit per webhook.
@@ -676,10 +677,15 @@ def part_accept(args, kc, results):
                                      "Apache + mod_proxy_fcgi (spawn-fcgi -F 2)"),
                # Group commit off: one request at a time per worker, as before it.
                "nginx-fastcgi-t1": ("nginx", "fastcgi", "nginx + FastCGI (spawn-fcgi -F 2), "
-                                    "KEYCRM_SYNC_THREADS=1")}
+                                    "KEYCRM_SYNC_THREADS=1"),
+               # One worker process, all webhooks through one writer connection.
+               "nginx-fastcgi-w1t8": ("nginx", "fastcgi", "nginx + FastCGI (spawn-fcgi -F 1), "
+                                      "KEYCRM_SYNC_THREADS=8")}
     for key in args.servers:
         kind, mode, title = configs[key]
-        env = {"KEYCRM_SYNC_THREADS": "1"} if key.endswith("-t1") else None
+        env = {"KEYCRM_SYNC_THREADS": "1"} if key.endswith("-t1") else \
+            {"KEYCRM_SYNC_THREADS": "8"} if key.endswith("-t8") else None
+        nworkers = 1 if "-w1" in key else 2
         log(f"accept: {title}")
         state = kc.make_state_dir(f"accept-{kind}-{mode}")
         cfg = kc.write_config(Path(kc.root()) / f"accept-{kind}-{mode}.conf",
@@ -688,7 +694,7 @@ def part_accept(args, kc, results):
                               woo_consumer_key=kc.CK, woo_consumer_secret=kc.CS)
         lock = ApplyLockHolder(state)
         holder = None
-        srv = start_server(kind, mode, kc.BINDIR, cfg, 2, kc, env)
+        srv = start_server(kind, mode, kc.BINDIR, cfg, nworkers, kc, env)
         stack = ours = None
         try:
             static = srv.dir / "htdocs" / "static.json"
