@@ -320,7 +320,16 @@ class GroupCommit(unittest.TestCase):
         answers = {}
         t = threading.Thread(target=lambda: answers.update(self.burst(srv, ids)))
         t.start()
-        time.sleep(1.5)
+        # Until the worker holds several of them (its accepted connections).
+        sock = str(srv.run_dir / "webhook.sock")
+
+        def accepted():
+            lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+            return sum(1 for line in lines
+                       if line.split()[-1] == sock and line.split()[5] == "03")
+
+        wait_for(lambda: accepted() >= 4, timeout=30, what="webhooks in the worker")
+        time.sleep(0.3)
         early = dict(answers)
         con.execute("ROLLBACK")
         con.close()
