@@ -2,6 +2,7 @@
  * apply.c - see apply.h.
  */
 #include "apply.h"
+#include "apply_known.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -148,8 +149,8 @@ settle_row(struct kc_store *st, const struct kc_inbox_row *row,
  * Marks every row of a round as tried and failed for the same reason, and
  * lists them like any other failure: the answer and the log tell one story.
  */
-static int
-retry_all(struct kc_store *st, struct kc_inbox_row *rows, size_t n,
+int
+kc_apply_retry_all(struct kc_store *st, struct kc_inbox_row *rows, size_t n,
     int64_t run_id, const char *why, struct kc_apply_result *res,
     struct kc_error *err)
 {
@@ -183,151 +184,6 @@ newer_report_for(const struct kc_inbox_row *rows, size_t n, size_t i,
 	return 0;
 }
 
-/*
- * Known SKUs in one request (woo_sku_map_seconds).  WooCommerce has no
- * conditional write, so a write by product id cannot be made safe against
- * a product that kept its id but got another SKU: the answer shows that
- * only after the stock was saved.  So the map is used only within
- * woo_sku_map_seconds of the shop last showing that SKU on that product,
- * only for a SKU on exactly one top-level product (a variation written
- * through a parent it has left would be moved back to it) whose stock it
- * managed, and only for the one report of that SKU in the round.  A
- * deleted product answers an error and nothing is saved; any answer that
- * does not show the SKU on the product sends the row to a lookup.
- */
-static int
-known_write(const struct kc_config *cfg, struct kc_store *st,
-    const struct kc_inbox_row *rows, size_t n, size_t i, double now,
-    struct kc_woo_write *wr, struct kc_map_entry *e, struct kc_error *err)
-{
-	const char *sku = rows[i].report.sku;
-	int rc;
-
-	for (size_t j = 0; j < n; j++)
-		if (j != i && kc_sku_equal(rows[j].report.sku, sku))
-			return 0;
-	if ((rc = kc_store_map_one(st, sku, e, err)) < 0)
-		return -1;
-	if (rc == KC_STORE_ABSENT || e->count != 1 ||
-	    e->confirmed_at < now - (double)cfg->woo_sku_map_seconds ||
-	    e->confirmed_at > now + 5)
-		return 0;
-	if (strcmp(e->type, "simple") != 0 && strcmp(e->type, "variable") != 0)
-		return 0;
-	if (strcmp(e->manage, "yes") != 0 &&
-	    !(strcmp(e->manage, "no") == 0 && cfg->manage_stock == KC_MANAGE_ENABLE))
-		return 0;
-	memset(wr, 0, sizeof(*wr));
-	wr->id = e->id;
-	wr->qty = kc_stock_target(rows[i].report.in_stock, rows[i].report.in_reserve,
-	    cfg->subtract_reserve);
-	wr->expect_sku = sku;
-	return 1;
-}
-
-static int
-settle_known(struct kc_store *st, const struct kc_inbox_row *row,
-    const struct kc_woo_write *wr, const struct kc_map_entry *e,
-    struct kc_apply_result *res, struct kc_error *err)
-{
-	const char *sku = row->report.sku;
-	double now = kc_now();
-	static const enum kc_problem gone[] = { KC_PROBLEM_UNMATCHED,
-	    KC_PROBLEM_DUPLICATE, KC_PROBLEM_SKIPPED, KC_PROBLEM_FAILED };
-
-	if (kc_store_map_clear(st, sku, err) != 0 ||
-	    kc_store_map_add(st, sku, wr->id, e->parent_id, e->type, "yes",
-	    wr->qty, 1, now, err) != 0)
-		return -1;
-	for (size_t k = 0; k < sizeof(gone) / sizeof(gone[0]); k++)
-		if (kc_store_problem(st, sku, gone[k], NULL, now, err) != 0)
-			return -1;
-	res->applied++;
-	if (kc_store_ledger_agree(st, sku, wr->qty, now, err) != 0)
-		return -1;
-	return kc_store_inbox_done(st, sku, row->seq, err);
-}
-
-/*
- * Writes the round's known SKUs first; moves the rows it settled out of
- * rows (*n shrinks).  1: the shop failed, stop the run.
- */
-static int
-apply_known(const struct kc_config *cfg, struct kc_store *st,
-    struct kc_woo *woo, struct kc_inbox_row *rows, size_t *n, int64_t run_id,
-    struct kc_apply_result *res, struct kc_error *err)
-{
-	struct kc_woo_write *writes = calloc(*n, sizeof(*writes));
-	struct kc_map_entry *maps = calloc(*n, sizeof(*maps));
-	size_t *row_of = calloc(*n, sizeof(*row_of)), m = 0, keep = 0;
-	struct kc_error werr = { { 0 } };
-	double now = kc_now();
-	int rc = -1;
-
-	if (writes == NULL || maps == NULL || row_of == NULL) {
-		kc_error_set(err, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < *n; i++) {
-		int k = known_write(cfg, st, rows, *n, i, now, &writes[m], &maps[m], err);
-
-		if (k < 0)
-			goto out;
-		if (k > 0)
-			row_of[m++] = i;
-	}
-	rc = 0;
-	if (m == 0)
-		goto out;
-	if (kc_woo_set_stock(woo, writes, m, &werr) != 0) {
-		kc_strlcpy(res->error, werr.msg, sizeof(res->error));
-		rc = retry_all(st, rows, *n, run_id, werr.msg, res, err) == 0 ? 1 : -1;
-		*n = 0;
-		goto out;
-	}
-	kc_crash_point("after-shop-write");
-	if (kc_store_begin(st, err) != 0) {
-		rc = -1;
-		goto out;
-	}
-	for (size_t k = 0; k < m; k++) {
-		const struct kc_inbox_row *row = &rows[row_of[k]];
-
-		if (writes[k].stale_written)
-			kc_log(KC_LOG_WARN, "product %lld was written with the stock of SKU %s"
-			    " from the SKU map, but its SKU changed within woo_sku_map_seconds: %s",
-			    writes[k].id, row->report.sku, writes[k].error);
-		if (writes[k].done && settle_known(st, row, &writes[k], &maps[k], res, err) != 0) {
-			kc_store_rollback(st);
-			rc = -1;
-			goto out;
-		}
-	}
-	if (kc_store_commit(st, err) != 0) {
-		rc = -1;
-		goto out;
-	}
-	/* The rest, stale mappings included, go the lookup way. */
-	for (size_t i = 0, k = 0; i < *n; i++) {
-		while (k < m && row_of[k] < i)
-			k++;
-		if (k < m && row_of[k] == i && writes[k].done) {
-			free(rows[i].report.sku);
-			rows[i].report.sku = NULL;
-			continue;
-		}
-		rows[keep++] = rows[i];
-	}
-	for (size_t i = keep; i < *n; i++)
-		rows[i].report.sku = NULL;	/* moved, or freed above */
-	*n = keep;
-out:
-	free(writes);
-	free(maps);
-	free(row_of);
-	return rc;
-}
-
 /* One round: look up, decide, write, settle.  1: stop the run. */
 static int
 apply_round(const struct kc_config *cfg, struct kc_store *st,
@@ -343,7 +199,7 @@ apply_round(const struct kc_config *cfg, struct kc_store *st,
 	struct kc_error werr = { { 0 } };
 
 	if (cfg->woo_sku_map_seconds > 0) {
-		int r = apply_known(cfg, st, woo, rows, &n, run_id, res, err);
+		int r = kc_apply_known(cfg, st, woo, rows, &n, run_id, res, err);
 
 		if (r != 0 || n == 0) {
 			free(skus);
@@ -359,7 +215,7 @@ apply_round(const struct kc_config *cfg, struct kc_store *st,
 		skus[i] = rows[i].report.sku;
 	if (kc_woo_find_skus(woo, skus, n, &found, &werr) != 0) {
 		kc_strlcpy(res->error, werr.msg, sizeof(res->error));
-		rc = retry_all(st, rows, n, run_id, werr.msg, res, err) == 0 ? 1 : -1;
+		rc = kc_apply_retry_all(st, rows, n, run_id, werr.msg, res, err) == 0 ? 1 : -1;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
