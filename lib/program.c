@@ -4,6 +4,7 @@
  */
 #include "worker.h"
 
+#include "i18n.h"
 #include "util.h"
 
 static void
@@ -30,7 +31,7 @@ serve_endpoint(const struct kc_endpoint *ep, struct kc_request *req,
 			given = kc_request_env(req, ep->secret_header);
 		if (!kc_secret_equal(given, want)) {
 			kc_log(KC_LOG_WARN, "%s", ep->refused);
-			kc_respond_error(req, 403, "forbidden");
+			kc_respond_error(req, 403, _("forbidden"));
 			return;
 		}
 	}
@@ -52,5 +53,6 @@ kc_program_serve(const struct kc_program *prog, struct kc_request *req,
 	if (prog->handle != NULL)
 		prog->handle(req, job);
 	else
-		kc_respond_error(req, 404, "not found");
+		kc_log(KC_LOG_ERROR, "%s: no endpoint for this request", prog->name);
+	/* Unanswered, the worker answers 500. */
 }
