@@ -24,9 +24,9 @@ PKGS      = libcurl jansson sqlite3 libcrypto
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wvla \
             -Wno-format-truncation
-KC_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Ilib \
+KC_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Ilib \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-KC_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfcgi -lunistring -lm
+KC_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfcgi -lunistring -lm -pthread
 
 LIB_SRC   = $(wildcard lib/*.c)
 LIB_OBJ   = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)

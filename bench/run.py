@@ -33,8 +33,11 @@ accept    Webhook acceptance (secret check, JSON parse, durable SQLite commit, a
           CPU per request: the server's process tree (web server, fcgiwrap, mod_cgid, the
           programs, detached appliers) is moved into a cgroup v2 and cpu.stat is read
           around each run; the FastCGI workers get a cgroup of their own. System calls
-          per webhook of the FastCGI workers: strace -c over 100 webhooks (if strace is
-          installed). Plain CGI, exec by exec (--execs, no web server): CPU of the process
+          per webhook of the FastCGI workers: strace -c over 100 webhooks one after
+          another, and over 400 with 8 in flight (group commit: KEYCRM_SYNC_THREADS, default
+          4 per worker), if strace is installed. --servers nginx-fastcgi-t1 adds nginx +
+          FastCGI with KEYCRM_SYNC_THREADS=1 (no group commit) for comparison,
+          nginx-fastcgi-w1t8 one worker process with 8 threads (one writer connection). Plain CGI, exec by exec (--execs, no web server): CPU of the process
           (wait4) and with what it leaves running (a cgroup joined before exec), wall time,
           peak RSS. And a probe of the disk: SQLite commits/s, WAL, synchronous=FULL, one
           writer - the bound of one fsync'd commit per webhook.
@@ -49,7 +52,9 @@ apply     Webhook application (?wait=1; webhook.cgi run as plain CGI) of K = 1, 
               wall_real <= wall_measured + requests x (70 - 70 x scale) ms
                                          + items_written x (26 - 26 x scale) ms
           Then 100 items as one batch against 100 items in 10 groups (batch writes to
-          different parents), at the full latencies.
+          different parents), at the full latencies; and 1 item of a simple product seen
+          before, with woo_sku_map_seconds = 0 (lookup, then the write) and = 600 (one
+          request from the SKU map).
 sync      sync.cgi (plain CGI) on catalogues of --sizes SKUs: 60 % simple products, 40 %
           variations (4 per variable product, whose parent has a SKU and no stock of its
           own), all with an old date_modified_gmt. Runs: the first run (the baseline: a
@@ -563,11 +568,11 @@ class ApplyLockHolder:
             self.fd = None
 
 
-def start_server(kind, mode, bindir, cfg, workers, kc):
+def start_server(kind, mode, bindir, cfg, workers, kc, env=None):
     servers = kc.servers
     if kind == "nginx":
         srv = servers.Nginx(str(kc.root()), str(bindir), cfg, workers=workers,
-                            programs=("webhook.cgi",), mode=mode)
+                            programs=("webhook.cgi",), mode=mode, env=env)
     else:
         srv = servers.Apache(str(kc.root()), str(bindir), cfg, programs=("webhook.cgi",),
                              mode=mode, workers=workers)
@@ -619,9 +624,10 @@ def measure_wrk(label, url, method, args, workdir, stack, ours, check=None, conn
     return runs
 
 
-def syscall_profile(pids, send, n):
-    """strace -c of the processes `pids` while send() is called n times: {syscall: calls
-    per call of send()}, or None without strace."""
+def syscall_profile(pids, send, n, in_flight=1):
+    """strace -c of the processes `pids` (all their threads) while send() is called n
+    times, in_flight at once: {syscall: calls per call of send()}, or None without
+    strace."""
     if shutil.which("strace") is None or not pids:
         return None
     with tempfile.TemporaryDirectory() as d:
@@ -631,8 +637,13 @@ def syscall_profile(pids, send, n):
             cmd += ["-p", str(pid)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)                     # attached
-        for i in range(n):
-            send(i)
+        if in_flight > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(in_flight) as pool:
+                list(pool.map(send, range(n)))
+        else:
+            for i in range(n):
+                send(i)
         time.sleep(0.5)                     # the last request's after-answer work
         proc.send_signal(2)
         proc.wait(timeout=30)
@@ -663,9 +674,18 @@ def part_accept(args, kc, results):
                "nginx-fcgiwrap": ("nginx", "fcgiwrap", "nginx + plain CGI (fcgiwrap -c 2)"),
                "apache-cgi": ("apache", "cgi", "Apache + mod_cgid (plain CGI)"),
                "apache-proxy-fcgi": ("apache", "proxy_fcgi",
-                                     "Apache + mod_proxy_fcgi (spawn-fcgi -F 2)")}
+                                     "Apache + mod_proxy_fcgi (spawn-fcgi -F 2)"),
+               # Group commit off: one request at a time per worker, as before it.
+               "nginx-fastcgi-t1": ("nginx", "fastcgi", "nginx + FastCGI (spawn-fcgi -F 2), "
+                                    "KEYCRM_SYNC_THREADS=1"),
+               # One worker process, all webhooks through one writer connection.
+               "nginx-fastcgi-w1t8": ("nginx", "fastcgi", "nginx + FastCGI (spawn-fcgi -F 1), "
+                                      "KEYCRM_SYNC_THREADS=8")}
     for key in args.servers:
         kind, mode, title = configs[key]
+        env = {"KEYCRM_SYNC_THREADS": "1"} if key.endswith("-t1") else \
+            {"KEYCRM_SYNC_THREADS": "8"} if key.endswith("-t8") else None
+        nworkers = 1 if "-w1" in key else 2
         log(f"accept: {title}")
         state = kc.make_state_dir(f"accept-{kind}-{mode}")
         cfg = kc.write_config(Path(kc.root()) / f"accept-{kind}-{mode}.conf",
@@ -674,7 +694,7 @@ def part_accept(args, kc, results):
                               woo_consumer_key=kc.CK, woo_consumer_secret=kc.CS)
         lock = ApplyLockHolder(state)
         holder = None
-        srv = start_server(kind, mode, kc.BINDIR, cfg, 2, kc)
+        srv = start_server(kind, mode, kc.BINDIR, cfg, nworkers, kc, env)
         stack = ours = None
         try:
             static = srv.dir / "htdocs" / "static.json"
@@ -713,6 +733,7 @@ def part_accept(args, kc, results):
                                     "webhook at a time)", "runs": runs})
             if profile:
                 prof["accept only, while an applier runs"] = syscall_profile(workers, send, 100)
+                prof["the same, 8 in flight"] = syscall_profile(workers, send, 400, in_flight=8)
             holder.release()
             # (2) The apply lock alone: each webhook's connection is the only one, and
             # SQLite checkpoints and deletes the WAL when it closes.
@@ -827,6 +848,18 @@ def report_accept(res, args):
                      fmt3(stats([r.get("cpu_stack_ms") for r in runs]), 2),
                      fmt3(stats([r.get("cpu_ours_ms") for r in runs]), 2),
                      sum(r["errors"] for r in runs)])
+    fastcgi = [r for r in res["rows"] if r["server"].startswith("nginx + FastCGI")]
+    empty = [r for r in fastcgi if r["what"].startswith("baseline: empty")]
+    if empty:
+        base = stats([r["rps"] for r in empty[0]["runs"]])[1]
+        lines = []
+        for r in fastcgi:
+            if r["what"].startswith("webhook: accept only, while"):
+                med = stats([x["rps"] for x in r["runs"]])[1]
+                lines.append(f"- {r['server']}: {med:,.0f} durable webhooks/s against "
+                             f"{base:,.0f} empty answers/s = **{100 * med / base:.1f} %**; "
+                             f"the disk: {res['fsync']:,.0f} fsync'd commits/s")
+        out.append("\n".join(lines) + "\n")
     out.append(table(["server", "request", "answers/s", "p50 ms", "p99 ms",
                       "CPU ms/request, whole server", "CPU ms/request, our FastCGI workers",
                       "errors"], rows))
@@ -917,6 +950,7 @@ def part_apply(args, kc, results):
             res["rows"].append({"k": k, "latency_ms": latency, "per_item_ms": per_item,
                                 "runs": runs})
         res["groups"] = apply_groups(args, kc, shop, cfg, binary, managed, qty)
+        res["known"] = apply_known(args, kc, shop, state, binary, managed, qty)
     finally:
         shop.stop()
 
@@ -957,6 +991,39 @@ def apply_groups(args, kc, shop, cfg, binary, managed, qty):
     return out
 
 
+def apply_known(args, kc, shop, state, binary, managed, qty):
+    """One item of a simple product whose SKU the map learnt from an earlier webhook, at
+    WooCommerce's full latencies: with woo_sku_map_seconds = 0 (always a lookup first)
+    and = 600 (written from the map in one request)."""
+    sku = [s for _, s, _, parent in managed if not parent][-300]
+    shop.faults(latency_ms=WOO_LATENCY_MS, per_item_ms=WOO_PER_ITEM_MS, workers=2)
+    out = {}
+    for name, seconds in (("lookup, then the write", 0), ("known SKU, from the map", 600)):
+        cfg = kc.write_config(Path(kc.root()) / f"apply-known-{seconds}.conf",
+                              webhook_secret=kc.WEBHOOK_SECRET, state_dir=state,
+                              woo_url=shop.url, woo_consumer_key=kc.CK,
+                              woo_consumer_secret=kc.CS, sync_max_seconds=3600,
+                              woo_sku_map_seconds=seconds)
+        walls, requests = [], []
+        for r in range(args.runs + 1):          # the first one teaches the map
+            qty[sku] += 1
+            body = json.dumps([{"sku": sku, "in_stock": qty[sku], "in_reserve": 0}]).encode()
+            shop.clear_log()
+            c = run_child([str(binary)], cgi_env(cfg, "POST",
+                                                 f"secret={kc.WEBHOOK_SECRET}&wait=1", body),
+                          body)
+            status, _, text = kc.servers.parse_cgi_output(c.stdout)
+            if status != 200 or json.loads(text).get("applied") != 1:
+                raise RuntimeError(f"apply known SKU: {status} {text[:300]!r}")
+            if r > 0:
+                walls.append(c.wall)
+                requests.append(len(shop.log()))
+        out[name] = {"walls": walls, "requests": requests}
+        log(f"apply, 1 item: {name}: {requests[0]} shop requests, "
+            f"median {stats(walls)[1]:.3f} s")
+    return out
+
+
 def report_apply(res):
     rows = []
     for row in res["rows"]:
@@ -985,6 +1052,17 @@ def report_apply(res):
                        fmt3(stats(one["walls"]), 2), "1"],
                       ["10 groups (64 simple + 9 x 4 variations)", str(ten["writes"]),
                        fmt3(stats(ten["walls"]), 2), fmt3(stats(ratios), 2)]]))
+    k = res.get("known")
+    if k:
+        put = WOO_LATENCY_MS / 1000
+        text += ("\n\n1 item of a simple product seen before, at 70 ms per request + 26 ms per "
+                 "batch item (a lone write from the map goes as one product request, 70 ms); "
+                 "the wall is the whole plain-CGI process with `?wait=1`:\n\n" + table(
+                     ["path", "shop requests", "wall s", "vs one single PUT (70 ms)"],
+                     [[name, "/".join(str(x) for x in sorted(set(v["requests"]))),
+                       fmt3(stats(v["walls"]), 3),
+                       fmt3(tuple(w / put for w in stats(v["walls"])), 2)]
+                      for name, v in k.items()]))
     return text
 
 

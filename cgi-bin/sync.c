@@ -13,9 +13,12 @@ shell(int argc, char **argv)
 	return kc_sync_shell(argc, argv, stdout, stderr);
 }
 
+static const struct kc_endpoint *const endpoints[] = { &kc_sync_endpoint };
+
 static const struct kc_program sync_program = {
 	.name = "sync.cgi",
-	.handle = kc_sync_handle,
+	.endpoints = endpoints,
+	.n_endpoints = 1,
 	.run_job = kc_job_apply,
 	.shell = shell,
 };

@@ -20,14 +20,14 @@ shell(int argc, char **argv)
 }
 
 /* One binary, two endpoints: told apart by the request's path (SPEC 3). */
-static void
-handle(struct kc_request *req, struct kc_job *job)
-{
-	if (kc_shop_webhook_path(req))
-		kc_shop_webhook_handle(req, job);
-	else
-		kc_webhook_handle(req, job);
-}
+static const struct kc_endpoint shop_endpoint = {
+	.matches = kc_shop_webhook_path,
+	.handle_raw = kc_shop_webhook_handle,	/* signed bodies: checks its own */
+};
+static const struct kc_endpoint *const endpoints[] = {
+	&shop_endpoint,
+	&kc_webhook_endpoint,
+};
 
 static void
 run_job(const struct kc_job *job)
@@ -40,7 +40,8 @@ run_job(const struct kc_job *job)
 
 static const struct kc_program webhook = {
 	.name = "webhook.cgi",
-	.handle = handle,
+	.endpoints = endpoints,
+	.n_endpoints = sizeof(endpoints) / sizeof(endpoints[0]),
 	.run_job = run_job,
 	.shell = shell,
 };

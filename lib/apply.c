@@ -2,6 +2,7 @@
  * apply.c - see apply.h.
  */
 #include "apply.h"
+#include "apply_known.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -148,8 +149,8 @@ settle_row(struct kc_store *st, const struct kc_inbox_row *row,
  * Marks every row of a round as tried and failed for the same reason, and
  * lists them like any other failure: the answer and the log tell one story.
  */
-static int
-retry_all(struct kc_store *st, struct kc_inbox_row *rows, size_t n,
+int
+kc_apply_retry_all(struct kc_store *st, struct kc_inbox_row *rows, size_t n,
     int64_t run_id, const char *why, struct kc_apply_result *res,
     struct kc_error *err)
 {
@@ -197,6 +198,14 @@ apply_round(const struct kc_config *cfg, struct kc_store *st,
 	int rc = -1, shop_failed = 0;
 	struct kc_error werr = { { 0 } };
 
+	if (cfg->woo_sku_map_seconds > 0) {
+		int r = kc_apply_known(cfg, st, woo, rows, &n, run_id, res, err);
+
+		if (r != 0 || n == 0) {
+			free(skus);
+			return r;
+		}
+	}
 	plans = calloc(n, sizeof(*plans));
 	if (skus == NULL || plans == NULL) {
 		kc_error_set(err, "out of memory");
@@ -206,7 +215,7 @@ apply_round(const struct kc_config *cfg, struct kc_store *st,
 		skus[i] = rows[i].report.sku;
 	if (kc_woo_find_skus(woo, skus, n, &found, &werr) != 0) {
 		kc_strlcpy(res->error, werr.msg, sizeof(res->error));
-		rc = retry_all(st, rows, n, run_id, werr.msg, res, err) == 0 ? 1 : -1;
+		rc = kc_apply_retry_all(st, rows, n, run_id, werr.msg, res, err) == 0 ? 1 : -1;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {

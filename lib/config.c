@@ -113,6 +113,9 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_LANGUAGE] = { "language", T_LANGUAGE, OFF(language), 0, 0, 0, 0,
 	    NULL, NULL,
 	    "Language of the settings page and of the answers meant for people: auto (from the browser's Accept-Language: Ukrainian when it prefers it, else English), en or uk." },
+	[KC_KEY_WOO_SKU_MAP_SECONDS] = { "woo_sku_map_seconds", T_LONG, OFF(woo_sku_map_seconds), 0, 86400, 0, 0,
+	    NULL, NULL,
+	    "For this many seconds after the shop last showed a SKU on one product, stock for it is written without a lookup first (one request instead of two). WooCommerce cannot make a write conditional: a product given another SKU within that time gets the old SKU's stock once (it is then reported). 0: always look up." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };

@@ -46,6 +46,7 @@ enum kc_key {
 	KC_KEY_LOG_LEVEL,
 	KC_KEY_SHOP_WEBHOOK_SECRET,
 	KC_KEY_LANGUAGE,
+	KC_KEY_WOO_SKU_MAP_SECONDS,
 	KC_KEY__MAX
 };
 
@@ -73,6 +74,7 @@ struct kc_config {
 	enum kc_log_level log_level;		/* what kc_log() writes */
 	char *shop_webhook_secret;		/* WooCommerce signs its webhooks with it */
 	char *language;				/* "auto", "en" or "uk" (kc_i18n_select) */
+	long woo_sku_map_seconds;		/* trust a confirmed SKU -> product this long */
 
 	enum kc_source source[KC_KEY__MAX];
 };

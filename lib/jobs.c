@@ -38,11 +38,29 @@ void
 kc_job_retain(const struct kc_job *job)
 {
 	const struct kc_config *cfg;
+	struct kc_store *st;
+	struct kc_retention_result res;
 	struct kc_error err = { { 0 } };
+	int rc;
 
 	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
 		return;
 	}
-	kc_store_retention_after_run(cfg->state_dir);
+	/*
+	 * The kept connection: whether retention is due is one read, where a
+	 * connection of its own cost an open, the schema check and a close
+	 * after every webhook.
+	 */
+	if (kc_context_store(job->ctx, &st, &err) != 0) {
+		kc_log(KC_LOG_WARN, "retention: %s", err.msg);
+		return;
+	}
+	rc = kc_store_retention(st, kc_now(), 0, &res, &err);
+	if (rc < 0)
+		kc_log(KC_LOG_WARN, "%s", err.msg);
+	else if (rc > 0)
+		kc_log(KC_LOG_INFO, "retention: dropped %ld history, %ld problem and %ld ledger rows%s",
+		    res.history, res.problems, res.ledger,
+		    res.vacuumed ? "; the database was compacted" : "");
 }

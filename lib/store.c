@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -277,6 +278,26 @@ migrate(struct kc_store *st, struct kc_error *err)
 	return 0;
 }
 
+/*
+ * Waiting for another connection's write lock, about 10 s in all.
+ * SQLite's own busy timeout sleeps 1, 2, 5, 10 ... 100 ms between tries;
+ * a commit holds the lock for well under a millisecond, so under load
+ * that left webhooks asleep long after the lock was free.  Short sleeps
+ * first, longer ones only once the wait is a long one.
+ */
+static int
+busy_wait(void *unused, int tries)
+{
+	struct timespec ts = { 0, 0 };
+
+	(void)unused;
+	if (tries >= 1135)		/* 50 x 0.1 ms + 100 x 1 ms + 985 x 10 ms */
+		return 0;
+	ts.tv_nsec = tries < 50 ? 100000L : tries < 150 ? 1000000L : 10000000L;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 int
 kc_store_open(struct kc_store *st, const char *state_dir, struct kc_error *err)
 {
@@ -310,7 +331,7 @@ kc_store_open(struct kc_store *st, const char *state_dir, struct kc_error *err)
 		kc_store_close(st);
 		return -1;
 	}
-	sqlite3_busy_timeout(st->db, 10000);
+	sqlite3_busy_handler(st->db, busy_wait, NULL);
 	if (sqlite3_create_function_v2(st->db, "kc_sku_key", 1,
 	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_sku_key, NULL, NULL,
 	    NULL) != SQLITE_OK) {

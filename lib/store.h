@@ -98,6 +98,22 @@ int kc_store_enqueue(struct kc_store *st, const struct kc_stock_report *r,
 int kc_store_accept(struct kc_store *st, const struct kc_stock_report *r,
     size_t n, double now, const struct kc_history *h, struct kc_error *err);
 
+/* One webhook's part of a group commit, and its outcome. */
+struct kc_accept {
+	const struct kc_stock_report *reports;
+	size_t n;
+	double now;
+	const struct kc_history *history;	/* or NULL */
+	int rc;				/* 0: stored with the commit */
+	struct kc_error err;		/* why not */
+};
+/*
+ * Several webhooks in one transaction (one fsync), each all or nothing.
+ * -1 when the transaction failed: then none of them is stored.
+ */
+int kc_store_accept_group(struct kc_store *st, struct kc_accept *const *items,
+    size_t n, struct kc_error *err);
+
 /*
  * Up to max inbox rows not yet tried by this run, oldest first.  run_id
  * tells this run's tries apart from earlier ones.
@@ -137,6 +153,18 @@ int kc_store_map_clear(struct kc_store *st, const char *sku,
 int kc_store_map_add(struct kc_store *st, const char *sku, long long id,
     long long parent_id, const char *type, const char *manage_stock,
     long long qty, int has_qty, double now, struct kc_error *err);
+
+/* What the map knows of one SKU: its first product and how many it has. */
+struct kc_map_entry {
+	long long id, parent_id;
+	char type[16];			/* simple, variable, variation, ... */
+	char manage[8];			/* yes, no, parent */
+	double confirmed_at;		/* when the shop last showed this product with it */
+	long long count;		/* products the map holds for the SKU */
+};
+/* 0 found, KC_STORE_ABSENT, -1 failed. */
+int kc_store_map_one(struct kc_store *st, const char *sku,
+    struct kc_map_entry *out, struct kc_error *err);
 
 /* Records (or, with detail NULL, clears) a problem of one SKU. */
 int kc_store_problem(struct kc_store *st, const char *sku,

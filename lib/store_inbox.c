@@ -96,6 +96,38 @@ kc_store_accept(struct kc_store *st, const struct kc_stock_report *r,
 }
 
 int
+kc_store_accept_group(struct kc_store *st, struct kc_accept *const *items,
+    size_t n, struct kc_error *err)
+{
+	if (kc_store_begin(st, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct kc_accept *a = items[i];
+
+		/* Each webhook all or nothing: one savepoint each. */
+		a->rc = kc_sql_exec(st, "SAVEPOINT one_webhook", &a->err);
+		if (a->rc == 0 &&
+		    ((a->n > 0 && enqueue_rows(st, a->reports, a->n, a->now, &a->err) != 0) ||
+		    (a->history != NULL && kc_store_history_add(st, a->history, &a->err) != 0))) {
+			a->rc = -1;
+			if (kc_sql_exec(st, "ROLLBACK TO one_webhook", err) != 0) {
+				kc_store_rollback(st);
+				return -1;
+			}
+		}
+		if (kc_sql_exec(st, "RELEASE one_webhook", err) != 0) {
+			kc_store_rollback(st);
+			return -1;
+		}
+	}
+	kc_crash_point("before-group-commit");
+	if (kc_store_commit(st, err) != 0)
+		return -1;
+	kc_crash_point("after-inbox-commit");
+	return 0;
+}
+
+int
 kc_store_inbox_take(struct kc_store *st, int64_t run_id, size_t max,
     struct kc_inbox_row **rows, size_t *n, struct kc_error *err)
 {

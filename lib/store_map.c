@@ -47,6 +47,42 @@ kc_store_map_add(struct kc_store *st, const char *sku, long long id,
 	return kc_sql_run(st, s, "sku map", err);
 }
 
+int
+kc_store_map_one(struct kc_store *st, const char *sku, struct kc_map_entry *out,
+    struct kc_error *err)
+{
+	sqlite3_stmt *s = kc_sql_prepare(st, "SELECT product_id, parent_id, type,"
+	    " manage_stock, refreshed_at, (SELECT count(*) FROM sku_map"
+	    " WHERE sku_key = kc_sku_key(?1)) FROM sku_map"
+	    " WHERE sku_key = kc_sku_key(?1) LIMIT 1", err);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	memset(out, 0, sizeof(*out));
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(s, 2);
+		const char *manage = (const char *)sqlite3_column_text(s, 3);
+
+		out->id = sqlite3_column_int64(s, 0);
+		out->parent_id = sqlite3_column_int64(s, 1);
+		kc_strlcpy(out->type, type ? type : "", sizeof(out->type));
+		kc_strlcpy(out->manage, manage ? manage : "", sizeof(out->manage));
+		out->confirmed_at = sqlite3_column_double(s, 4);
+		out->count = sqlite3_column_int64(s, 5);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = KC_STORE_ABSENT;
+	} else {
+		kc_sql_db_error(st, err, "sku map");
+		rc = -1;
+	}
+	kc_sql_release(st, s);
+	return rc;
+}
+
 static const char *
 problem_name(enum kc_problem kind)
 {

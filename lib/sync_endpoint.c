@@ -90,48 +90,27 @@ handle_compare(struct kc_request *req, const struct kc_config *cfg)
 	kc_compare_result_free(&res);
 }
 
-void
-kc_sync_handle(struct kc_request *req, struct kc_job *job)
+/* After the pipeline's checks (worker.h), with the configuration kept. */
+static void
+sync_serve(struct kc_request *req, const struct kc_config *cfg,
+    struct kc_job *job)
 {
-	struct kc_config cfg;
 	struct kc_sync_options opts = { 0 };
 	struct kc_sync_result res;
 	struct kc_error err = { { 0 } };
-	const char *token;
 	json_t *ans;
 	int rc;
 
-	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0) {
-		kc_respond_method_not_allowed(req, "GET, POST");
-		return;
-	}
-	if (kc_config_load(&cfg, job->config_path, &err) != 0) {
-		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
-		kc_respond_error(req, 500, "configuration error; the details are in the web server's error log");
-		return;
-	}
-	if (cfg.sync_token == NULL) {
-		kc_respond_error(req, 503, "the sync URL is not set up (sync_token is not configured)");
-		goto out;
-	}
-	token = kc_request_param(req, "token");
-	if (token == NULL)
-		token = kc_request_env(req, "HTTP_X_SYNC_TOKEN");
-	if (!kc_secret_equal(token, cfg.sync_token)) {
-		kc_log(KC_LOG_WARN, "sync: refused a request with a wrong or missing token");
-		kc_respond_error(req, 403, "forbidden");
-		goto out;
-	}
 	if (flag(req, "compare")) {
-		handle_compare(req, &cfg);
-		goto out;
+		handle_compare(req, cfg);
+		return;
 	}
 	opts.full = flag(req, "full");
 	opts.dry_run = flag(req, "dry_run");
 	opts.pull = flag(req, "pull");
 	opts.push_all = flag(req, "push_all");
 	kc_sync_result_init(&res);
-	rc = kc_sync_run(&cfg, &opts, &res, &err);
+	rc = kc_sync_run(cfg, &opts, &res, &err);
 	if (rc > 0) {
 		kc_respond_json(req, 409, json_pack("{s:s}", "status", "busy"));
 	} else if (rc < 0) {
@@ -146,8 +125,35 @@ kc_sync_handle(struct kc_request *req, struct kc_job *job)
 	kc_sync_result_free(&res);
 	/* After the answer: see whether the state is due for retention. */
 	job->retain = rc == 0 && !opts.dry_run;
-out:
-	kc_config_free(&cfg);
+}
+
+static const char *
+sync_token(const struct kc_config *cfg)
+{
+	return cfg->sync_token;
+}
+
+const struct kc_endpoint kc_sync_endpoint = {
+	.allow = "GET, POST",
+	.secret = sync_token,
+	.secret_param = "token",
+	.secret_header = "HTTP_X_SYNC_TOKEN",
+	.not_set_up = "the sync URL is not set up (sync_token is not configured)",
+	.refused = "sync: refused a request with a wrong or missing token",
+	.handle = sync_serve,
+};
+
+void
+kc_sync_handle(struct kc_request *req, struct kc_job *job)
+{
+	static const struct kc_endpoint *const one[] = { &kc_sync_endpoint };
+	static const struct kc_program alone = {
+		.name = "sync.cgi",
+		.endpoints = one,
+		.n_endpoints = 1,
+	};
+
+	kc_program_serve(&alone, req, job);
 }
 
 /* A progress bar on stderr, redrawn in place; only on a terminal. */

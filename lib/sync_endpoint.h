@@ -12,6 +12,8 @@
 #include "worker.h"
 
 void kc_sync_handle(struct kc_request *req, struct kc_job *job);
+/* The cron URL as an endpoint of the request pipeline (worker.h). */
+extern const struct kc_endpoint kc_sync_endpoint;
 /* From a shell: options in argv; the summary to out, errors to errout. */
 int kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout);
 

@@ -337,8 +337,8 @@ store_was_busy(const struct kc_error *err)
  * reports it could keep a moment later.
  */
 static int
-store_reports(struct kc_context *ctx, const struct kc_webhook_body *body,
-    double started, struct kc_error *err)
+store_reports(const struct kc_job *job, const struct kc_config *cfg,
+    const struct kc_webhook_body *body, double started, struct kc_error *err)
 {
 	for (int attempt = 0;; attempt++) {
 		struct kc_store *st;
@@ -346,8 +346,10 @@ store_reports(struct kc_context *ctx, const struct kc_webhook_body *body,
 		int rc;
 
 		webhook_history(body, started, &h);
-		rc = kc_context_store(ctx, &st, err);
-		if (rc == 0)
+		if (job->group != NULL)		/* several in flight: one commit */
+			rc = kc_group_accept(job->group, cfg->state_dir, body->reports,
+			    body->count, kc_now(), &h, err);
+		else if ((rc = kc_context_store(job->ctx, &st, err)) == 0)
 			rc = kc_store_accept(st, body->reports, body->count, kc_now(), &h, err);
 		if (rc == 0 || !store_was_busy(err) ||
 		    kc_now() - started >= KC_WEBHOOK_STORE_SECONDS)
@@ -377,7 +379,7 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 			kc_log(KC_LOG_WARN, "webhook: %s", err.msg);
 		busy = rc != 0;
 	}
-	if (store_reports(job->ctx, body, started, &err) != 0) {
+	if (store_reports(job, cfg, body, started, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "webhook: cannot store %zu reports: %s",
 		    body->count, err.msg);
 		kc_lock_release(lock_fd);
@@ -418,33 +420,21 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 }
 
 static const char *
-given_secret(const struct kc_request *req)
+webhook_secret(const struct kc_config *cfg)
 {
-	const char *s = kc_request_param(req, "secret");
-
-	return s ? s : kc_request_env(req, "HTTP_X_WEBHOOK_SECRET");
+	return cfg->webhook_secret;
 }
 
-void
-kc_webhook_handle(struct kc_request *req, struct kc_job *job)
+/* After the pipeline's checks (worker.h): the body, then the reports. */
+static void
+webhook_serve(struct kc_request *req, const struct kc_config *cfg,
+    struct kc_job *job)
 {
-	const struct kc_config *cfg;
 	struct kc_webhook_body body;
 	struct kc_error err = { { 0 } };
 	double started = kc_now();
 	int status;
 
-	if ((cfg = kc_request_config(req, job, "POST")) == NULL)
-		return;
-	if (cfg->webhook_secret == NULL) {
-		kc_respond_error(req, 503, "the webhook is not set up (webhook_secret is not configured)");
-		return;
-	}
-	if (!kc_secret_equal(given_secret(req), cfg->webhook_secret)) {
-		kc_log(KC_LOG_WARN, "webhook: refused a request with a wrong or missing secret");
-		kc_respond_error(req, 403, "forbidden");
-		return;
-	}
 	status = kc_request_read_body(req, (size_t)cfg->webhook_max_bytes, 1, &err);
 	if (status != 0) {
 		kc_respond_error(req, status, err.msg);
@@ -462,4 +452,27 @@ kc_webhook_handle(struct kc_request *req, struct kc_job *job)
 		accept_reports(req, cfg, &body, job, started);
 	}
 	kc_webhook_body_free(&body);
+}
+
+const struct kc_endpoint kc_webhook_endpoint = {
+	.allow = "POST",
+	.secret = webhook_secret,
+	.secret_param = "secret",
+	.secret_header = "HTTP_X_WEBHOOK_SECRET",
+	.not_set_up = "the webhook is not set up (webhook_secret is not configured)",
+	.refused = "webhook: refused a request with a wrong or missing secret",
+	.handle = webhook_serve,
+};
+
+void
+kc_webhook_handle(struct kc_request *req, struct kc_job *job)
+{
+	static const struct kc_endpoint *const one[] = { &kc_webhook_endpoint };
+	static const struct kc_program alone = {
+		.name = "webhook.cgi",
+		.endpoints = one,
+		.n_endpoints = 1,
+	};
+
+	kc_program_serve(&alone, req, job);
 }

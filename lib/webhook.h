@@ -47,6 +47,8 @@ void kc_webhook_body_free(struct kc_webhook_body *b);
 
 /* Handles one request; sets job->apply when reports were queued. */
 void kc_webhook_handle(struct kc_request *req, struct kc_job *job);
+/* KeyCRM's stock webhook as an endpoint of the request pipeline (worker.h). */
+extern const struct kc_endpoint kc_webhook_endpoint;
 
 /* From a shell: webhook.cgi --apply [--config FILE]; the exit status. */
 int kc_webhook_shell(int argc, char **argv, FILE *out, FILE *errout);

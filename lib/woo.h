@@ -65,9 +65,16 @@ struct kc_woo_write {
 	long long parent_id;		/* variations: their true parent */
 	int is_variation;
 	long long qty;
+	/*
+	 * Set for a write from the SKU map, made without a lookup: the answer
+	 * must show this SKU on the product, else the write is "stale".
+	 */
+	const char *expect_sku;
 	/* outcome */
 	int done;			/* the shop reports the new quantity */
 	int transient;			/* failed, worth retrying as is */
+	int stale;			/* the product is gone or is not expect_sku's now */
+	int stale_written;		/* ... and it was written all the same */
 	char error[256];
 };
 
@@ -88,7 +95,9 @@ void kc_woo_products_free(struct kc_woo_products *p);
  * endpoints, grouped by parent, at most 100 per request.  Each write gets
  * its outcome.  Returns -1 when a whole request failed (shop down, key
  * rejected); the writes not done are then marked transient and the rest
- * are not tried.
+ * are not tried.  A write with expect_sku is done only when the answer
+ * shows that SKU (ignoring ASCII case) on the product; alone, such a write
+ * goes as one product request (POST /products/{id}) instead of a batch.
  */
 int kc_woo_set_stock(struct kc_woo *w, struct kc_woo_write *writes,
     size_t n, struct kc_error *err);

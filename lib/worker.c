@@ -24,6 +24,7 @@
 #include <fcgiapp.h>
 
 #include "apply.h"
+#include "worker_fcgi.h"
 #include "config.h"
 #include "http.h"
 
@@ -82,76 +83,13 @@ kc_request_config(struct kc_request *req, struct kc_job *job, const char *allow)
 }
 
 /* What a handler left to do once its answer is complete. */
-static void
-run_jobs(const struct kc_program *prog, const struct kc_job *job)
+void
+kc_worker_run_jobs(const struct kc_program *prog, const struct kc_job *job)
 {
 	if ((job->apply || job->push) && prog->run_job != NULL)
 		prog->run_job(job);
 	if (job->apply || job->retain)
 		kc_job_retain(job);
-}
-
-/* FastCGI transport over one FCGX_Request. */
-static const char *
-fcgi_getenv(void *self, const char *name)
-{
-	FCGX_Request *r = self;
-
-	return FCGX_GetParam(name, r->envp);
-}
-
-/* A receive timeout on the request's connection; 0: none. */
-static void
-set_read_timeout(FCGX_Request *r, int timeout_ms)
-{
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-
-	if (r->ipcFd >= 0)
-		(void)setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-}
-
-/*
- * FCGX_GetStr() returns only once it has len bytes or the stream ends, so
- * it is asked for what libfcgi already holds, or for one byte, which makes
- * it read from the connection once: each read() then gives up after the
- * socket's receive timeout (libfcgi takes that error as the end of the
- * stream), and a sender that trickles cannot stretch one call.
- */
-static long
-fcgi_read(void *self, char *buf, size_t len, int timeout_ms)
-{
-	FCGX_Request *r = self;
-	long held = (long)(r->in->stop - r->in->rdNext);
-	int chunk, n;
-
-	if (r->in->isClosed)
-		return FCGX_GetError(r->in) == 0 ? 0 : -1;
-	chunk = held > 0 ? (int)(held < (long)len ? held : (long)len) : 1;
-	if (held <= 0)
-		set_read_timeout(r, timeout_ms > 0 ? timeout_ms : 1);
-	n = FCGX_GetStr(buf, chunk, r->in);
-	if (n == 0 && r->in->isClosed) {
-		int e = FCGX_GetError(r->in);
-		if (e == EAGAIN || e == EWOULDBLOCK)
-			return KC_READ_TIMEOUT;
-		return e == 0 ? 0 : -1;
-	}
-	return n;
-}
-
-static int
-fcgi_write(void *self, const char *buf, size_t len)
-{
-	FCGX_Request *r = self;
-
-	while (len > 0) {
-		int chunk = len > 1 << 20 ? 1 << 20 : (int)len;
-		if (FCGX_PutStr(buf, chunk, r->out) != chunk)
-			return -1;
-		buf += chunk;
-		len -= (size_t)chunk;
-	}
-	return 0;
 }
 
 static volatile sig_atomic_t stop_requested;
@@ -176,9 +114,25 @@ on_stop_signal(int sig)
 		(void)dup2(devnull_fd, FCGI_LISTENSOCK_FILENO);
 }
 
+int
+kc_worker_stopping(void)
+{
+	return stop_requested;
+}
+
+void
+kc_worker_stop(void)
+{
+	/* As the handler does, but an applier at work may finish. */
+	stop_requested = 1;
+	FCGX_ShutdownPending();
+	if (devnull_fd >= 0)
+		(void)dup2(devnull_fd, FCGI_LISTENSOCK_FILENO);
+}
+
 /* No SA_RESTART: accept() must return so that the loop can end. */
-static void
-install_stop_handlers(void)
+void
+kc_worker_install_stop_handlers(void)
 {
 	struct sigaction sa;
 
@@ -193,21 +147,22 @@ install_stop_handlers(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void
-serve_one(const struct kc_program *prog, const struct kc_transport *io,
-    struct kc_context *ctx, struct kc_job *job)
+void
+kc_worker_serve_one(const struct kc_program *prog, const struct kc_transport *io,
+    struct kc_context *ctx, struct kc_group *group, struct kc_job *job)
 {
 	struct kc_request req;
 	struct kc_error err = { { 0 } };
 
 	memset(job, 0, sizeof(*job));
 	job->ctx = ctx;
+	job->group = group;
 	if (kc_request_begin(&req, io, &err) != 0) {
 		kc_respond_error(&req, 400, err.msg);
 	} else {
 		kc_strlcpy(job->config_path, kc_config_path(&req),
 		    sizeof(job->config_path));
-		prog->handle(&req, job);
+		kc_program_serve(prog, &req, job);
 		if (!req.responded)
 			kc_respond_error(&req, 500, "no answer");
 	}
@@ -292,7 +247,7 @@ run_detached(const struct kc_program *prog, const struct kc_job *job)
 		for (int i = 3; i < max; i++)
 			close(i);
 	}
-	run_jobs(prog, job);
+	kc_worker_run_jobs(prog, job);
 	_exit(0);
 }
 
@@ -319,55 +274,6 @@ env_number(const char *name, long min, long max, long def)
 		return -1;
 	}
 	return n;
-}
-
-/*
- * The FastCGI worker loop.  Returns 0 when it was asked to stop or has
- * served max requests (0: no limit), 1 when it cannot go on; the
- * supervisor replaces the first kind at once and paces the second.
- */
-static int
-serve_fastcgi(const struct kc_program *prog, long max)
-{
-	FCGX_Request fr;
-	struct kc_transport io;
-	struct kc_context ctx;
-	struct kc_job job;
-	long served = 0;
-	int rc = 0;
-
-	kc_crash_point("worker-start");
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, FCGI_LISTENSOCK_FILENO, 0) != 0) {
-		kc_log(KC_LOG_ERROR, "cannot start the FastCGI worker");
-		return 1;
-	}
-	install_stop_handlers();
-	io.getenv = fcgi_getenv;
-	io.read = fcgi_read;
-	io.write = fcgi_write;
-	io.self = &fr;
-	kc_context_init(&ctx);
-	while (!stop_requested) {
-		int r = FCGX_Accept_r(&fr);
-
-		if (r < 0) {
-			if (!stop_requested) {
-				kc_log(KC_LOG_ERROR, "cannot accept FastCGI connections: %s",
-				    r > -4096 ? strerror(-r) : "libfcgi error");
-				rc = 1;
-			}
-			break;
-		}
-		serve_one(prog, &io, &ctx, &job);
-		set_read_timeout(&fr, 0);
-		FCGX_Finish_r(&fr);
-		run_jobs(prog, &job);
-		if (max > 0 && ++served >= max)
-			break;
-	}
-	FCGX_Free(&fr, 1);
-	kc_context_free(&ctx);
-	return rc;
 }
 
 /*
@@ -399,7 +305,7 @@ become_worker(const sigset_t *mask, pid_t supervisor)
 #else
 	(void)supervisor;
 #endif
-	install_stop_handlers();
+	kc_worker_install_stop_handlers();
 	sigprocmask(SIG_SETMASK, mask, NULL);
 }
 
@@ -550,7 +456,7 @@ kc_program_main(const struct kc_program *prog, int argc, char **argv)
 	struct kc_transport io;
 	struct kc_context ctx;
 	struct kc_job job;
-	long max = 0;
+	long max = 0, threads = 1;
 	int fastcgi, rc;
 
 	kc_log_set_program(prog->name);
@@ -568,20 +474,22 @@ kc_program_main(const struct kc_program *prog, int argc, char **argv)
 		long n = env_number("KEYCRM_SYNC_WORKERS", 1, MAX_WORKERS, 1);
 
 		max = env_number("KEYCRM_SYNC_MAX_REQUESTS", 0, 1000000000L, 0);
-		if (n < 0 || max < 0)
+		threads = env_number("KEYCRM_SYNC_THREADS", 1, KC_WORKER_THREADS_MAX,
+		    KC_WORKER_THREADS_DEFAULT);
+		if (n < 0 || max < 0 || threads < 0)
 			return 2;
 		/* The supervisor stays small: no libcurl, no request. */
 		if (n > 1 && (rc = supervise((int)n)) >= 0)
 			return rc;
 	}
 	if (fastcgi) {
-		rc = serve_fastcgi(prog, max);
+		rc = kc_worker_serve_fastcgi(prog, max, (int)threads);
 	} else if (getenv("REQUEST_METHOD") == NULL) {
 		rc = prog->shell ? prog->shell(argc, argv) : 2;
 	} else {
 		kc_context_init(&ctx);
 		kc_transport_cgi(&io);
-		serve_one(prog, &io, &ctx, &job);
+		kc_worker_serve_one(prog, &io, &ctx, NULL, &job);
 		rc = 0;
 		/* A connection must not cross a fork: the child opens its own. */
 		kc_context_close_store(&ctx);

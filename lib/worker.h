@@ -12,7 +12,9 @@
  * KEYCRM_SYNC_MAX_REQUESTS (a worker exits after that many requests) and
  * KEYCRM_SYNC_WORKERS (N >= 2: the process is a small supervisor that forks
  * N workers on the same socket, replaces those that end and passes
- * SIGTERM/SIGINT on; see supervise() in worker.c).
+ * SIGTERM/SIGINT on; see supervise() in worker.c) and KEYCRM_SYNC_THREADS
+ * (requests each worker serves at once, default 4: KeyCRM's webhooks then
+ * share commits; see worker_fcgi.c).
  */
 #ifndef KC_WORKER_H
 #define KC_WORKER_H
@@ -20,24 +22,61 @@
 #include <limits.h>
 
 #include "context.h"
+#include "group_commit.h"
 #include "request.h"
 
 struct kc_job {
 	/* What the process keeps across requests (context.h); never NULL. */
 	struct kc_context *ctx;
+	/*
+	 * A threaded FastCGI worker's group commit (group_commit.h); NULL:
+	 * the request commits on its own.
+	 */
+	struct kc_group *group;
 	char config_path[PATH_MAX];
 	int apply;			/* apply the inbox after answering */
 	int retain;			/* then see whether retention is due */
 	int push;			/* push the shop's changes to KeyCRM (shop_push.h) */
 };
 
+/*
+ * One way into a program: which requests it takes, then the steps every
+ * request goes through once, in this order, before handle sees it - the
+ * method (405 with Allow), the configuration the worker keeps (500, the
+ * details in the log), the shared secret when the endpoint has one (503
+ * when it is not configured, 403 when the request does not carry it).
+ */
+struct kc_endpoint {
+	/* Whether the request is for this endpoint; NULL: any. */
+	int (*matches)(const struct kc_request *req);
+	const char *allow;		/* "POST", "GET, POST" */
+	/* The secret the request must carry, from the configuration; NULL: none. */
+	const char *(*secret)(const struct kc_config *cfg);
+	const char *secret_param;	/* ?NAME=... */
+	const char *secret_header;	/* or this header, as its CGI variable */
+	const char *not_set_up;		/* the 503's words when the secret is not set */
+	const char *refused;		/* the log line for a wrong or missing one */
+	void (*handle)(struct kc_request *req, const struct kc_config *cfg,
+	    struct kc_job *job);
+	/* Instead of all the above: a handler that does its own checks. */
+	void (*handle_raw)(struct kc_request *req, struct kc_job *job);
+};
+
 struct kc_program {
 	const char *name;
+	/* The endpoints, tried in order; the first that matches serves. */
+	const struct kc_endpoint *const *endpoints;
+	size_t n_endpoints;
+	/* Without endpoints: one handler that does its own checks. */
 	void (*handle)(struct kc_request *req, struct kc_job *job);
 	void (*run_job)(const struct kc_job *job);
 	/* From a shell (no REQUEST_METHOD); returns the exit status. */
 	int (*shell)(int argc, char **argv);
 };
+
+/* Serves one request through prog's endpoints (or its handler). */
+void kc_program_serve(const struct kc_program *prog, struct kc_request *req,
+    struct kc_job *job);
 
 int kc_program_main(const struct kc_program *prog, int argc, char **argv);
 

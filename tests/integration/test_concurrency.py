@@ -24,10 +24,16 @@ a SKU with a report pending is held).
 """
 
 import json
+import os
 import random
+import re
+import shutil
+import signal
+import sqlite3
 import threading
 import time
 import unittest
+from pathlib import Path
 
 import kctest
 from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
@@ -228,3 +234,160 @@ class ConcurrentWebhooksAndSync(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GroupCommit(unittest.TestCase):
+    """KEYCRM_SYNC_THREADS: one FastCGI worker serves several webhooks at
+    once and they share one commit (lib/group_commit.c).  Through a real
+    nginx, the worker started like the systemd units (its log kept).  Each
+    webhook carries two SKUs of its own, so that what was stored can be
+    told apart and a webhook stored in part would show."""
+
+    def serve(self, name, **env):
+        self.state = make_state_dir(f"state-group-{name}")
+        cfg = write_config(root() / f"group-{name}.conf", webhook_secret=WEBHOOK_SECRET,
+                           state_dir=self.state, woo_url=SHOP.url, woo_consumer_key=CK,
+                           woo_consumer_secret=CS, sync_max_seconds=30)
+        srv = kctest.servers.Nginx(str(root()), str(kctest.BINDIR), cfg, programs=())
+        srv.start()
+        self.addCleanup(srv.stop)
+        binary = root() / "bin-group" / "webhook.cgi"
+        if not binary.exists():
+            binary.parent.mkdir(exist_ok=True)
+            shutil.copy2(kctest.BINDIR / "webhook.cgi", binary)
+            kctest.servers.prepare_for_www_data(binary)
+            os.chmod(binary.parent, 0o755)
+        env = {"KEYCRM_SYNC_CONFIG": str(cfg), "KEYCRM_SYNC_THREADS": "8",
+               **{k: str(v) for k, v in env.items()}, **kctest.sanitizer_env()}
+        w = kctest.servers.SocketActivated(str(root()), binary, env=env,
+                                           socket_path=srv.run_dir / "webhook.sock")
+        w.start()
+        self.addCleanup(w.stop)
+        return srv, w
+
+    @staticmethod
+    def skus(i):
+        return [f"GC-{i:03d}-A", f"GC-{i:03d}-B"]
+
+    def burst(self, srv, ids, during=None):
+        """Sends webhooks ids at once; {id: status or None (no answer)}."""
+        answers = {}
+        start = threading.Barrier(len(ids) + (1 if during else 0))
+
+        def hook(i):
+            items = [{"sku": sku, "in_stock": 100 + i, "in_reserve": 0} for sku in self.skus(i)]
+            start.wait()
+            try:
+                r = kctest.servers.http_request(
+                    f"{srv.url}/keycrm/webhook?secret={WEBHOOK_SECRET}", method="POST",
+                    body=json.dumps(items).encode(), timeout=60)
+                answers[i] = r.status
+            except Exception:
+                answers[i] = None
+
+        threads = [threading.Thread(target=hook, args=(i,)) for i in ids]
+        for t in threads:
+            t.start()
+        if during:
+            start.wait()
+            during()
+        for t in threads:
+            t.join(90)
+        return answers
+
+    def stored(self):
+        """{webhook id: its SKUs in the ledger}."""
+        if not (Path(self.state) / "state.db").exists():
+            return {}
+        got = {}
+        for (sku,) in query(self.state, "SELECT sku FROM ledger WHERE sku LIKE 'GC-%'"):
+            got.setdefault(int(sku[3:6]), set()).add(sku)
+        return got
+
+    def assert_whole(self, stored):
+        for i, skus in stored.items():
+            self.assertEqual(skus, set(self.skus(i)), f"webhook {i} was stored in part")
+
+    def test_sixteen_at_once_each_answered_only_after_its_commit(self):
+        srv, w = self.serve("sixteen")
+        self.assertEqual(self.burst(srv, [0]), {0: 200})      # the database exists now
+        # Hold the database's write lock: no commit can happen, so no
+        # webhook may be answered; then let go.
+        con = sqlite3.connect(str(Path(self.state) / "state.db"), timeout=10,
+                              isolation_level=None)
+        con.execute("BEGIN IMMEDIATE")
+        ids = list(range(1, 17))
+        answers = {}
+        t = threading.Thread(target=lambda: answers.update(self.burst(srv, ids)))
+        t.start()
+        # Until the worker holds several of them (its accepted connections).
+        sock = str(srv.run_dir / "webhook.sock")
+
+        def accepted():
+            lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+            return sum(1 for line in lines
+                       if line.split()[-1] == sock and line.split()[5] == "03")
+
+        wait_for(lambda: accepted() >= 4, timeout=30, what="webhooks in the worker")
+        time.sleep(0.3)
+        early = dict(answers)
+        con.execute("ROLLBACK")
+        con.close()
+        t.join(120)
+        self.assertEqual(early, {}, "answered while its commit could not happen")
+        self.assertEqual(answers, {i: 200 for i in ids})
+        stored = self.stored()
+        self.assertEqual(set(stored), {0, *ids})
+        self.assert_whole(stored)
+        self.assertEqual(query(self.state, "SELECT count(*) FROM history WHERE kind = 'webhook'"),
+                         [(17,)])
+        # Those held back shared commits.
+        os.kill(w.pid, signal.SIGTERM)
+        w.process.wait(timeout=30)
+        m = re.search(r"worker: (\d+) webhooks in (\d+) commits", w.error_log_text())
+        self.assertIsNotNone(m, w.error_log_text())
+        self.assertEqual(int(m.group(1)), 17)
+        self.assertLess(int(m.group(2)), 17)
+
+    def test_killed_before_the_commit_nothing_is_answered_nor_stored(self):
+        srv, w = self.serve("before", KEYCRM_SYNC_CRASH_AT="before-group-commit")
+        answers = self.burst(srv, list(range(8)))
+        self.assertNotIn(200, answers.values(), answers)
+        w.process.wait(timeout=30)
+        self.assertEqual(w.process.returncode, -signal.SIGKILL)
+        self.assertEqual(self.stored(), {})
+
+    def test_killed_between_the_commit_and_the_answers_loses_nothing(self):
+        srv, w = self.serve("after", KEYCRM_SYNC_CRASH_AT="after-inbox-commit")
+        answers = self.burst(srv, list(range(8)))
+        self.assertNotIn(200, answers.values(), answers)
+        w.process.wait(timeout=30)
+        stored = self.stored()
+        self.assertTrue(stored, "the commit before the crash was lost")
+        self.assert_whole(stored)
+
+    def test_sigkill_mid_burst_every_answered_webhook_is_stored(self):
+        srv, w = self.serve("kill", KEYCRM_SYNC_WORKERS=2)
+        rng = random.Random(int(os.environ.get("KC_SEED", "14")))
+        answered, killed, next_id = {}, 0, 0
+        for _ in range(4):
+            ids = list(range(next_id, next_id + 24))
+            next_id += 24
+
+            def kill():
+                nonlocal killed
+                time.sleep(rng.uniform(0.0, 0.08))
+                kids = [int(p) for p in Path(f"/proc/{w.pid}/task/{w.pid}/children")
+                        .read_text().split()]
+                if kids:
+                    os.kill(rng.choice(kids), signal.SIGKILL)
+                    killed += 1
+
+            answers = self.burst(srv, ids, during=kill)
+            answered.update({i: a for i, a in answers.items() if a == 200})
+        self.assertGreater(killed, 0)
+        self.assertTrue(answered, "no webhook was answered at all")
+        stored = self.stored()
+        self.assert_whole(stored)
+        self.assertEqual(set(answered) - set(stored), set(),
+                         "answered 200 but not stored")

@@ -463,6 +463,112 @@ class StaleMap(unittest.TestCase):
         self.assertEqual(SHOP.writes(), [])
 
 
+def age_map(state_dir, seconds):
+    """Makes what the SKU map knows look that much older."""
+    import sqlite3
+    con = sqlite3.connect(str(Path(state_dir) / "state.db"), timeout=10)
+    try:
+        con.execute("UPDATE sku_map SET refreshed_at = refreshed_at - ?", (seconds,))
+        con.commit()
+    finally:
+        con.close()
+
+
+class KnownSku(unittest.TestCase):
+    """woo_sku_map_seconds: a SKU the shop showed on one product within that
+    time is written in one request (POST /products/{id} when it is the only
+    write), the answer must show the SKU on the product, and anything else
+    goes through a lookup."""
+
+    def setUp(self):
+        self.state = make_state_dir("state-known-sku")
+        SHOP.reset()
+        self.hook = Direct(base_config("known-sku", self.state, woo_sku_map_seconds=600))
+
+    def send(self, sku, qty):
+        r = self.hook.request("POST", SECRET_Q + "&wait=1",
+                              body([{"sku": sku, "in_stock": qty, "in_reserve": 0}]))
+        self.assertEqual(r.status, 200, r.text)
+        return r.json()
+
+    def test_a_known_sku_takes_one_request(self):
+        self.assertEqual(self.send("RW-SIMPLE-003", 30)["applied"], 1)
+        self.assertEqual(len(SHOP.log()), 2)          # the lookup, then the write
+        SHOP.clear_log()
+        ans = self.send("rw-simple-003", 31)
+        self.assertEqual(ans["applied"], 1, ans)
+        log = SHOP.log()
+        self.assertEqual([(e["method"], e["path"].split("?")[0]) for e in log],
+                         [("POST", "/wp-json/wc/v3/products/12")], log)
+        self.assertEqual(SHOP.qty(12), 31)
+        self.assertEqual(query(self.state, "SELECT agreed_qty FROM ledger"), [(31,)])
+        self.assertEqual(inbox(self.state), {})
+
+    def test_a_deleted_product_is_looked_up_and_never_recreated(self):
+        self.send("RW-SIMPLE-003", 30)
+        SHOP.control("products", {"delete": [12]})
+        SHOP.upsert({"id": 13, "sku": "RW-SIMPLE-003"})
+        SHOP.clear_log()
+        ans = self.send("RW-SIMPLE-003", 31)
+        self.assertEqual(ans["applied"], 1, ans)
+        self.assertNotIn(12, SHOP.products())
+        self.assertEqual(SHOP.qty(13), 31)
+        self.assertEqual([e["method"] for e in SHOP.log()], ["POST", "GET", "POST"])
+        # And once no product has it, nothing is written anywhere.
+        SHOP.control("products", {"delete": [13]})
+        before = {pid: p["stock_quantity"] for pid, p in SHOP.products().items()}
+        ans = self.send("RW-SIMPLE-003", 32)
+        self.assertEqual(ans["unmatched"], ["RW-SIMPLE-003"], ans)
+        self.assertEqual({pid: p["stock_quantity"] for pid, p in SHOP.products().items()},
+                         before)
+
+    def test_a_moved_sku_past_the_window_never_writes_the_old_product(self):
+        self.send("RW-SIMPLE-003", 30)
+        age_map(self.state, 601)
+        SHOP.upsert({"id": 12, "sku": "RW-RENAMED-003"}, {"id": 13, "sku": "RW-SIMPLE-003"})
+        before = SHOP.qty(12)
+        SHOP.clear_log()
+        ans = self.send("RW-SIMPLE-003", 31)
+        self.assertEqual(ans["applied"], 1, ans)
+        self.assertEqual((SHOP.qty(12), SHOP.qty(13)), (before, 31))
+        self.assertEqual([e["method"] for e in SHOP.log()], ["GET", "POST"])
+        self.assertEqual(query(self.state, "SELECT product_id FROM sku_map"), [(13,)])
+
+    def test_within_the_window_a_moved_sku_is_caught_and_still_reaches_its_product(self):
+        # The limit woo_sku_map_seconds accepts: WooCommerce saves before it
+        # answers, so product 12 gets the stock once; the answer shows its
+        # new SKU, the lookup finds the right product, and it is logged.
+        self.send("RW-SIMPLE-003", 30)
+        SHOP.upsert({"id": 12, "sku": "RW-RENAMED-003"}, {"id": 13, "sku": "RW-SIMPLE-003"})
+        ans = self.send("RW-SIMPLE-003", 31)
+        self.assertEqual(ans["applied"], 1, ans)
+        self.assertEqual(SHOP.qty(13), 31)
+        self.assertEqual(query(self.state, "SELECT product_id FROM sku_map"), [(13,)])
+        # Next time the map sends it straight to 13.
+        SHOP.clear_log()
+        self.send("RW-SIMPLE-003", 33)
+        self.assertEqual((SHOP.qty(13), len(SHOP.log())), (33, 1))
+
+    def test_several_known_skus_go_in_one_batch(self):
+        self.send("RW-SIMPLE-003", 30)
+        self.send("RW-SIMPLE-004", 40)
+        SHOP.clear_log()
+        r = self.hook.request("POST", SECRET_Q + "&wait=1", body(
+            [{"sku": "RW-SIMPLE-003", "in_stock": 31, "in_reserve": 0},
+             {"sku": "RW-SIMPLE-004", "in_stock": 41, "in_reserve": 0}]))
+        self.assertEqual(r.json()["applied"], 2, r.text)
+        self.assertEqual([(e["method"], e["path"].split("?")[0]) for e in SHOP.log()],
+                         [("POST", "/wp-json/wc/v3/products/batch")])
+        self.assertEqual((SHOP.qty(12), SHOP.qty(13)), (31, 41))
+
+    def test_variations_and_duplicates_are_always_looked_up(self):
+        self.send("RW-TEE-M", 5)
+        SHOP.clear_log()
+        self.send("RW-TEE-M", 6)
+        self.assertEqual([e["method"] for e in SHOP.log()], ["GET", "POST"])
+        self.assertEqual(SHOP.qty(23), 6)
+
+
 class OverHttps(unittest.TestCase):
     """Over https the key goes as HTTP Basic, TLS verified against ca_file,
     and woo_connect_to reaches the site locally under its public name."""

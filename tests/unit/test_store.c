@@ -130,6 +130,54 @@ reopening_keeps_schema(void **state)
 	assert_non_null(strstr(err.msg, "state_dir"));
 }
 
+static void
+group_commit_keeps_each_webhook_whole(void **state)
+{
+	struct kc_store st;
+	struct kc_stock_report a[] = { report("GA", 1, 0), report("GB", 2, 0) };
+	struct kc_stock_report b[] = { report("GC", 3, 0) };
+	struct kc_history h = { 0 };
+	struct kc_accept one = { a, 2, 1.0, &h, 0, { { 0 } } };
+	struct kc_accept two = { b, 1, 1.0, NULL, 0, { { 0 } } };
+	struct kc_accept *const both[] = { &one, &two };
+
+	(void)state;
+	h.kind = "webhook";
+	h.started_at = h.finished_at = 1.0;
+	assert_int_equal(kc_store_open(&st, dir, NULL), 0);
+	assert_int_equal(kc_store_accept_group(&st, both, 2, NULL), 0);
+	assert_int_equal(one.rc, 0);
+	assert_int_equal(two.rc, 0);
+	assert_int_equal(kc_store_inbox_count(&st), 3);
+	kc_store_close(&st);
+}
+
+static void
+map_tells_one_product_from_several(void **state)
+{
+	struct kc_store st;
+	struct kc_map_entry e;
+
+	(void)state;
+	assert_int_equal(kc_store_open(&st, dir, NULL), 0);
+	assert_int_equal(kc_store_map_one(&st, "M-1", &e, NULL), KC_STORE_ABSENT);
+	assert_int_equal(kc_store_map_add(&st, "M-1", 12, 0, "simple", "yes", 5, 1, 100.0,
+	    NULL), 0);
+	assert_int_equal(kc_store_map_one(&st, "m-1", &e, NULL), 0);
+	assert_int_equal(e.id, 12);
+	assert_int_equal(e.count, 1);
+	assert_str(e.type, "simple");
+	assert_str(e.manage, "yes");
+	assert_true(e.confirmed_at == 100.0);
+	assert_int_equal(kc_store_map_add(&st, "M-1", 13, 0, "simple", "yes", 5, 1, 100.0,
+	    NULL), 0);
+	assert_int_equal(kc_store_map_one(&st, "M-1", &e, NULL), 0);
+	assert_int_equal(e.count, 2);
+	assert_int_equal(kc_store_map_clear(&st, "m-1", NULL), 0);
+	assert_int_equal(kc_store_map_one(&st, "M-1", &e, NULL), KC_STORE_ABSENT);
+	kc_store_close(&st);
+}
+
 int
 main(void)
 {
@@ -138,6 +186,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(settling_keeps_newer_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(ledger_records_both_sides, setup, teardown),
 		cmocka_unit_test_setup_teardown(reopening_keeps_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(group_commit_keeps_each_webhook_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(map_tells_one_product_from_several, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
