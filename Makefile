@@ -67,7 +67,24 @@ $(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h)
 	@echo "  CC $<"
 	@$(CC) $(KC_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(LIB_A): $(LIB_OBJ)
+# The settings page's stylesheet, embedded with its CSP hash (tools/embed-css.c).
+CSS_TOOL  = $(BUILD)/embed-css
+CSS_OBJ   = $(BUILD)/gen/page_css.o
+
+$(CSS_TOOL): tools/embed-css.c
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"
+	@$(CC) $(KC_CFLAGS) $(CFLAGS) -o $@ $< $(KC_LIBS)
+
+$(BUILD)/gen/page_css.c: lib/page.css $(CSS_TOOL)
+	@mkdir -p $(dir $@)
+	@echo "  GEN $@"
+	@$(CSS_TOOL) kc_page_css <lib/page.css >$@.tmp && mv -f $@.tmp $@
+
+$(CSS_OBJ): $(BUILD)/gen/page_css.c
+	@$(CC) $(KC_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ) $(CSS_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 
