@@ -26,6 +26,7 @@
 #include "csrf.h"
 #include "form.h"
 #include "i18n.h"
+#include "page_pager.h"
 #include "request.h"
 #include "store.h"
 #include "store_status.h"
@@ -41,7 +42,8 @@ const char *kc_ntr(const char *one, const char *many, unsigned long n)
 
 #define PAGE_BODY_MAX 65536		/* the example configs allow 64k */
 #define PAGE_HISTORY_ROWS 30
-#define PAGE_PROBLEM_ROWS 100
+#define PAGE_PROBLEM_ROWS 1		/* the latest of each kind, for Status */
+#define PAGE_ROWS 50			/* of a long table, per page */
 #define PAGE_SYNC_OVERDUE_S (2 * 3600.0)
 #define PAGE_INBOX_SLOW_S (15 * 60.0)
 #define PAGE_CHECK_DEADLINE_MS 30000
@@ -54,8 +56,7 @@ extern const char *const page_level_class[];
 struct flash {
 	enum level level;
 	struct kc_buf text;		/* plain text, escaped when shown */
-	json_t *plan;			/* dry run: [{"sku","shop","send"}] */
-	long plan_total;
+	int plan;			/* a dry run: show its plan (page_plan_keep) */
 };
 
 struct page {
@@ -77,6 +78,8 @@ struct page {
 	int have_status;
 	int fi_pending;			/* the first-install choice is still to make */
 	int fi_card;			/* ... and both sides are configured: its card shows */
+	int configured;			/* both sides are set up */
+	int healthy;			/* nothing needs attention: setup folds away */
 };
 
 /* --- page_frame.c ----------------------------------------------------- */
@@ -129,6 +132,12 @@ void page_shown_value(const struct kc_config *cfg, enum kc_key key, char *out,
 const char *page_form_value(const struct kc_form *form, const char *name,
     char *out, size_t outsz);
 int page_form_says_yes(const struct kc_form *form, const char *name);
+/* Previous / "Page 2 of 5" / Next, linking self?query&param=N#anchor. */
+void page_pager_nav(struct kc_buf *b, const struct page *p,
+    const struct page_pager *pg, const char *query, const char *param,
+    const char *anchor);
+/* One CSV field (RFC 4180; a leading = + - @ is quoted with a '). */
+void page_csv_field(struct kc_buf *out, const char *s);
 
 /* --- page_section_setup.c: the webhook URL and the cron line ----------- */
 
@@ -155,6 +164,8 @@ void act_show(struct page *p, const struct kc_form *form);
 typedef void page_section_fn(struct kc_buf *, struct page *);
 
 page_section_fn section_status;		/* page_section_status.c */
+/* The worst of the status block's issues (L_OK or L_INFO: healthy). */
+enum level page_health(struct page *p);
 page_section_fn section_connection;	/* page_section_connection.c */
 page_section_fn section_setup;		/* page_section_setup.c */
 page_section_fn section_settings;	/* page_section_settings.c */
@@ -163,8 +174,15 @@ page_section_fn section_first_install,	/* page_section_problems.c */
     section_push_again;
 page_section_fn section_history;	/* page_section_history.c */
 page_section_fn section_configuration;	/* page_section_history.c */
-/* The dry run's plan inside the result notice (page_section_plan.c). */
-void page_plan_table(struct kc_buf *b, json_t *plan, long total);
+page_section_fn section_plan;		/* page_section_plan.c */
+/* The last dry run's plan, one page of it (page_section_plan.c). */
+void page_plan_table(struct kc_buf *b, struct page *p);
+/* Keeps a dry run's plan for its pages and CSV. */
+void page_plan_keep(struct page *p, json_t *plan);
+/* Downloads: ?download=NAME; 0 when NAME was one of these (answered). */
+int page_plan_csv(struct page *p, struct kc_buf *out);
+int page_problems_csv(struct page *p, const char *kind, struct kc_buf *out);
+int page_history_csv(struct page *p, const char *arg, struct kc_buf *out);
 
 /* The status block's list of issues. */
 struct issues {

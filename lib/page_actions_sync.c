@@ -12,7 +12,6 @@
 #include "settings_firstinstall.h"
 #include "sync.h"
 
-#define PLAN_KEEP 500			/* dry-run rows kept for the page */
 #define ERRORS_SHOWN 5
 
 /* An error of a run, as plain text (the shop's error pages are HTML). */
@@ -124,10 +123,8 @@ act_dry_run(struct page *p, const struct kc_form *form, struct flash *f)
 		/* The two halves are one sentence: no space between them. */
 		kc_buf_addf(&f->text, kc_ntr("%zu SKU would be sent to KeyCRM. Nothing was written anywhere.",
 		    "%zu SKUs would be sent to KeyCRM. Nothing was written anywhere.", n), n);
-		f->plan_total = (long)n;
-		f->plan = json_array();
-		for (size_t i = 0; i < n && i < PLAN_KEEP && f->plan != NULL; i++)
-			json_array_append(f->plan, json_array_get(r.plan, i));
+		page_plan_keep(p, r.plan);
+		f->plan = 1;
 		say_incomplete(f, &r, _("the plan covers what was read until then."));
 		say_errors(f, r.errors);
 	}

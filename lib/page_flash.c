@@ -26,7 +26,6 @@ void
 flash_free(struct flash *f)
 {
 	kc_buf_free(&f->text);
-	json_decref(f->plan);
 }
 
 void
@@ -60,10 +59,8 @@ flash_store(struct page *p, const struct flash *f, char *query, size_t qsz)
 	    "level", page_level_class[f->level], "text", f->text.data);
 	if (rec == NULL)
 		return;
-	if (f->plan != NULL) {
-		json_object_set(rec, "plan", f->plan);
-		json_object_set_new(rec, "plan_total", json_integer(f->plan_total));
-	}
+	if (f->plan)
+		json_object_set_new(rec, "plan", json_true());
 	/* Messages nobody came back for (a closed tab) are dropped after an hour. */
 	kc_store_flash_purge(&p->st, p->now - FLASH_TTL_S, NULL);
 	if (kc_store_flash_put(&p->st, id, rec, &err) == 0)
@@ -93,9 +90,8 @@ flash_show(struct kc_buf *b, struct page *p, const char *id)
 	kc_html_f(b, "<div class=\"notice %s\" role=\"status\" id=\"result\"><p>%s</p>",
 	    level && strspn(level, "abcdefghijklmnopqrstuvwxyz") == strlen(level) ?
 	    level : "info", text ? text : "");
-	if (json_is_array(json_object_get(rec, "plan")))
-		page_plan_table(b, json_object_get(rec, "plan"),
-		    (long)json_integer_value(json_object_get(rec, "plan_total")));
+	if (json_is_true(json_object_get(rec, "plan")))
+		page_plan_table(b, p);
 	kc_html_raw(b, "</div>");
 	json_decref(rec);
 }

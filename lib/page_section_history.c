@@ -126,9 +126,15 @@ section_configuration(struct kc_buf *b, struct page *p)
 {
 	char v[1100];
 
-	kc_html_f(b, "<section class=\"card\" id=\"configuration\"><h2>%s</h2>"
-	    "<details><summary>%s</summary><p class=\"muted\">", _("Configuration"),
-	    _("All keys"));
+	/* Folded whole once everything works; its table is folded always. */
+	if (p->healthy)
+		kc_html_f(b, "<section class=\"card\" id=\"configuration\"><details class=\"fold\">"
+		    "<summary><h2>%s</h2></summary><details><summary>%s</summary>"
+		    "<p class=\"muted\">", _("Configuration"), _("All keys"));
+	else
+		kc_html_f(b, "<section class=\"card\" id=\"configuration\"><h2>%s</h2>"
+		    "<details><summary>%s</summary><p class=\"muted\">", _("Configuration"),
+		    _("All keys"));
 	kc_html_f(b, _("From %s and, for the keys above, %s. Secrets are masked."),
 	    p->cfg.path, KC_SETTINGS_FILE);
 	kc_html_f(b, "</p><table class=\"cards\"><thead><tr><th>%s</th><th>%s</th><th>%s</th>"
@@ -143,5 +149,6 @@ section_configuration(struct kc_buf *b, struct page *p)
 		kc_html_raw(b, "</td></tr>");
 	}
 	kc_wipe(v, sizeof(v));
-	kc_html_raw(b, "</tbody></table></details></section>");
+	kc_html_raw(b, p->healthy ? "</tbody></table></details></details></section>" :
+	    "</tbody></table></details></section>");
 }

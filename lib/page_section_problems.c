@@ -6,9 +6,11 @@
 #include "page.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "html.h"
 #include "settings_firstinstall.h"
+#include "store_page.h"
 #include "store_problems.h"
 
 /* The product's page in wp-admin (the parent's for a variation). */
@@ -46,12 +48,49 @@ struct problem_kind {
 	const char *why;
 };
 
+struct rows_ctx {
+	struct kc_buf *b;
+	struct page *p;
+	const struct problem_kind *k;
+};
+
+static int
+problem_row(void *ctx, const struct kc_page_problem *it)
+{
+	struct rows_ctx *c = ctx;
+	struct kc_buf *b = c->b;
+	struct page *p = c->p;
+	char last[64], detail[1024];
+
+	page_format_ago(it->last_seen, p->now, last, sizeof(last));
+	kc_text_from_markup(it->detail, detail, sizeof(detail));
+	kc_html_f(b, "<tr><td data-label=\"%s\"><code>%s</code></td>"
+	    "<td data-label=\"%s\">", _("SKU"), it->sku, _("In the shop"));
+	product_link(b, p, it->sku);
+	kc_html_f(b, "</td><td data-label=\"%s\">%s</td><td data-label=\"%s\" "
+	    "class=\"num\">%ld</td><td data-label=\"%s\">%s</td>"
+	    "<td data-label=\"\"><form method=\"post\" action=\"%s\">",
+	    _("Why"), detail, _("Times"), it->count, _("Last seen"), last, p->self);
+	page_csrf_field(b, p);
+	kc_html_f(b, "<input type=\"hidden\" name=\"kind\" value=\"%s\">"
+	    "<input type=\"hidden\" name=\"sku\" value=\"%s\">"
+	    "<button type=\"submit\" name=\"action\" value=\"dismiss\">%s</button>"
+	    "</form></td></tr>", c->k->name, it->sku, _("Dismiss"));
+	return 0;
+}
+
 static void
 problem_table(struct kc_buf *b, struct page *p, const struct problem_kind *k)
 {
 	const struct kc_status_problems *pr = &p->status.problems[k->kind];
-	char last[64], detail[1024];
+	const char *which = kc_request_param(p->req, "problems");
+	struct rows_ctx ctx = { b, p, k };
+	struct page_pager pg;
+	struct kc_error err = { { 0 } };
+	char query[64];
 
+	page_pager_init(&pg, pr->total, PAGE_ROWS, which != NULL && strcmp(which, k->name) == 0 ?
+	    page_number(kc_request_param(p->req, "page")) : 1);
 	kc_html_f(b, "<details id=\"%s\"%s><summary>%s <span class=\"badge%s\">%ld</span>"
 	    "</summary><p class=\"muted\">%s</p>", k->id, pr->total > 0 ? " open" : "",
 	    _(k->title), pr->total > 0 ? " warn" : "", pr->total, _(k->why));
@@ -62,31 +101,14 @@ problem_table(struct kc_buf *b, struct page *p, const struct problem_kind *k)
 	kc_html_f(b, "<table class=\"cards\"><thead><tr><th>%s</th><th>%s</th>"
 	    "<th>%s</th><th class=\"num\">%s</th><th>%s</th><th></th></tr></thead><tbody>",
 	    _("SKU"), _("In the shop"), _("Why"), _("Times"), _("Last seen"));
-	for (size_t i = 0; i < pr->n; i++) {
-		const struct kc_status_problem *it = &pr->items[i];
-		const char *sku = it->sku ? it->sku : "";
-		page_format_ago(it->last_seen, p->now, last, sizeof(last));
-		kc_text_from_markup(it->detail, detail, sizeof(detail));
-		kc_html_f(b, "<tr><td data-label=\"%s\"><code>%s</code></td>"
-		    "<td data-label=\"%s\">", _("SKU"), sku, _("In the shop"));
-		product_link(b, p, sku);
-		kc_html_f(b, "</td><td data-label=\"%s\">%s</td><td data-label=\"%s\" "
-		    "class=\"num\">%ld</td><td data-label=\"%s\">%s</td>"
-		    "<td data-label=\"\"><form method=\"post\" action=\"%s\">",
-		    _("Why"), detail, _("Times"), it->count, _("Last seen"), last, p->self);
-		page_csrf_field(b, p);
-		kc_html_f(b, "<input type=\"hidden\" name=\"kind\" value=\"%s\">"
-		    "<input type=\"hidden\" name=\"sku\" value=\"%s\">"
-		    "<button type=\"submit\" name=\"action\" value=\"dismiss\">%s</button>"
-		    "</form></td></tr>", k->name, sku, _("Dismiss"));
-	}
+	if (kc_store_problems_each(&p->st, k->name, pg.offset, pg.per, problem_row, &ctx,
+	    &err) != 0)
+		kc_html_f(b, "<tr><td class=\"err\" colspan=\"6\">%s</td></tr>", err.msg);
 	kc_html_raw(b, "</tbody></table>");
-	if (pr->total > (long)pr->n) {
-		kc_html_raw(b, "<p class=\"muted\">");
-		kc_html_f(b, _("And %ld more."), pr->total - (long)pr->n);
-		kc_html_raw(b, "</p>");
-	}
-	kc_html_raw(b, "</details>");
+	snprintf(query, sizeof(query), "problems=%s", k->name);
+	page_pager_nav(b, p, &pg, query, "page", k->id);
+	kc_html_f(b, "<p><a href=\"%s?download=problems-%s.csv\">%s</a></p></details>",
+	    p->self, k->name, _("Download them all (CSV)"));
 }
 
 static const struct problem_kind kinds[] = {
@@ -136,4 +158,35 @@ section_push_again(struct kc_buf *b, struct page *p)
 	kc_html_f(b, "<section class=\"card\" id=\"push-again\"><h2>%s</h2>", _("Push all"));
 	kc_fi_push_again(b, &pg);
 	kc_html_raw(b, "</section>");
+}
+
+static int
+csv_row(void *ctx, const struct kc_page_problem *it)
+{
+	struct kc_buf *out = ctx;
+	char detail[1024], seen[64];
+
+	kc_text_from_markup(it->detail, detail, sizeof(detail));
+	page_csv_field(out, it->sku);
+	kc_buf_adds(out, ",");
+	page_csv_field(out, detail);
+	kc_format_time(it->last_seen, seen, sizeof(seen));
+	kc_buf_addf(out, ",%ld,%s\r\n", it->count, seen);
+	return 0;
+}
+
+int
+page_problems_csv(struct page *p, const char *kind, struct kc_buf *out)
+{
+	struct kc_error err = { { 0 } };
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (strcmp(kind, kinds[i].name) != 0)
+			continue;
+		if (!p->have_store)
+			return -1;
+		kc_buf_adds(out, "sku,why,times,last_seen\r\n");
+		return kc_store_problems_each(&p->st, kind, 0, -1, csv_row, out, &err);
+	}
+	return -1;
 }

@@ -152,8 +152,14 @@ section_setup(struct kc_buf *b, struct page *p)
 
 	kc_buf_init(&u);
 	kc_config_value_text(&p->cfg, KC_KEY_KEYCRM_WAREHOUSE_ID, wh, sizeof(wh));
-	kc_html_f(b, "<section class=\"card\" id=\"setup\"><h2>%s</h2><h3>%s</h3>",
-	    _("Setup"), _("1. Webhook in KeyCRM"));
+	/* Once everything works, setup is only a reference: folded away. */
+	if (p->healthy)
+		kc_html_f(b, "<section class=\"card\" id=\"setup\"><details class=\"fold\">"
+		    "<summary><h2>%s</h2></summary><h3>%s</h3>", _("Setup"),
+		    _("1. Webhook in KeyCRM"));
+	else
+		kc_html_f(b, "<section class=\"card\" id=\"setup\"><h2>%s</h2><h3>%s</h3>",
+		    _("Setup"), _("1. Webhook in KeyCRM"));
 	if (p->cfg.webhook_secret != NULL) {
 		kc_mask_secret(p->cfg.webhook_secret, masked, sizeof(masked));
 		page_webhook_url(p, masked, 0, &u);
@@ -195,6 +201,6 @@ section_setup(struct kc_buf *b, struct page *p)
 		page_show_button(b, p);
 		kc_html_raw(b, "</div>");
 	}
-	kc_html_raw(b, "</section>");
+	kc_html_raw(b, p->healthy ? "</details></section>" : "</section>");
 	kc_buf_free(&u);
 }

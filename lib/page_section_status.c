@@ -241,6 +241,29 @@ facts(struct kc_buf *b, struct page *p, const struct kc_status *s)
 	kc_html_raw(b, "</dl>");
 }
 
+static void
+collect(struct page *p, struct issues *is)
+{
+	kc_buf_init(&is->list);
+	configuration_issues(p, is);
+	if (p->have_status) {
+		check_issues(p, &p->status, is);
+		state_issues(p, &p->status, is);
+	} else {
+		issue(is, L_BAD, _("The state database cannot be read: %s"), p->store_err.msg);
+	}
+}
+
+enum level
+page_health(struct page *p)
+{
+	struct issues is = { L_OK, { 0 } };
+
+	collect(p, &is);
+	kc_buf_free(&is.list);
+	return is.worst;
+}
+
 void
 section_status(struct kc_buf *b, struct page *p)
 {
@@ -249,14 +272,7 @@ section_status(struct kc_buf *b, struct page *p)
 	struct issues is = { L_OK, { 0 } };
 	const struct kc_status *s = p->have_status ? &p->status : NULL;
 
-	kc_buf_init(&is.list);
-	configuration_issues(p, &is);
-	if (s != NULL) {
-		check_issues(p, s, &is);
-		state_issues(p, s, &is);
-	} else {
-		issue(&is, L_BAD, _("The state database cannot be read: %s"), p->store_err.msg);
-	}
+	collect(p, &is);
 	kc_html_f(b, "<section class=\"card\" id=\"status\"><h2>%s</h2>"
 	    "<p class=\"health %s\"><span class=\"dot\"></span>%s</p>", _("Status"),
 	    page_level_class[is.worst], headline[is.worst]);

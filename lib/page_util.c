@@ -178,3 +178,50 @@ issue(struct issues *is, enum level level, const char *fmt, ...)
 	    text.data ? text.data : "");
 	kc_buf_free(&text);
 }
+
+void
+page_pager_nav(struct kc_buf *b, const struct page *p, const struct page_pager *pg,
+    const char *query, const char *param, const char *anchor)
+{
+	const char *amp = query && *query ? "&" : "";
+
+	if (query == NULL)
+		query = "";
+	if (pg->pages <= 1)
+		return;
+	kc_html_raw(b, "<nav class=\"pager\">");
+	if (pg->page > 1)
+		kc_html_f(b, "<a href=\"%s?%s%s%s=%ld#%s\" rel=\"prev\">%s</a> ", p->self, query,
+		    amp, param, pg->page - 1, anchor, _("\xe2\x80\xb9 Previous"));
+	kc_html_raw(b, "<span>");
+	kc_html_f(b, _("Page %ld of %ld"), pg->page, pg->pages);
+	kc_html_raw(b, "</span>");
+	if (pg->page < pg->pages)
+		kc_html_f(b, " <a href=\"%s?%s%s%s=%ld#%s\" rel=\"next\">%s</a>", p->self, query,
+		    amp, param, pg->page + 1, anchor, _("Next \xe2\x80\xba"));
+	kc_html_raw(b, "</nav>");
+}
+
+void
+page_csv_field(struct kc_buf *out, const char *s)
+{
+	/* A leading =, +, - or @ would be a formula to a spreadsheet. */
+	int formula;
+
+	if (s == NULL)
+		s = "";
+	formula = s[0] != '\0' && strchr("=+-@", s[0]) != NULL;
+	if (!formula && strpbrk(s, "\",\r\n") == NULL) {
+		kc_buf_adds(out, s);
+		return;
+	}
+	kc_buf_adds(out, "\"");
+	if (formula)
+		kc_buf_adds(out, "'");
+	for (; *s != '\0'; s++) {
+		kc_buf_add(out, s, 1);
+		if (*s == '"')
+			kc_buf_add(out, s, 1);
+	}
+	kc_buf_adds(out, "\"");
+}

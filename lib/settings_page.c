@@ -35,7 +35,7 @@ static const struct action {
 	{ "dismiss", act_dismiss },
 };
 
-/* --- sections, in the order they are shown -------------------------------- */
+/* --- sections ------------------------------------------------------------ */
 
 static int
 always(const struct page *p)
@@ -63,20 +63,82 @@ after_first_install(const struct page *p)
 	return p->have_status && !p->fi_pending;
 }
 
+/* ?plan=N: a page of the last dry run's plan. */
+static int
+plan_asked(const struct page *p)
+{
+	return kc_request_param(p->req, "plan") != NULL;
+}
+
+/*
+ * In the order a configured shop shows them: what is wrong first, then
+ * what happened, then what rarely changes.  Until both sides are set up,
+ * the sections marked setup come right after Status.
+ */
 static const struct section {
 	const char *id;
 	page_section_fn *render;
 	int (*shown)(const struct page *);
+	int setup;			/* first while the shop is not configured */
 } sections[] = {
-	{ "status", section_status, always },
-	{ "first-install", section_first_install, first_install },
-	{ "connection", section_connection, always },
-	{ "setup", section_setup, always },
-	{ "settings", section_settings, always },
-	{ "problems", section_problems, with_status },
-	{ "push-again", section_push_again, after_first_install },
-	{ "history", section_history, with_status },
-	{ "configuration", section_configuration, always },
+	{ "status", section_status, always, 0 },
+	{ "plan", section_plan, plan_asked, 0 },
+	{ "first-install", section_first_install, first_install, 0 },
+	{ "problems", section_problems, with_status, 0 },
+	{ "connection", section_connection, always, 1 },
+	{ "history", section_history, with_status, 0 },
+	{ "push-again", section_push_again, after_first_install, 0 },
+	{ "settings", section_settings, always, 1 },
+	{ "setup", section_setup, always, 1 },
+	{ "configuration", section_configuration, always, 0 },
+};
+
+#define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+static void
+render_sections(struct kc_buf *b, struct page *p)
+{
+	int done[NSECTIONS] = { 0 };
+
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < NSECTIONS; i++) {
+			/* Pass 0: Status; 1: setup while unconfigured; 2: the rest. */
+			if (done[i] || (pass == 0 && i != 0) ||
+			    (pass == 1 && (p->configured || !sections[i].setup)))
+				continue;
+			done[i] = 1;
+			if (sections[i].shown(p))
+				sections[i].render(b, p);
+		}
+	}
+}
+
+/* --- downloads: ?download=NAME ------------------------------------------- */
+
+static int
+download_compare(struct page *p, const char *arg, struct kc_buf *out)
+{
+	struct kc_error err = { { 0 } };
+
+	(void)arg;
+	return p->have_store ? kc_compare_csv(&p->st, out, &err) : -1;
+}
+
+static int
+download_plan(struct page *p, const char *arg, struct kc_buf *out)
+{
+	(void)arg;
+	return page_plan_csv(p, out);
+}
+
+static const struct download {
+	const char *prefix;		/* the name, or its start before arg */
+	const char *file;		/* offered to the browser */
+	int (*write)(struct page *, const char *arg, struct kc_buf *);
+} downloads[] = {
+	{ "compare.csv", "keycrm-sync-compare.csv", download_compare },
+	{ "plan.csv", "keycrm-sync-plan.csv", download_plan },
+	{ "problems-", "keycrm-sync-problems.csv", page_problems_csv },
 };
 
 /* What every request needs to know of the state: is a first install pending. */
@@ -109,9 +171,11 @@ render(struct page *p)
 		kc_html_raw(&b, "</p></div>");
 	}
 	flash_show(&b, p, kc_request_param(p->req, "m"));
-	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
-		if (sections[i].shown(p))
-			sections[i].render(&b, p);
+	p->configured = p->cfg.woo_url != NULL && p->cfg.woo_consumer_key != NULL &&
+	    p->cfg.keycrm_api_key != NULL && p->cfg.webhook_secret != NULL &&
+	    p->cfg.sync_token != NULL && p->cfg.keycrm_warehouse_id != 0;
+	p->healthy = p->configured && page_health(p) <= L_INFO;
+	render_sections(&b, p);
 	page_send_html(p->req, 200, _("Settings"), p->user, &b);
 	kc_buf_free(&b);
 }
@@ -179,30 +243,43 @@ handle_post(struct page *p)
 	page_send_message(p, 400, _("Bad request"), _("The page does not know that action."));
 }
 
-/* ?download=compare.csv: the last comparison's rows. */
+/* ?download=NAME: a table whole, as CSV. */
 static void
 send_download(struct page *p)
 {
+	const char *name = kc_request_param(p->req, "download");
 	struct kc_response resp;
-	struct kc_error err = { { 0 } };
+	char disposition[128], arg[32];
 
-	if (strcmp(kc_request_param(p->req, "download"), "compare.csv") != 0) {
-		page_send_message(p, 404, _("Not found"), _("There is no such download."));
+	for (size_t i = 0; i < sizeof(downloads) / sizeof(downloads[0]); i++) {
+		const struct download *d = &downloads[i];
+		size_t n = strlen(d->prefix);
+		if (strncmp(name, d->prefix, n) != 0)
+			continue;
+		/* "problems-failed.csv": the part between prefix and ".csv". */
+		arg[0] = '\0';
+		if (d->prefix[n - 1] == '-') {
+			size_t m = strlen(name + n);
+			if (m < 5 || m - 4 >= sizeof(arg) || strcmp(name + n + m - 4, ".csv") != 0)
+				break;
+			memcpy(arg, name + n, m - 4);
+			arg[m - 4] = '\0';
+		} else if (name[n] != '\0') {
+			continue;
+		}
+		kc_response_init(&resp, 200, "text/csv; charset=utf-8");
+		page_security_headers(&resp);
+		snprintf(disposition, sizeof(disposition), "attachment; filename=\"%s\"", d->file);
+		kc_response_header(&resp, "Content-Disposition", disposition);
+		if (d->write(p, arg, &resp.body) != 0)
+			page_send_message(p, 404, _("Not found"),
+			    _("There is nothing to download there (yet)."));
+		else
+			kc_response_send(p->req, &resp);
+		kc_response_free(&resp);
 		return;
 	}
-	if (!p->have_store) {
-		page_send_message(p, 500, _("State database"), p->store_err.msg);
-		return;
-	}
-	kc_response_init(&resp, 200, "text/csv; charset=utf-8");
-	page_security_headers(&resp);
-	kc_response_header(&resp, "Content-Disposition",
-	    "attachment; filename=\"keycrm-sync-compare.csv\"");
-	if (kc_compare_csv(&p->st, &resp.body, &err) != 0)
-		page_send_message(p, 500, _("The comparison cannot be read"), err.msg);
-	else
-		kc_response_send(p->req, &resp);
-	kc_response_free(&resp);
+	page_send_message(p, 404, _("Not found"), _("There is no such download."));
 }
 
 static int
