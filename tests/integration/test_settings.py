@@ -353,6 +353,20 @@ class PageContract:
         r.shows_secrets = True
         self.assertEqual(r.status, 200)
 
+    def test_buttons_language_and_stylesheet_are_what_the_page_says(self):
+        r = self.get()
+        # The attribute is markup, not escaped text.
+        self.assertIn('class="primary">Sync now</button>', r.text)
+        self.assertIn('class="primary">Save settings</button>', r.text)
+        self.assertNotIn("&quot;primary", r.text)
+        self.assertIn('<html lang="en">', r.text)
+        # The stylesheet built in from lib/page.css, allowed by its hash.
+        css = re.search(r"<style>(.*?)</style>", r.text, re.S).group(1)
+        self.assertIn("button.primary{", css)
+        self.assert_security_headers(r)
+        # One backfill button at most, wherever it is.
+        self.assertLessEqual(r.text.count('value="backfill"'), 1)
+
     def test_check_key_reports_both_sides(self):
         token = csrf_token(self.get())
         r = self.target.follow(self.post(token, action="check"))
@@ -603,6 +617,15 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         self.assertIsNotNone(table, r.text[:3000])
         self.assertIn(f"<code>{sold['sku']}</code>", table.group(0))
         self.assertIn(f">{sold['stock_quantity'] - 3}<", table.group(0))
+        # The whole plan as CSV, and its pages on their own.
+        csv = t.request("GET", "download=plan.csv")
+        self.assertEqual(csv.status, 200)
+        self.assertEqual(csv.text.split("\r\n")[0], "sku,shop,keycrm,send")
+        self.assertIn(f"{sold['sku']},{sold['stock_quantity'] - 3},", csv.text)
+        again = t.request("GET", "plan=1")
+        self.assertIn(f"<code>{sold['sku']}</code>", again.text)
+        # Only for the user who ran it.
+        self.assertEqual(t.request("GET", "download=plan.csv", user=OTHER_USER).status, 404)
         # Once the choice is made, push all needs a confirmation.
         r = t.follow(t.request("POST", body=form(csrf=token, action="first_keep")))
         self.assertIn("kept as they are", r.text)
@@ -616,6 +639,73 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         for resp in t.responses:
             for value in SECRETS.values():
                 self.assertNotIn(value, resp.text)
+
+    def test_long_problem_lists_are_paged_and_downloadable(self):
+        state = make_state_dir("state-settings-paged")
+        cfg = config("settings-paged", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        skus = [f"NOWHERE-{i:03d}" for i in range(118)] + XSS_SKUS[:1] + ["=HYPERLINK(1)"]
+        r = kctest.Direct(cfg).request("POST", f"secret={WEBHOOK_SECRET}&wait=1",
+                                       json.dumps([{"sku": s, "in_stock": 1} for s in skus]).encode())
+        self.assertEqual(r.status, 200, r.text)
+        t = DirectCGI(cfg)
+        page = t.request("GET")
+        self.assertIn('<a href="#problems-unmatched">(see Problems)</a>', page.text)
+        self.assertIn("120 SKUs from KeyCRM matched nothing in the shop", page.text)
+        table = re.search(r'<details id="problems-unmatched".*?</details>', page.text, re.S).group(0)
+        self.assertEqual(table.count("<tr><td"), 50)
+        self.assertIn("Page 1 of 3", table)
+        self.assertIn('href="/keycrm/settings?problems=unmatched&amp;page=2#problems-unmatched"',
+                      table)
+        seen = set(re.findall(r"<code>(NOWHERE-\d+)</code>", table))
+        last = t.request("GET", "problems=unmatched&page=3")
+        table = re.search(r'<details id="problems-unmatched".*?</details>', last.text,
+                          re.S).group(0)
+        self.assertEqual(table.count("<tr><td"), 20)
+        self.assertIn("Page 3 of 3", table)
+        self.assertIn('rel="prev"', table)
+        self.assertNotIn('rel="next"', table)
+        middle = t.request("GET", "problems=unmatched&page=2").text
+        for text in (table, middle):
+            seen |= set(re.findall(r"<code>(NOWHERE-\d+)</code>", text))
+        self.assertEqual(len(seen), 118, "every row on exactly one of the pages")
+        for text in (page.text, middle, last.text):
+            self.assertNotIn("<script>alert", text)
+        # A page number out of range or malformed shows a page, never an error.
+        for q in ("problems=unmatched&page=99", "problems=unmatched&page=-1",
+                  "problems=unmatched&page=x"):
+            self.assertEqual(t.request("GET", q).status, 200, q)
+        csv = t.request("GET", "download=problems-unmatched.csv")
+        self.assertEqual(csv.status, 200)
+        self.assertTrue(csv.headers["content-type"].startswith("text/csv"))
+        lines = csv.text.strip().split("\r\n")
+        self.assertEqual(lines[0], "sku,why,times,last_seen")
+        self.assertEqual(len(lines), 121)
+        self.assertTrue(any(line.startswith('"\'=HYPERLINK(1)"') for line in lines))
+        self.assertTrue(any(line.startswith("<script>alert(1)</script>,") for line in lines))
+        self.assertEqual(t.request("GET", "download=problems-nothing.csv").status, 404)
+        self.assertEqual(t.request("GET", "download=problems-.csv").status, 404)
+
+    def test_a_healthy_shop_shows_status_and_problems_first_setup_folded(self):
+        state = make_state_dir("state-settings-healthy")
+        cfg = config("settings-healthy", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        CRM.control("reset", {})
+        t = DirectCGI(cfg)
+        page = t.request("GET")
+        self.assertNotIn('<details class="fold"><summary><h2>Setup</h2>', page.text)
+        for _ in range(2):
+            r = servers.run_cgi(BINDIR / "sync.cgi", user="www-data", env={
+                "REQUEST_METHOD": "GET", "QUERY_STRING": f"token={SYNC_TOKEN}",
+                "KEYCRM_SYNC_CONFIG": cfg, **sanitizer_env()})
+            self.assertEqual(r.status, 200, r.text)
+        page = t.request("GET")
+        self.assertIn("Healthy", page.text)
+        self.assertIn('<details class="fold"><summary><h2>Setup</h2></summary>', page.text)
+        self.assertIn('<details class="fold"><summary><h2>Configuration</h2></summary>',
+                      page.text)
+        order = [page.text.index(f'id="{s}"') for s in
+                 ("status", "problems", "connection", "history", "settings", "setup",
+                  "configuration")]
+        self.assertEqual(order, sorted(order), "status and problems first, setup last")
 
     def test_unreachable_shop_and_read_only_key_are_said_plainly(self):
         state = make_state_dir("state-settings-down")
