@@ -80,6 +80,10 @@ struct page {
 	int fi_card;			/* ... and both sides are configured: its card shows */
 	int configured;			/* both sides are set up */
 	int healthy;			/* nothing needs attention: setup folds away */
+	/* Background work reports here (page_jobs.c); NULL in the foreground. */
+	void (*progress)(void *ctx, const char *phase, long done, long total);
+	void *progress_ctx;
+	int job_running;		/* the page shows a running job */
 };
 
 /* --- page_frame.c ----------------------------------------------------- */
@@ -89,6 +93,9 @@ void page_security_headers(struct kc_response *resp);
 /* A whole page around content (user NULL: nobody is known yet). */
 void page_send_html(struct kc_request *req, int status, const char *title,
     const char *user, const struct kc_buf *content);
+/* The same with page.js, which refreshes a running job's card. */
+void page_send_html_script(struct kc_request *req, int status, const char *title,
+    const char *user, const struct kc_buf *content, int script);
 /* A short page: a heading, a message (plain text) and a link back. */
 void page_send_message(struct page *p, int status, const char *title,
     const char *text);
@@ -114,6 +121,8 @@ void flash_show(struct kc_buf *b, struct page *p, const char *id);
 
 void page_format_when(double t, char *out, size_t outsz);
 void page_format_ago(double t, double now, char *out, size_t outsz);
+/* "13:04": the time of day, where the site is. */
+void page_format_clock(double t, char *out, size_t outsz);
 /* "5 min ago (2026-11-27 01:02 UTC)" */
 void page_html_when(struct kc_buf *b, double t, double now);
 void page_format_duration(double s, char *out, size_t outsz);
@@ -159,10 +168,24 @@ page_action_fn act_dismiss, act_first_keep;		/* page_actions.c */
 /* Shows the secrets on an answer of its own (no redirect). */
 void act_show(struct page *p, const struct kc_form *form);
 
+/* --- page_jobs.c: long work in the background ------------------------- */
+
+/*
+ * Starts run in a detached process and says so in f; or says why not
+ * (another job is running).  label names the work for people.
+ */
+void page_job_start(struct page *p, const struct kc_form *form,
+    const char *action, const char *label, page_action_fn *run, struct flash *f);
+/* Push all needs a confirmation after the first install; 1 when refused. */
+int page_push_all_refused(struct page *p, const struct kc_form *form, struct flash *f);
+/* ?job=card: the job's card alone, for page.js. */
+void page_job_send_card(struct page *p);
+
 /* --- sections (page_section_*.c) --------------------------------------- */
 
 typedef void page_section_fn(struct kc_buf *, struct page *);
 
+page_section_fn section_job;		/* page_jobs.c */
 page_section_fn section_status;		/* page_section_status.c */
 /* The worst of the status block's issues (L_OK or L_INFO: healthy). */
 enum level page_health(struct page *p);

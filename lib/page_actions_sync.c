@@ -45,7 +45,12 @@ run_sync(struct page *p, const struct kc_sync_options *opts,
     struct kc_sync_result *r, const char *what, struct flash *f)
 {
 	struct kc_error err = { { 0 } };
-	int rc = kc_sync_run(&p->cfg, opts, r, &err);
+	struct kc_sync_options o = *opts;
+	int rc;
+
+	o.progress = p->progress;
+	o.progress_ctx = p->progress_ctx;
+	rc = kc_sync_run(&p->cfg, &o, r, &err);
 
 	if (rc == 1 || r->busy) {
 		flash_say(f, L_WARN, _("Another sync run is in progress; %s was not started. Try again when it is done."),
@@ -168,6 +173,8 @@ act_compare(struct page *p, const struct kc_form *form, struct flash *f)
 	int rc;
 
 	(void)form;
+	opts.progress = p->progress;
+	opts.progress_ctx = p->progress_ctx;
 	kc_compare_result_init(&r);
 	rc = kc_compare_run(&p->cfg, &opts, &r, &err);
 	if (rc > 0)
@@ -187,17 +194,25 @@ act_compare(struct page *p, const struct kc_form *form, struct flash *f)
 	kc_compare_result_free(&r);
 }
 
+int
+page_push_all_refused(struct page *p, const struct kc_form *form, struct flash *f)
+{
+	/* Afterwards it overwrites what KeyCRM changed meanwhile: confirmed. */
+	if (!p->fi_pending && !page_form_says_yes(form, "confirm")) {
+		flash_say(f, L_WARN, "%s", _("Push all overwrites KeyCRM's quantities with the shop's; tick the confirmation to do it. Nothing was done."));
+		return 1;
+	}
+	return 0;
+}
+
 void
 act_push_all(struct page *p, const struct kc_form *form, struct flash *f)
 {
 	struct kc_sync_options opts = { 0 };
 	struct kc_sync_result r;
 
-	/* Afterwards it overwrites what KeyCRM changed meanwhile: confirmed. */
-	if (!p->fi_pending && !page_form_says_yes(form, "confirm")) {
-		flash_say(f, L_WARN, "%s", _("Push all overwrites KeyCRM's quantities with the shop's; tick the confirmation to do it. Nothing was done."));
+	if (page_push_all_refused(p, form, f))
 		return;
-	}
 	opts.push_all = 1;
 	opts.full = 1;
 	kc_sync_result_init(&r);

@@ -14,20 +14,22 @@
 
 /* Generated from lib/page.css by tools/embed-css.c (see the Makefile). */
 extern const char kc_page_css[], kc_page_css_csp[];
+extern const char kc_page_js[], kc_page_js_csp[];
 
 /*
- * Every answer of the page, errors included: no scripts, nothing loaded
- * from anywhere, forms post only here, never framed, never cached, never
- * leaking the URL through a Referer.
+ * Every answer of the page, errors included: no script but page.js (which
+ * only refreshes the progress of background work, from this page), nothing
+ * loaded from anywhere else, forms post only here, never framed, never
+ * cached, never leaking the URL through a Referer.
  */
 void
 page_security_headers(struct kc_response *resp)
 {
-	char csp[512];
+	char csp[640];
 
 	snprintf(csp, sizeof(csp), "default-src 'none'; style-src %s; "
-	    "img-src 'none'; form-action 'self'; frame-ancestors 'none'; "
-	    "base-uri 'none'", kc_page_css_csp);
+	    "script-src %s; connect-src 'self'; img-src 'none'; form-action 'self'; "
+	    "frame-ancestors 'none'; base-uri 'none'", kc_page_css_csp, kc_page_js_csp);
 	kc_response_header(resp, "Content-Security-Policy", csp);
 	kc_response_header(resp, "X-Frame-Options", "DENY");
 	kc_response_header(resp, "Cache-Control", "no-store");
@@ -53,6 +55,13 @@ void
 page_send_html(struct kc_request *req, int status, const char *title,
     const char *user, const struct kc_buf *content)
 {
+	page_send_html_script(req, status, title, user, content, 0);
+}
+
+void
+page_send_html_script(struct kc_request *req, int status, const char *title,
+    const char *user, const struct kc_buf *content, int script)
+{
 	struct kc_response resp;
 
 	kc_response_init(&resp, status, "text/html; charset=utf-8");
@@ -67,8 +76,14 @@ page_send_html(struct kc_request *req, int status, const char *title,
 	page_bar(&resp.body, user);
 	kc_html_raw(&resp.body, "<main class=\"wrap\">");
 	kc_buf_add(&resp.body, content->data ? content->data : "", content->len);
-	kc_html_f(&resp.body, "</main><footer>%s</footer></body></html>\n",
+	kc_html_f(&resp.body, "</main><footer>%s</footer>",
 	    _("keycrm-sync: WooCommerce \xe2\x87\x84 KeyCRM stock"));
+	if (script) {
+		kc_html_raw(&resp.body, "<script>");
+		kc_html_raw(&resp.body, kc_page_js);
+		kc_html_raw(&resp.body, "</script>");
+	}
+	kc_html_raw(&resp.body, "</body></html>\n");
 	kc_response_send(req, &resp);
 	kc_response_free(&resp);
 }

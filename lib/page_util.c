@@ -44,6 +44,18 @@ page_format_ago(double t, double now, char *out, size_t outsz)
 		snprintf(out, outsz, _("%.0f days ago"), d / 86400);
 }
 
+void
+page_format_clock(double t, char *out, size_t outsz)
+{
+	time_t secs = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&secs, &tm) == NULL)
+		kc_strlcpy(out, "?", outsz);
+	else
+		strftime(out, outsz, "%H:%M", &tm);
+}
+
 /* "5 min ago (2026-11-27 01:02 UTC)" */
 void
 page_html_when(struct kc_buf *b, double t, double now)

@@ -20,19 +20,25 @@
 
 /* --- actions ------------------------------------------------------------- */
 
+/*
+ * label: long work, run in the background under that name (page_jobs.c);
+ * refused: a check made before it starts.
+ */
 static const struct action {
 	const char *name;
 	page_action_fn *run;
+	const char *label;
+	int (*refused)(struct page *, const struct kc_form *, struct flash *);
 } actions[] = {
-	{ "check", act_check },
-	{ "save", act_save },
-	{ "sync", act_sync },
-	{ "dry_run", act_dry_run },
-	{ "backfill", act_backfill },
-	{ "push_all", act_push_all },
-	{ "compare", act_compare },
-	{ "first_keep", act_first_keep },
-	{ "dismiss", act_dismiss },
+	{ "check", act_check, NULL, NULL },
+	{ "save", act_save, NULL, NULL },
+	{ "sync", act_sync, N_("Sync now"), NULL },
+	{ "dry_run", act_dry_run, NULL, NULL },
+	{ "backfill", act_backfill, N_("Backfill from KeyCRM"), NULL },
+	{ "push_all", act_push_all, N_("Push all"), page_push_all_refused },
+	{ "compare", act_compare, N_("Compare"), NULL },
+	{ "first_keep", act_first_keep, NULL, NULL },
+	{ "dismiss", act_dismiss, NULL, NULL },
 };
 
 /* --- sections ------------------------------------------------------------ */
@@ -81,6 +87,7 @@ static const struct section {
 	int (*shown)(const struct page *);
 	int setup;			/* first while the shop is not configured */
 } sections[] = {
+	{ "job", section_job, always, 0 },
 	{ "status", section_status, always, 0 },
 	{ "plan", section_plan, plan_asked, 0 },
 	{ "first-install", section_first_install, first_install, 0 },
@@ -102,8 +109,8 @@ render_sections(struct kc_buf *b, struct page *p)
 
 	for (int pass = 0; pass < 3; pass++) {
 		for (size_t i = 0; i < NSECTIONS; i++) {
-			/* Pass 0: Status; 1: setup while unconfigured; 2: the rest. */
-			if (done[i] || (pass == 0 && i != 0) ||
+			/* Pass 0: job, Status; 1: setup while unconfigured; 2: the rest. */
+			if (done[i] || (pass == 0 && i > 1) ||
 			    (pass == 1 && (p->configured || !sections[i].setup)))
 				continue;
 			done[i] = 1;
@@ -176,7 +183,7 @@ render(struct page *p)
 	    p->cfg.sync_token != NULL && p->cfg.keycrm_warehouse_id != 0;
 	p->healthy = p->configured && page_health(p) <= L_INFO;
 	render_sections(&b, p);
-	page_send_html(p->req, 200, _("Settings"), p->user, &b);
+	page_send_html_script(p->req, 200, _("Settings"), p->user, &b, p->job_running);
 	kc_buf_free(&b);
 }
 
@@ -230,7 +237,12 @@ handle_post(struct page *p)
 			continue;
 		read_first_install(p, 0, 0);
 		flash_init(&f);
-		actions[i].run(p, &form, &f);
+		if (actions[i].refused != NULL && actions[i].refused(p, &form, &f))
+			;
+		else if (actions[i].label != NULL)
+			page_job_start(p, &form, name, _(actions[i].label), actions[i].run, &f);
+		else
+			actions[i].run(p, &form, &f);
 		kc_log(KC_LOG_INFO, "settings: %s: %s: %s", p->user, name,
 		    f.text.data ? f.text.data : "");
 		flash_store(p, &f, query, sizeof(query));
@@ -323,6 +335,8 @@ kc_settings_handle(struct kc_request *req, struct kc_job *job)
 		handle_post(&p);
 	else if (kc_request_param(req, "download") != NULL)
 		send_download(&p);
+	else if (kc_request_param(req, "job") != NULL)
+		page_job_send_card(&p);
 	else
 		render(&p);
 	if (p.have_status)

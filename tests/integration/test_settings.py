@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 import unittest
 import urllib.parse
 from pathlib import Path
@@ -72,6 +73,19 @@ def show_fields(page):
 
 def form(**fields):
     return urllib.parse.urlencode(fields).encode()
+
+
+def finished(t, user=USER, timeout=120):
+    """Waits for the work the page runs in the background; returns the page
+    once its card no longer says running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        card = t.request("GET", "job=card", user=user)
+        assert card.status == 200, card.text[:500]
+        if 'data-state="running"' not in card.text:
+            return t.request("GET", user=user)
+        assert time.monotonic() < deadline, "the background work did not finish: " + card.text
+        time.sleep(0.3)
 
 
 def settings_conf(state_dir):
@@ -197,7 +211,9 @@ class PageContract:
                      "base-uri 'none'"):
             self.assertIn(part, csp)
         self.assertNotIn("unsafe-inline", csp)
-        self.assertNotIn("script-src", csp)
+        # The one script is page.js, allowed by its hash; nothing inline else.
+        self.assertRegex(csp, r"script-src 'sha256-[A-Za-z0-9+/]+=*';")
+        self.assertIn("connect-src 'self'", csp)
         self.assertEqual(h.get("x-frame-options"), "DENY")
         self.assertEqual(h.get("cache-control"), "no-store")
         self.assertEqual(h.get("referrer-policy"), "no-referrer")
@@ -206,6 +222,11 @@ class PageContract:
         if m:
             digest = base64.b64encode(hashlib.sha256(m.group(1).encode()).digest()).decode()
             self.assertIn(f"'sha256-{digest}'", csp, "the inline stylesheet's hash")
+        scripts = re.findall(r"<script>(.*?)</script>", r.text, re.S)
+        self.assertLessEqual(len(scripts), 1)
+        for script in scripts:
+            digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+            self.assertIn(f"script-src 'sha256-{digest}'", csp, "the script's hash")
 
     # --- reading the page
 
@@ -433,6 +454,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         self.assertIn("First install", page.text)
         self.assertIn('value="push_all"', page.text)
         r = t.follow(t.request("POST", body=form(csrf=csrf_token(page), action="backfill")))
+        self.assertIn("started in the background", r.text)
+        r = finished(t)
         self.assertIn("Backfill from KeyCRM done", r.text)
         for resp in t.responses:
             for value in SECRETS.values():
@@ -458,7 +481,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         cron()
         self.assertIn("First install", t.request("GET").text)
         token = csrf_token(page)
-        r = t.follow(t.request("POST", body=form(csrf=token, action="compare")))
+        t.follow(t.request("POST", body=form(csrf=token, action="compare")))
+        r = finished(t)
         self.assertIn("Compared in", r.text)
         counts = re.search(r'<p id="compare-counts">.*?</p>', r.text, re.S).group(0)
         self.assertIn("1 different", counts)
@@ -474,7 +498,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         self.assertTrue(csv.headers["content-type"].startswith("text/csv"))
         self.assertIn("RW-SIMPLE-003,different,", csv.text)
         # Backfill is the choice: the shop takes KeyCRM's numbers, the card goes.
-        r = t.follow(t.request("POST", body=form(csrf=token, action="backfill")))
+        t.follow(t.request("POST", body=form(csrf=token, action="backfill")))
+        r = finished(t)
         self.assertIn("Backfill from KeyCRM done", r.text)
         self.assertNotIn("First install", r.text)
         self.assertEqual(SHOP.products()[12]["stock_quantity"], 25)
@@ -546,7 +571,7 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         # A comparison lists the shop SKUs KeyCRM does not have, with their product.
         token = csrf_token(page)
         t.request("POST", body=form(csrf=token, action="compare"))
-        page = t.request("GET")
+        page = finished(t)
         missing = re.search(r'<details id="problems-not-in-keycrm".*?</details>', page.text,
                             re.S).group(0)
         self.assertIn("<code>SHOP-ONLY-1</code>", missing)
@@ -605,6 +630,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         t = DirectCGI(cfg)
         token = csrf_token(t.request("GET"))
         r = t.follow(t.request("POST", body=form(csrf=token, action="sync")))
+        self.assertIn("Sync now started in the background", r.text)
+        r = finished(t)
         self.assertIn("Sync run done", r.text)
         self.assertIn("first run", r.text)
         # The choice is still to be made: the card stays.
@@ -634,7 +661,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         r = t.follow(t.request("POST", body=form(csrf=token, action="push_all")))
         self.assertIn("tick the confirmation", r.text)
         self.assertNotIn("Push all done", r.text)
-        r = t.follow(t.request("POST", body=form(csrf=token, action="push_all", confirm="yes")))
+        t.follow(t.request("POST", body=form(csrf=token, action="push_all", confirm="yes")))
+        r = finished(t)
         self.assertIn("Push all done", r.text)
         for resp in t.responses:
             for value in SECRETS.values():
@@ -706,6 +734,44 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
                  ("status", "problems", "connection", "history", "settings", "setup",
                   "configuration")]
         self.assertEqual(order, sorted(order), "status and problems first, setup last")
+
+    def test_sync_now_runs_in_the_background_with_progress_then_result(self):
+        state = make_state_dir("state-settings-background")
+        cfg = config("settings-background", state, keycrm_api_key=KEYCRM_KEY,
+                     keycrm_warehouse_id=1)
+        t = DirectCGI(cfg)
+        token = csrf_token(t.request("GET"))
+        SHOP.faults(latency_ms=1500)
+        try:
+            r = t.request("POST", body=form(csrf=token, action="sync"))
+            self.assertEqual(r.status, 303)
+            page = t.follow(r)
+            self.assertIn("Sync now started in the background", page.text)
+            card = re.search(r'<section class="card" id="job".*?</section>', page.text, re.S)
+            self.assertIsNotNone(card, page.text[:3000])
+            self.assertIn('data-state="running"', card.group(0))
+            self.assertRegex(card.group(0), r"Running since \d\d:\d\d")
+            self.assertIn("requests a minute", card.group(0))
+            self.assert_security_headers(page)
+            self.assertIn("<script>", page.text, "page.js follows the work")
+            # The card alone, for page.js.
+            alone = t.request("GET", "job=card")
+            self.assertEqual(alone.status, 200)
+            self.assertTrue(alone.text.startswith('<section class="card" id="job"'), alone.text)
+            self.assert_security_headers(alone)
+            # One job at a time.
+            again = t.follow(t.request("POST", body=form(csrf=token, action="backfill")))
+            self.assertIn("still running", again.text)
+        finally:
+            SHOP.faults()
+        page = finished(t)
+        card = re.search(r'<section class="card" id="job".*?</section>', page.text, re.S).group(0)
+        self.assertIn('data-state="done"', card)
+        self.assertIn("Sync run done", card)
+        self.assertRegex(card, r"Finished at \d\d:\d\d, after ")
+        self.assertNotIn("<script", page.text)
+        # The history records the run.
+        self.assertIn("Sync run", re.search(r'id="history".*', page.text, re.S).group(0))
 
     def test_unreachable_shop_and_read_only_key_are_said_plainly(self):
         state = make_state_dir("state-settings-down")

@@ -89,7 +89,8 @@ class SettingsInBrowser(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, "browser test failed:\n" + out +
                          "\n--- server log:\n" + self.nginx.error_log_text()[-3000:])
         self.assertIn("browser: all checks passed", out)
-        for name in ("settings-desktop-first-install.png", "settings-desktop-dry-run.png",
+        for name in ("settings-desktop-first-install.png", "settings-desktop-sync-running.png",
+                     "settings-desktop-dry-run.png",
                      "settings-desktop-compare.png", "settings-phone-first-install.png",
                      "settings-desktop-chosen.png", "settings-phone.png",
                      "settings-phone-dry-run.png"):
