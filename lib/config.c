@@ -109,6 +109,9 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_SHOP_WEBHOOK_SECRET] = { "shop_webhook_secret", T_SECRET32, OFF(shop_webhook_secret), 0, 0, 1, 1,
 	    NULL, NULL,
 	    "The secret WooCommerce signs its product webhooks with (delivered to /keycrm/shop-webhook). Without it that URL answers 503." },
+	[KC_KEY_TIMEZONE] = { "timezone", T_TEXT, OFF(timezone), 0, 0, 0, 0,
+	    NULL, NULL,
+	    "The time zone the settings page shows times in, a tz database name such as Europe/Kyiv." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
@@ -200,6 +203,7 @@ kc_config_defaults(struct kc_config *cfg)
 	cfg->full_scan_hours = 24;
 	cfg->shop_orders_in_keycrm = 0;
 	cfg->log_level = KC_LOG_INFO;
+	cfg->timezone = kc_strdup("UTC");
 }
 
 void

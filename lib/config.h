@@ -45,6 +45,7 @@ enum kc_key {
 	KC_KEY_SHOP_ORDERS_IN_KEYCRM,
 	KC_KEY_LOG_LEVEL,
 	KC_KEY_SHOP_WEBHOOK_SECRET,
+	KC_KEY_TIMEZONE,
 	KC_KEY__MAX
 };
 
@@ -71,6 +72,7 @@ struct kc_config {
 	int shop_orders_in_keycrm;
 	enum kc_log_level log_level;		/* what kc_log() writes */
 	char *shop_webhook_secret;		/* WooCommerce signs its webhooks with it */
+	char *timezone;				/* the settings page's times: a tz database name */
 
 	enum kc_source source[KC_KEY__MAX];
 };

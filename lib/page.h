@@ -73,6 +73,7 @@ struct page {
 	struct kc_request_origin where;	/* this page's path, prefix, origin */
 	const char *self;		/* where.self */
 	double now;
+	int tz_ok;			/* the timezone key names a known zone */
 	/* Read once for the sections (render). */
 	struct kc_status status;
 	int have_status;

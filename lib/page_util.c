@@ -11,20 +11,17 @@
 #include <time.h>
 
 #include "html.h"
+#include "page_time.h"
 
 const char *const page_level_class[] = { "ok", "info", "warn", "bad" };
 
 void
 page_format_when(double t, char *out, size_t outsz)
 {
-	time_t secs = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || gmtime_r(&secs, &tm) == NULL) {
+	if (t <= 0)
 		kc_strlcpy(out, _("never"), outsz);
-		return;
-	}
-	strftime(out, outsz, "%Y-%m-%d %H:%M UTC", &tm);
+	else
+		page_tz_format(t, "%Y-%m-%d %H:%M %Z", out, outsz);
 }
 
 void
@@ -47,13 +44,7 @@ page_format_ago(double t, double now, char *out, size_t outsz)
 void
 page_format_clock(double t, char *out, size_t outsz)
 {
-	time_t secs = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || gmtime_r(&secs, &tm) == NULL)
-		kc_strlcpy(out, "?", outsz);
-	else
-		strftime(out, outsz, "%H:%M", &tm);
+	page_tz_format(t, "%H:%M", out, outsz);
 }
 
 /* "5 min ago (2026-11-27 01:02 UTC)" */

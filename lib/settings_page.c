@@ -13,6 +13,7 @@
 #include "compare.h"
 #include "html.h"
 #include "page.h"
+#include "page_time.h"
 #include "settings_firstinstall.h"
 
 #define DEFAULT_PATH "/keycrm/settings"
@@ -166,7 +167,7 @@ render(struct page *p)
 	struct kc_buf b;
 
 	kc_buf_init(&b);
-	read_first_install(p, PAGE_HISTORY_ROWS, PAGE_PROBLEM_ROWS);
+	read_first_install(p, 0, PAGE_PROBLEM_ROWS);
 	kc_html_f(&b, "<h1>%s</h1>", _("KeyCRM stock sync"));
 	if (!p->where.https)
 		kc_html_f(&b, "<div class=\"notice warn\"><p>%s</p></div>",
@@ -175,6 +176,12 @@ render(struct page *p)
 	if (!p->have_csrf) {
 		kc_html_raw(&b, "<div class=\"notice bad\"><p>");
 		kc_html_f(&b, _("The page's forms cannot work: %s"), p->csrf_err.msg);
+		kc_html_raw(&b, "</p></div>");
+	}
+	if (!p->tz_ok) {
+		kc_html_raw(&b, "<div class=\"notice warn\"><p>");
+		kc_html_f(&b, _("The time zone %s (the timezone key) is not known here: times are shown in UTC."),
+		    p->cfg.timezone ? p->cfg.timezone : "");
 		kc_html_raw(&b, "</p></div>");
 	}
 	flash_show(&b, p, kc_request_param(p->req, "m"));
@@ -327,6 +334,7 @@ kc_settings_handle(struct kc_request *req, struct kc_job *job)
 		page_send_config_error(req, p.user, job->config_path, err.msg);
 		return;
 	}
+	p.tz_ok = page_tz_use(p.cfg.timezone) == 0;
 	p.have_store = kc_store_open(&p.st, p.cfg.state_dir, &p.store_err) == 0;
 	p.have_csrf = kc_csrf_init(&p.csrf, p.cfg.state_dir, &p.csrf_err) == 0;
 	if (p.have_csrf)
@@ -344,5 +352,6 @@ kc_settings_handle(struct kc_request *req, struct kc_job *job)
 	kc_csrf_clear(&p.csrf);
 	if (p.have_store)
 		kc_store_close(&p.st);
+	page_tz_restore();
 	kc_config_free(&p.cfg);
 }
