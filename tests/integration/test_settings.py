@@ -773,6 +773,79 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         # The history records the run.
         self.assertIn("Sync run", re.search(r'id="history".*', page.text, re.S).group(0))
 
+    def test_history_is_paged_filtered_charted_in_the_sites_zone(self):
+        state = make_state_dir("state-settings-history")
+        cfg = config("settings-history", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1,
+                     timezone="Europe/Kyiv")
+        broken = config("settings-history-broken", state, keycrm_api_key=KEYCRM_KEY,
+                        keycrm_warehouse_id=1, timezone="Europe/Kyiv",
+                        woo_url=f"http://127.0.0.1:{servers.free_port()}")
+        hook = kctest.Direct(cfg)
+        for i in range(17):
+            r = hook.request("POST", f"secret={WEBHOOK_SECRET}&wait=1", json.dumps(
+                [{"sku": XSS_SKUS[i % 2] if i < 2 else f"H-{i}", "in_stock": i}]).encode())
+            self.assertEqual(r.status, 200, r.text)
+
+        def cron(path):
+            r = servers.run_cgi(BINDIR / "sync.cgi", user="www-data", env={
+                "REQUEST_METHOD": "GET", "QUERY_STRING": f"token={SYNC_TOKEN}",
+                "KEYCRM_SYNC_CONFIG": path, **sanitizer_env()})
+            return r
+
+        self.assertEqual(cron(cfg).status, 200)
+        cron(broken)            # the shop cannot be reached: a run with an error
+        t = DirectCGI(cfg)
+        page = t.request("GET")
+        self.assert_security_headers(page)
+        history = re.search(r'<section class="card" id="history">.*?</section>', page.text,
+                            re.S).group(0)
+        # The chart: inline SVG with its size, its summary, no script, nothing loaded.
+        svg = re.search(r"<svg class=\"chart\".*?</svg>", history, re.S)
+        self.assertIsNotNone(svg, history[:2000])
+        self.assertIn('viewBox="0 0 720 190"', svg.group(0))
+        self.assertRegex(svg.group(0), r"<desc id=\"chart-desc\">\d+ items moved, \d+ runs, "
+                                       r"17 webhooks, [1-9]\d* errors\.</desc>")
+        self.assertIn('class="bar"', svg.group(0))
+        self.assertIn('class="err"', svg.group(0))
+        self.assertNotIn("href", svg.group(0))
+        # 36 rows at least (17 webhooks, 17 applier runs, 2 sync runs): two pages.
+        self.assertEqual(history.count('<tr><td data-label="When">'), 30)
+        self.assertIn("Page 1 of 2", history)
+        self.assertIn('href="/keycrm/settings?history=all&amp;hpage=2#history"', history)
+        second = re.search(r'id="history">.*?</section>', t.request("GET", "history=all&hpage=2").text,
+                           re.S).group(0)
+        self.assertIn("Page 2 of 2", second)
+        self.assertGreaterEqual(second.count('<tr><td data-label="When">'), 6)
+        # Filters: sync runs only; webhooks; errors.
+        sync = re.search(r'id="history">.*?</section>', t.request("GET", "history=sync").text,
+                         re.S).group(0)
+        self.assertIn('<strong aria-current="page">Sync runs</strong>', sync)
+        whats = re.findall(r'<td data-label="What">([^<]*)</td>', sync)
+        self.assertEqual(whats, ["Sync run", "Sync run"])
+        hooks = re.search(r'id="history">.*?</section>', t.request("GET", "history=webhook").text,
+                          re.S).group(0)
+        self.assertEqual(set(re.findall(r'<td data-label="What">([^<]*)</td>', hooks)),
+                         {"Webhook", "Applied to shop"})
+        errors = re.search(r'id="history">.*?</section>', t.request("GET", "history=errors").text,
+                           re.S).group(0)
+        self.assertGreaterEqual(errors.count('<span class="badge bad">error</span>'), 1)
+        self.assertEqual(errors.count('<tr><td data-label="When">'),
+                         errors.count('<span class="badge bad">error</span>'))
+        # Anything else is the whole history, never an error.
+        for q in ("history=<script>", "history=all&hpage=999", "hpage=-1"):
+            r = t.request("GET", q)
+            self.assertEqual(r.status, 200, q)
+            self.assertNotIn("<script>", r.text)
+        # Times where the site is (Kyiv: EET in winter, EEST in summer), not UTC.
+        self.assertRegex(history, r"\d{4}-\d\d-\d\d \d\d:\d\d EES?T")
+        self.assertNotIn(" UTC)", history)
+        # An unknown zone is said, and UTC used.
+        odd = config("settings-history-odd", state, keycrm_api_key=KEYCRM_KEY,
+                     keycrm_warehouse_id=1, timezone="Mars/Olympus_Mons")
+        r = DirectCGI(odd).request("GET")
+        self.assertIn("Mars/Olympus_Mons (the timezone key) is not known here", r.text)
+        self.assertIn(" UTC)", r.text)
+
     def test_unreachable_shop_and_read_only_key_are_said_plainly(self):
         state = make_state_dir("state-settings-down")
         port = servers.free_port()
