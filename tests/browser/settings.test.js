@@ -214,12 +214,35 @@ async function main() {
     check(await page.locator('#push-all input[name="confirm"][required]').count() === 1,
       'push all asks for a confirmation');
     await page.screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-chosen.png'), fullPage: true });
+
+    // History: the 7-day chart, drawn on the server, sized to its card.
+    const chart = await page.locator('#history svg#chart').boundingBox();
+    check(chart !== null && chart.width > 600 && chart.height > 100 && chart.height < 300,
+      `the chart is there and sized (${chart && Math.round(chart.width)} x ${chart && Math.round(chart.height)})`);
+    check(await page.locator('#history svg#chart rect.bar').count() >= 1, 'the chart has bars');
+    // Paged: the webhooks sent before make more than one page.
+    check(await page.locator('#history-table tbody tr').count() === 30, 'history shows 30 rows a page');
+    await submitAndWait(page, page.locator('#history nav.pager a[rel="next"]'));
+    check(/hpage=2/.test(page.url()), `the next page of history (${page.url().replace(/^.*\?/, '?')})`);
+    check(await page.locator('#history nav.pager').innerText().then((t) => /Page 2 of \d+/.test(t)),
+      'it says which page');
+    // Filtered: sync runs only.
+    await submitAndWait(page, page.locator('#history nav.filters a', { hasText: 'Sync runs' }));
+    const whats = await page.locator('#history-table td[data-label="What"]').allInnerTexts();
+    check(whats.length >= 1 && whats.every((w) => w === 'Sync run' || w === 'Backfill'),
+      `the filter shows sync runs only (${[...new Set(whats)].join(', ')})`);
+    check(await page.locator('#history nav.filters strong[aria-current="page"]').innerText() === 'Sync runs',
+      'the chosen filter is marked');
+    await page.locator('#history').screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-history.png') });
     await page.close();
 
     // Phone: 390 px wide, the same page, legible and without sideways scrolling.
     const phone = { page: await newPage(context, 390, 844, problems) };
     await phone.page.goto(URL_, { waitUntil: 'load' });
     await noHorizontalScroll(phone.page, 390, 'phone');
+    const phoneChart = await phone.page.locator('#history svg#chart').boundingBox();
+    check(phoneChart !== null && phoneChart.width <= 390 && phoneChart.width > 250,
+      `the chart fits the phone (${phoneChart && Math.round(phoneChart.width)} px wide)`);
     await phone.page.screenshot({ path: path.join(ARTIFACTS, 'settings-phone.png'), fullPage: true });
     // The backfill made the two sides equal: another sale gives the plan a row.
     const sale2 = await fetch(`${env('KC_SHOP_CONTROL')}/_control/sale`, {
