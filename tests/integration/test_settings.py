@@ -303,8 +303,8 @@ class PageContract:
         token = csrf_token(self.get())
         r = self.target.follow(self.post(token, action="save", keycrm_api_key="wrong-key-123",
                                          keycrm_warehouse_id="1"))
-        self.assertIn("Nothing was saved", r.text)
-        self.assertIn("rejected", r.text)
+        self.assertIn("Nothing was saved: KeyCRM rejected the new API key.", r.text)
+        self.assertNotIn("(KeyCRM rejected", r.text, "the reason is not said twice")
         self.assertFalse(settings_conf(self.state).exists())
 
     def test_bad_values_are_not_saved(self):
@@ -607,6 +607,9 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
                                                  woo_consumer_key="ck_wrong",
                                                  woo_consumer_secret="cs_wrong")))
         self.assertIn("Nothing was saved: the shop rejected the new REST key", r.text)
+        notice = re.search(r'<div class="notice [a-z]+" role="status" id="result"><p>(.*?)</p>',
+                           r.text, re.S).group(1)
+        self.assertNotIn("..", notice, "one full stop at the end of the shop's sentence")
         self.assertFalse(settings_conf(state).exists())
         r = t.follow(t.request("POST", body=form(csrf=token, action="save",
                                                  woo_consumer_key=CK, woo_consumer_secret=CS)))
@@ -845,6 +848,28 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         r = DirectCGI(odd).request("GET")
         self.assertIn("Mars/Olympus_Mons (the timezone key) is not known here", r.text)
         self.assertIn(" UTC)", r.text)
+
+    def test_the_shops_error_pages_are_quoted_as_text_not_markup(self):
+        state = make_state_dir("state-settings-markup")
+        cfg = config("settings-markup", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        sku = SHOP.products()[10]["sku"]
+        # WordPress's fatal-error answer: JSON whose message is HTML.
+        body = json.dumps({"code": "internal_server_error", "data": {"status": 500},
+                           "message": "<p>There has been a critical error on this website.</p>"
+                                      "<p><a href=\"https://wordpress.org/\">Learn more</a></p>"})
+        SHOP.faults(rules=[{"method": "POST", "path_prefix": "/wp-json/wc/v3/products",
+                            "action": "status", "status": 500, "body": body,
+                            "content_type": "application/json", "times": -1}])
+        try:
+            r = kctest.Direct(cfg).request("POST", f"secret={WEBHOOK_SECRET}&wait=1", json.dumps(
+                [{"sku": sku, "in_stock": 3, "in_reserve": 0}]).encode())
+            self.assertEqual(r.status, 200, r.text)
+        finally:
+            SHOP.faults()
+        page = DirectCGI(cfg).request("GET")
+        self.assertIn("There has been a critical error on this website. Learn more", page.text)
+        self.assertNotIn("&lt;p&gt;", page.text)
+        self.assertNotIn("<p>There has been", page.text)
 
     def test_unreachable_shop_and_read_only_key_are_said_plainly(self):
         state = make_state_dir("state-settings-down")

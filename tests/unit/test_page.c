@@ -5,6 +5,7 @@
  */
 #include "unit.h"
 
+#include "page.h"
 #include "page_chart.h"
 #include "page_pager.h"
 #include "page_time.h"
@@ -171,6 +172,38 @@ times_are_shown_in_the_sites_zone(void **state)
 	assert_str(out, "?");
 }
 
+static void
+run_counts(const struct kc_status_run *r, const char *want)
+{
+	struct kc_buf b;
+
+	kc_buf_init(&b);
+	page_run_counts(r, &b);
+	if (strcmp(b.data ? b.data : "", want) != 0)
+		fail_msg("got \"%s\", want \"%s\"", b.data ? b.data : "", want);
+	kc_buf_free(&b);
+}
+
+static void
+run_counts_say_one_error_not_one_errors(void **state)
+{
+	struct kc_status_run r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.kind = KC_RUN_SYNC;
+	r.received = 12;
+	r.failed = 1;
+	r.shop_requests = 1;
+	run_counts(&r, "12 read from the shop, 1 error; 1 shop request");
+	r.failed = 2;
+	r.keycrm_requests = 3;
+	run_counts(&r, "12 read from the shop, 2 errors; 1 shop request, 3 KeyCRM requests");
+	memset(&r, 0, sizeof(r));
+	r.kind = KC_RUN_WEBHOOK;
+	run_counts(&r, "nothing to do");
+}
+
 int
 main(void)
 {
@@ -181,6 +214,7 @@ main(void)
 		cmocka_unit_test(chart_buckets_the_last_seven_days_only),
 		cmocka_unit_test(chart_svg_is_sized_and_marks_errors),
 		cmocka_unit_test(times_are_shown_in_the_sites_zone),
+		cmocka_unit_test(run_counts_say_one_error_not_one_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
