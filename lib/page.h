@@ -1,7 +1,7 @@
 /*
  * page.h - what the files of the settings page share (private to them):
  * the request's context, the result message of an action (flash), and the
- * small helpers every section uses.  cgit's ui-shared.h plays this part.
+ * small pieces every section uses.  cgit's ui-shared.h plays this part.
  *
  *   settings_page.c         the dispatcher: one table of actions, one list
  *                           of sections
