@@ -67,7 +67,30 @@ $(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h)
 	@echo "  CC $<"
 	@$(CC) $(KC_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(LIB_A): $(LIB_OBJ)
+# The settings page's stylesheet and script, embedded with their CSP hashes
+# (tools/embed.c).
+EMBED_TOOL = $(BUILD)/embed
+EMBED_OBJ  = $(BUILD)/gen/page_css.o $(BUILD)/gen/page_js.o
+
+$(EMBED_TOOL): tools/embed.c
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"
+	@$(CC) $(KC_CFLAGS) $(CFLAGS) -o $@ $< $(KC_LIBS)
+
+$(BUILD)/gen/page_css.c: lib/page.css $(EMBED_TOOL)
+	@mkdir -p $(dir $@)
+	@echo "  GEN $@"
+	@$(EMBED_TOOL) kc_page_css <lib/page.css >$@.tmp && mv -f $@.tmp $@
+
+$(BUILD)/gen/page_js.c: lib/page.js $(EMBED_TOOL)
+	@mkdir -p $(dir $@)
+	@echo "  GEN $@"
+	@$(EMBED_TOOL) kc_page_js <lib/page.js >$@.tmp && mv -f $@.tmp $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	@$(CC) $(KC_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ) $(EMBED_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 
@@ -108,6 +131,7 @@ check: deps
 	$(MAKE) all unit
 	$(MAKE) check-unit
 	$(MAKE) check-docs
+	$(MAKE) check-po
 	$(MAKE) check-integration
 	$(MAKE) check-asan
 	$(MAKE) check-valgrind

@@ -116,6 +116,9 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_WOO_SKU_MAP_SECONDS] = { "woo_sku_map_seconds", T_LONG, OFF(woo_sku_map_seconds), 0, 86400, 0, 0,
 	    NULL, NULL,
 	    "For this many seconds after the shop last showed a SKU on one product, stock for it is written without a lookup first (one request instead of two). WooCommerce cannot make a write conditional: a product given another SKU within that time gets the old SKU's stock once (it is then reported). 0: always look up." },
+	[KC_KEY_TIMEZONE] = { "timezone", T_TEXT, OFF(timezone), 0, 0, 0, 0,
+	    NULL, NULL,
+	    "The time zone the settings page shows times in, a tz database name such as Europe/Kyiv." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
@@ -211,6 +214,7 @@ kc_config_defaults(struct kc_config *cfg)
 	cfg->shop_orders_in_keycrm = 0;
 	cfg->log_level = KC_LOG_INFO;
 	cfg->language = kc_strdup("auto");
+	cfg->timezone = kc_strdup("UTC");
 }
 
 void

@@ -47,6 +47,7 @@ enum kc_key {
 	KC_KEY_SHOP_WEBHOOK_SECRET,
 	KC_KEY_LANGUAGE,
 	KC_KEY_WOO_SKU_MAP_SECONDS,
+	KC_KEY_TIMEZONE,
 	KC_KEY__MAX
 };
 
@@ -75,6 +76,7 @@ struct kc_config {
 	char *shop_webhook_secret;		/* WooCommerce signs its webhooks with it */
 	char *language;				/* "auto", "en" or "uk" (kc_i18n_select) */
 	long woo_sku_map_seconds;		/* trust a confirmed SKU -> product this long */
+	char *timezone;				/* the settings page's times: a tz database name */
 
 	enum kc_source source[KC_KEY__MAX];
 };

@@ -3,6 +3,7 @@
  */
 #include "html.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -211,4 +212,53 @@ kc_html_f(struct kc_buf *b, const char *fmt, ...)
 	rc |= kc_buf_add(b, run, (size_t)(p - run));
 	va_end(ap);
 	return rc ? -1 : 0;
+}
+
+static const struct {
+	const char *name;
+	char c;
+} entities[] = {
+	{ "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' },
+	{ "&#39;", '\'' }, { "&#039;", '\'' }, { "&apos;", '\'' }, { "&nbsp;", ' ' },
+};
+
+void
+kc_text_from_markup(const char *in, char *out, size_t outsz)
+{
+	size_t o = 0;
+	int space = 0;
+
+	if (outsz == 0)
+		return;
+	for (const char *s = in ? in : ""; *s != '\0' && o + 1 < outsz; ) {
+		char c = *s;
+		if (c == '<' && (isalpha((unsigned char)s[1]) || s[1] == '/' || s[1] == '!')) {
+			const char *end = strchr(s, '>');
+			if (end == NULL)
+				break;
+			s = end + 1;
+			space = 1;
+			continue;
+		}
+		if (c == '&') {
+			size_t i;
+			for (i = 0; i < sizeof(entities) / sizeof(entities[0]); i++)
+				if (strncmp(s, entities[i].name, strlen(entities[i].name)) == 0)
+					break;
+			if (i < sizeof(entities) / sizeof(entities[0])) {
+				c = entities[i].c;
+				s += strlen(entities[i].name) - 1;
+			}
+		}
+		s++;
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			space = 1;
+			continue;
+		}
+		if (space && o > 0 && o + 2 < outsz)
+			out[o++] = ' ';
+		space = 0;
+		out[o++] = c;
+	}
+	out[o] = '\0';
 }

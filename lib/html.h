@@ -42,4 +42,13 @@ int kc_html_url_component(struct kc_buf *b, const char *s);
  */
 int kc_html_f(struct kc_buf *b, const char *fmt, ...) KC_PRINTF(2, 3);
 
+/*
+ * Text from outside that may be markup (WordPress puts HTML in the message
+ * of its error answers: "<p>There has been a critical error...</p>") as
+ * plain text: tags dropped (a '<' not followed by a letter, '/' or '!'
+ * stays), the common entities decoded, runs of blanks made one space,
+ * trimmed.  Cut to fit outsz; the result still needs escaping to be shown.
+ */
+void kc_text_from_markup(const char *in, char *out, size_t outsz);
+
 #endif

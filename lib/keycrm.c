@@ -43,7 +43,13 @@ int
 kc_keycrm_init(struct kc_keycrm *k, const struct kc_config *cfg,
     struct kc_store *store, struct kc_error *err)
 {
-	const char *key = cfg->keycrm_api_key;
+	return kc_keycrm_init_key(k, cfg, cfg->keycrm_api_key, store, err);
+}
+
+int
+kc_keycrm_init_key(struct kc_keycrm *k, const struct kc_config *cfg,
+    const char *key, struct kc_store *store, struct kc_error *err)
+{
 	size_t len;
 
 	memset(k, 0, sizeof(*k));

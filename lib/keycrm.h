@@ -58,6 +58,9 @@ struct kc_keycrm_offer {
 
 int kc_keycrm_init(struct kc_keycrm *k, const struct kc_config *cfg,
     struct kc_store *store, struct kc_error *err);
+/* The same with another key than the configured one (a key being checked). */
+int kc_keycrm_init_key(struct kc_keycrm *k, const struct kc_config *cfg,
+    const char *key, struct kc_store *store, struct kc_error *err);
 void kc_keycrm_cleanup(struct kc_keycrm *k);
 
 /* GET /offers?limit=1; err says why when not valid. */

@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -358,4 +360,70 @@ kc_respond_method_not_allowed(struct kc_request *req, const char *allow)
 	rc = kc_response_send(req, &resp);
 	kc_response_free(&resp);
 	return rc;
+}
+
+/* --- where the request came to ------------------------------------------- */
+
+static int
+safe_path(const char *s)
+{
+	if (s == NULL || s[0] != '/' || strlen(s) >= 200 || strstr(s, "//") != NULL)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr("/-._~", *s) != NULL))
+			return 0;
+	return 1;
+}
+
+static int
+safe_host(const char *s)
+{
+	if (s == NULL || *s == '\0' || strlen(s) > 255)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr("-.:[]", *s) != NULL))
+			return 0;
+	return 1;
+}
+
+void
+kc_request_locate(const struct kc_request *req, const char *default_path,
+    const char *last_segment, const char *default_prefix,
+    struct kc_request_origin *out)
+{
+	const char *script = kc_request_env(req, "SCRIPT_NAME");
+	const char *https = kc_request_env(req, "HTTPS");
+	const char *scheme = kc_request_env(req, "REQUEST_SCHEME");
+	const char *host = kc_request_env(req, "HTTP_HOST");
+	const char *port = kc_request_env(req, "SERVER_PORT");
+	const char *bracket;
+	size_t n, seg = strlen(last_segment);
+
+	memset(out, 0, sizeof(*out));
+	kc_strlcpy(out->self, safe_path(script) ? script : default_path, sizeof(out->self));
+	n = strlen(out->self);
+	if (n > seg && strcmp(out->self + n - seg, last_segment) == 0) {
+		kc_strlcpy(out->prefix, out->self, sizeof(out->prefix));
+		out->prefix[n - seg] = '\0';
+	} else {
+		kc_strlcpy(out->prefix, default_prefix, sizeof(out->prefix));
+	}
+	out->https = (https != NULL && (strcasecmp(https, "on") == 0 ||
+	    strcmp(https, "1") == 0)) || (scheme != NULL &&
+	    strcasecmp(scheme, "https") == 0);
+	if (!safe_host(host))
+		host = kc_request_env(req, "SERVER_NAME");
+	if (!safe_host(host))
+		host = "localhost";
+	snprintf(out->origin, sizeof(out->origin), "%s://%s",
+	    out->https ? "https" : "http", host);
+	bracket = strrchr(host, ']');
+	if (strchr(bracket ? bracket : host, ':') == NULL && port != NULL &&
+	    strspn(port, "0123456789") == strlen(port) && *port != '\0' &&
+	    strcmp(port, out->https ? "443" : "80") != 0) {
+		n = strlen(out->origin);
+		snprintf(out->origin + n, sizeof(out->origin) - n, ":%s", port);
+	}
 }

@@ -112,6 +112,26 @@ int kc_respond_method_not_allowed(struct kc_request *req, const char *allow);
 
 const char *kc_status_reason(int status);
 
+/*
+ * Where a page is and what the site is called, from the request's CGI
+ * variables: its own path (SCRIPT_NAME when it is a plain path, else
+ * default_path), the prefix its sibling programs live under (the path
+ * without its last segment when that is last_segment, else default_prefix),
+ * https, and scheme://host[:port].  The host comes from HTTP_HOST (nginx
+ * passes it without the port, so SERVER_PORT adds a port that is not the
+ * scheme's default), else SERVER_NAME, else "localhost"; only host
+ * characters are taken, so the origin is safe to print in a URL.
+ */
+struct kc_request_origin {
+	char self[256];
+	char prefix[256];
+	char origin[512];
+	int https;
+};
+void kc_request_locate(const struct kc_request *req, const char *default_path,
+    const char *last_segment, const char *default_prefix,
+    struct kc_request_origin *out);
+
 /* Transports: plain CGI (process env, fd 0 and 1). */
 void kc_transport_cgi(struct kc_transport *io);
 

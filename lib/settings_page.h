@@ -8,8 +8,11 @@
  * Every action is a POST carrying a CSRF token bound to that user, and
  * answers with a 303 back to the page (redirect-after-POST); its result
  * travels through a short-lived record in the state database whose random
- * id is the only thing in the URL.  The page needs no JavaScript and loads
- * nothing from elsewhere: its Content-Security-Policy forbids both.
+ * id is the only thing in the URL.  Long work (sync now, push all,
+ * backfill, compare) runs in a detached process and the page shows its
+ * progress, then its result.  The page needs no JavaScript (one small
+ * script, allowed by its hash, refreshes a running job's progress) and
+ * loads nothing from elsewhere: its Content-Security-Policy forbids it.
  */
 #ifndef KC_SETTINGS_PAGE_H
 #define KC_SETTINGS_PAGE_H

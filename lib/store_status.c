@@ -3,6 +3,7 @@
  */
 #include "store_status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -237,4 +238,117 @@ kc_status_free(struct kc_status *s)
 		free(s->problems[k].items);
 	}
 	memset(s, 0, sizeof(*s));
+}
+
+static const char *const filter_where[] = {
+	[KC_HISTORY_ALL] = "1",
+	[KC_HISTORY_SYNC] = "kind IN ('sync', 'pull')",
+	[KC_HISTORY_WEBHOOK] = "kind IN ('webhook', 'apply')",
+	[KC_HISTORY_ERRORS] = "error IS NOT NULL",
+};
+
+int
+kc_status_history(struct kc_store *st, enum kc_history_filter filter,
+    long offset, long limit, struct kc_status_run **runs, size_t *n,
+    long *total, struct kc_error *err)
+{
+	char sql[256];
+	sqlite3_stmt *s;
+	int rc;
+
+	*runs = NULL;
+	*n = 0;
+	*total = 0;
+	if (filter < KC_HISTORY_ALL || filter > KC_HISTORY_ERRORS || limit < 1) {
+		kc_error_set(err, "bad history query");
+		return -1;
+	}
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM history WHERE %s",
+	    filter_where[filter]);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*total = (long)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	*runs = calloc((size_t)limit, sizeof(**runs));
+	if (*runs == NULL) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	snprintf(sql, sizeof(sql), "SELECT " HISTORY_COLUMNS " FROM history WHERE %s"
+	    " ORDER BY id DESC LIMIT ?1 OFFSET ?2", filter_where[filter]);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		free(*runs);
+		*runs = NULL;
+		return fail(st, err);
+	}
+	sqlite3_bind_int64(s, 1, limit);
+	sqlite3_bind_int64(s, 2, offset < 0 ? 0 : offset);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < (size_t)limit)
+		if (read_run(s, &(*runs)[*n]) == 0)
+			(*n)++;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		kc_status_runs_free(*runs, *n);
+		*runs = NULL;
+		*n = 0;
+		return fail(st, err);
+	}
+	return 0;
+}
+
+void
+kc_status_runs_free(struct kc_status_run *runs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		run_free(&runs[i]);
+	free(runs);
+}
+
+int
+kc_status_hours(struct kc_store *st, double since,
+    struct kc_status_hour **hours, size_t *n, struct kc_error *err)
+{
+	sqlite3_stmt *s;
+	size_t cap = 0;
+	int rc;
+
+	*hours = NULL;
+	*n = 0;
+	/* What a row moved: a webhook's reports, the applier's writes, a sync's sends. */
+	if (sqlite3_prepare_v2(st->db, "SELECT CAST(started_at / 3600 AS INTEGER) AS h,"
+	    " sum(kind IN ('sync', 'pull', 'apply')), sum(kind = 'webhook'),"
+	    " sum(CASE kind WHEN 'webhook' THEN received WHEN 'pull' THEN received"
+	    " ELSE applied END), sum(error IS NOT NULL)"
+	    " FROM history WHERE started_at >= ?1 GROUP BY h ORDER BY h", -1, &s,
+	    NULL) != SQLITE_OK)
+		return fail(st, err);
+	sqlite3_bind_double(s, 1, since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct kc_status_hour *h;
+		if (*n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct kc_status_hour *more = realloc(*hours, ncap * sizeof(*more));
+			if (more == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			*hours = more;
+			cap = ncap;
+		}
+		h = &(*hours)[(*n)++];
+		h->hour = sqlite3_column_int64(s, 0);
+		h->runs = (long)sqlite3_column_int64(s, 1);
+		h->webhooks = (long)sqlite3_column_int64(s, 2);
+		h->items = (long)sqlite3_column_int64(s, 3);
+		h->errors = (long)sqlite3_column_int64(s, 4);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		free(*hours);
+		*hours = NULL;
+		*n = 0;
+		return fail(st, err);
+	}
+	return 0;
 }

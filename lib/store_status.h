@@ -70,6 +70,34 @@ int kc_status_read(struct kc_store *st, size_t history_max,
     size_t problems_max, struct kc_status *s, struct kc_error *err);
 void kc_status_free(struct kc_status *s);
 
+/* Which history rows a page of History shows. */
+enum kc_history_filter {
+	KC_HISTORY_ALL,
+	KC_HISTORY_SYNC,		/* sync runs and backfills */
+	KC_HISTORY_WEBHOOK,		/* webhooks and the applier's runs */
+	KC_HISTORY_ERRORS,		/* any row that reports an error */
+};
+/*
+ * The rows of filter, newest first, from offset, at most limit; *total is
+ * how many match in all.  Free *runs with kc_status_runs_free().
+ */
+int kc_status_history(struct kc_store *st, enum kc_history_filter filter,
+    long offset, long limit, struct kc_status_run **runs, size_t *n,
+    long *total, struct kc_error *err);
+void kc_status_runs_free(struct kc_status_run *runs, size_t n);
+
+/* One hour of history (for the page's chart). */
+struct kc_status_hour {
+	long long hour;			/* unix time / 3600 */
+	long runs;			/* sync runs, backfills, applier runs */
+	long webhooks;
+	long items;			/* received by webhooks, applied, sent to KeyCRM */
+	long errors;			/* rows that report an error */
+};
+/* The hours since `since` that have any history, oldest first. */
+int kc_status_hours(struct kc_store *st, double since,
+    struct kc_status_hour **hours, size_t *n, struct kc_error *err);
+
 /* "webhook", "apply", "sync", "pull". */
 const char *kc_status_kind_name(enum kc_status_kind kind);
 

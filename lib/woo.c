@@ -23,9 +23,15 @@
 int
 kc_woo_init(struct kc_woo *w, const struct kc_config *cfg, struct kc_error *err)
 {
+	return kc_woo_init_key(w, cfg, cfg->woo_consumer_key, cfg->woo_consumer_secret, err);
+}
+
+int
+kc_woo_init_key(struct kc_woo *w, const struct kc_config *cfg, const char *ck,
+    const char *cs, struct kc_error *err)
+{
 	memset(w, 0, sizeof(*w));
-	if (cfg->woo_url == NULL || cfg->woo_consumer_key == NULL ||
-	    cfg->woo_consumer_secret == NULL) {
+	if (cfg->woo_url == NULL || ck == NULL || cs == NULL) {
 		kc_error_set(err, "the shop is not configured (woo_url, woo_consumer_key and woo_consumer_secret are needed)");
 		return -1;
 	}
@@ -57,8 +63,8 @@ kc_woo_init(struct kc_woo *w, const struct kc_config *cfg, struct kc_error *err)
 		}
 		w->extra[i].timeout_ms = 120000;
 	}
-	w->consumer_key = kc_strdup(cfg->woo_consumer_key);
-	w->consumer_secret = kc_strdup(cfg->woo_consumer_secret);
+	w->consumer_key = kc_strdup(ck);
+	w->consumer_secret = kc_strdup(cs);
 	w->oauth = strncmp(cfg->woo_url, "http://", 7) == 0;
 	/* Batch answers are full product objects: ~10 KB each. */
 	w->http.timeout_ms = 120000;

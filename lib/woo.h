@@ -80,6 +80,9 @@ struct kc_woo_write {
 
 int kc_woo_init(struct kc_woo *w, const struct kc_config *cfg,
     struct kc_error *err);
+/* The same with another key than the configured one (a key being checked). */
+int kc_woo_init_key(struct kc_woo *w, const struct kc_config *cfg, const char *ck,
+    const char *cs, struct kc_error *err);
 void kc_woo_cleanup(struct kc_woo *w);
 
 /*

@@ -66,6 +66,23 @@ async function resultText(page) {
   return (await page.locator('#result').first().innerText()).trim();
 }
 
+// Long work runs in the background: the card refreshes itself (page.js)
+// until the work is done; returns the result's text, after a reload so the
+// rest of the page shows what the work changed.
+async function jobResult(page) {
+  await page.locator('#job[data-state="done"]').waitFor({ timeout: 120000 });
+  const text = (await page.locator('#job').innerText()).trim();
+  await page.reload({ waitUntil: 'load' });
+  return text;
+}
+
+async function shopControl(what, body) {
+  const r = await fetch(`${env('KC_SHOP_CONTROL')}/_control/${what}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  check(r.ok, `the fake shop takes ${what} ${JSON.stringify(body)}`);
+}
+
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kc-chromium-'));
@@ -125,10 +142,23 @@ async function main() {
     check(await page.locator('#first').count() === 1, 'a first install offers push all or backfill');
     await page.screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-first-install.png'), fullPage: true });
 
-    // First sync records the baseline; then a sale in the shop; the dry run plans it.
+    // First sync records the baseline, in the background: the page answers at
+    // once and shows the work's progress (a slow shop makes it last a while).
+    await shopControl('faults', { latency_ms: 1500 });
     await submitAndWait(page, page.locator('#status button[value="sync"]'));
     text = await resultText(page);
-    check(/Sync run done/.test(text), `sync now runs: "${text.slice(0, 100)}"`);
+    check(/Sync now started in the background/.test(text), `sync now starts at once: "${text.slice(0, 100)}"`);
+    check(await page.locator('#job[data-state="running"]').count() === 1, 'the job card says running');
+    const running = await page.locator('#job').innerText();
+    check(/Running since \d\d:\d\d/.test(running), `it says since when: "${running.slice(0, 120).replace(/\n/g, ' ')}"`);
+    check(/requests a minute/.test(running), 'it says what it waits for');
+    check(await page.locator('script').count() === 1, 'page.js is on the page while it runs');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-sync-running.png'), fullPage: true });
+    await page.locator('#job progress, #job[data-state="done"]').first().waitFor({ timeout: 60000 });
+    await shopControl('faults', {});
+    text = await jobResult(page);
+    check(/Sync run done/.test(text), `sync now's result replaces the progress: "${text.slice(0, 140).replace(/\n/g, ' ')}"`);
+    check(await page.locator('script').count() === 0, 'no script once nothing runs');
     const sale = await fetch(`${env('KC_SHOP_CONTROL')}/_control/sale`, {
       method: 'POST', headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ id: Number(env('KC_SOLD_ID')), quantity: 2 }),
@@ -152,8 +182,8 @@ async function main() {
     // The first-install card outlived the sync run; compare shows how the sides differ.
     check(await page.locator('#first').count() === 1, 'the first-install card stays after a sync run');
     await submitAndWait(page, page.locator('#first button[value="compare"]'));
-    text = await resultText(page);
-    check(/Compared in .* \d+ equal, [1-9]\d* different/.test(text), `compare runs: "${text.slice(0, 120)}"`);
+    text = await jobResult(page);
+    check(/Compared in .* \d+ equal, [1-9]\d* different/.test(text), `compare runs: "${text.slice(0, 160).replace(/\n/g, ' ')}"`);
     const counts = await page.locator('#compare-counts').innerText();
     check(/only in KeyCRM/.test(counts), `the card shows the four counts: "${counts}"`);
     const diffs = await page.locator('#compare tbody tr').evaluateAll((trs) =>
@@ -177,19 +207,42 @@ async function main() {
 
     // KeyCRM is right: backfill. The shop takes KeyCRM's numbers and the card goes.
     await submitAndWait(page, page.locator('#first button[value="backfill"]'));
-    text = await resultText(page);
-    check(/Backfill from KeyCRM done/.test(text), `the backfill is the choice: "${text.slice(0, 100)}"`);
+    text = await jobResult(page);
+    check(/Backfill from KeyCRM done/.test(text), `the backfill is the choice: "${text.slice(0, 140).replace(/\n/g, ' ')}"`);
     check(await page.locator('#first').count() === 0, 'the card is gone once the choice is made');
     check(await page.locator('#push-all').count() === 1, 'push all stays available, behind a confirmation');
     check(await page.locator('#push-all input[name="confirm"][required]').count() === 1,
       'push all asks for a confirmation');
     await page.screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-chosen.png'), fullPage: true });
+
+    // History: the 7-day chart, drawn on the server, sized to its card.
+    const chart = await page.locator('#history svg#chart').boundingBox();
+    check(chart !== null && chart.width > 600 && chart.height > 100 && chart.height < 300,
+      `the chart is there and sized (${chart && Math.round(chart.width)} x ${chart && Math.round(chart.height)})`);
+    check(await page.locator('#history svg#chart rect.bar').count() >= 1, 'the chart has bars');
+    // Paged: the webhooks sent before make more than one page.
+    check(await page.locator('#history-table tbody tr').count() === 30, 'history shows 30 rows a page');
+    await submitAndWait(page, page.locator('#history nav.pager a[rel="next"]'));
+    check(/hpage=2/.test(page.url()), `the next page of history (${page.url().replace(/^.*\?/, '?')})`);
+    check(await page.locator('#history nav.pager').innerText().then((t) => /Page 2 of \d+/.test(t)),
+      'it says which page');
+    // Filtered: sync runs only.
+    await submitAndWait(page, page.locator('#history nav.filters a', { hasText: 'Sync runs' }));
+    const whats = await page.locator('#history-table td[data-label="What"]').allInnerTexts();
+    check(whats.length >= 1 && whats.every((w) => w === 'Sync run' || w === 'Backfill'),
+      `the filter shows sync runs only (${[...new Set(whats)].join(', ')})`);
+    check(await page.locator('#history nav.filters strong[aria-current="page"]').innerText() === 'Sync runs',
+      'the chosen filter is marked');
+    await page.locator('#history').screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-history.png') });
     await page.close();
 
     // Phone: 390 px wide, the same page, legible and without sideways scrolling.
     const phone = { page: await newPage(context, 390, 844, problems) };
     await phone.page.goto(URL_, { waitUntil: 'load' });
     await noHorizontalScroll(phone.page, 390, 'phone');
+    const phoneChart = await phone.page.locator('#history svg#chart').boundingBox();
+    check(phoneChart !== null && phoneChart.width <= 390 && phoneChart.width > 250,
+      `the chart fits the phone (${phoneChart && Math.round(phoneChart.width)} px wide)`);
     await phone.page.screenshot({ path: path.join(ARTIFACTS, 'settings-phone.png'), fullPage: true });
     // The backfill made the two sides equal: another sale gives the plan a row.
     const sale2 = await fetch(`${env('KC_SHOP_CONTROL')}/_control/sale`, {

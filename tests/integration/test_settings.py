@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 import unittest
 import urllib.parse
 from pathlib import Path
@@ -72,6 +73,19 @@ def show_fields(page):
 
 def form(**fields):
     return urllib.parse.urlencode(fields).encode()
+
+
+def finished(t, user=USER, timeout=120):
+    """Waits for the work the page runs in the background; returns the page
+    once its card no longer says running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        card = t.request("GET", "job=card", user=user)
+        assert card.status == 200, card.text[:500]
+        if 'data-state="running"' not in card.text:
+            return t.request("GET", user=user)
+        assert time.monotonic() < deadline, "the background work did not finish: " + card.text
+        time.sleep(0.3)
 
 
 def settings_conf(state_dir):
@@ -197,7 +211,9 @@ class PageContract:
                      "base-uri 'none'"):
             self.assertIn(part, csp)
         self.assertNotIn("unsafe-inline", csp)
-        self.assertNotIn("script-src", csp)
+        # The one script is page.js, allowed by its hash; nothing inline else.
+        self.assertRegex(csp, r"script-src 'sha256-[A-Za-z0-9+/]+=*';")
+        self.assertIn("connect-src 'self'", csp)
         self.assertEqual(h.get("x-frame-options"), "DENY")
         self.assertEqual(h.get("cache-control"), "no-store")
         self.assertEqual(h.get("referrer-policy"), "no-referrer")
@@ -206,6 +222,11 @@ class PageContract:
         if m:
             digest = base64.b64encode(hashlib.sha256(m.group(1).encode()).digest()).decode()
             self.assertIn(f"'sha256-{digest}'", csp, "the inline stylesheet's hash")
+        scripts = re.findall(r"<script>(.*?)</script>", r.text, re.S)
+        self.assertLessEqual(len(scripts), 1)
+        for script in scripts:
+            digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+            self.assertIn(f"script-src 'sha256-{digest}'", csp, "the script's hash")
 
     # --- reading the page
 
@@ -282,8 +303,8 @@ class PageContract:
         token = csrf_token(self.get())
         r = self.target.follow(self.post(token, action="save", keycrm_api_key="wrong-key-123",
                                          keycrm_warehouse_id="1"))
-        self.assertIn("Nothing was saved", r.text)
-        self.assertIn("rejected", r.text)
+        self.assertIn("Nothing was saved: KeyCRM rejected the new API key.", r.text)
+        self.assertNotIn("(KeyCRM rejected", r.text, "the reason is not said twice")
         self.assertFalse(settings_conf(self.state).exists())
 
     def test_bad_values_are_not_saved(self):
@@ -353,6 +374,20 @@ class PageContract:
         r.shows_secrets = True
         self.assertEqual(r.status, 200)
 
+    def test_buttons_language_and_stylesheet_are_what_the_page_says(self):
+        r = self.get()
+        # The attribute is markup, not escaped text.
+        self.assertIn('class="primary">Sync now</button>', r.text)
+        self.assertIn('class="primary">Save settings</button>', r.text)
+        self.assertNotIn("&quot;primary", r.text)
+        self.assertIn('<html lang="en">', r.text)
+        # The stylesheet built in from lib/page.css, allowed by its hash.
+        css = re.search(r"<style>(.*?)</style>", r.text, re.S).group(1)
+        self.assertIn("button.primary{", css)
+        self.assert_security_headers(r)
+        # One backfill button at most, wherever it is.
+        self.assertLessEqual(r.text.count('value="backfill"'), 1)
+
     def test_check_key_reports_both_sides(self):
         token = csrf_token(self.get())
         r = self.target.follow(self.post(token, action="check"))
@@ -419,6 +454,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         self.assertIn("First install", page.text)
         self.assertIn('value="push_all"', page.text)
         r = t.follow(t.request("POST", body=form(csrf=csrf_token(page), action="backfill")))
+        self.assertIn("started in the background", r.text)
+        r = finished(t)
         self.assertIn("Backfill from KeyCRM done", r.text)
         for resp in t.responses:
             for value in SECRETS.values():
@@ -444,7 +481,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         cron()
         self.assertIn("First install", t.request("GET").text)
         token = csrf_token(page)
-        r = t.follow(t.request("POST", body=form(csrf=token, action="compare")))
+        t.follow(t.request("POST", body=form(csrf=token, action="compare")))
+        r = finished(t)
         self.assertIn("Compared in", r.text)
         counts = re.search(r'<p id="compare-counts">.*?</p>', r.text, re.S).group(0)
         self.assertIn("1 different", counts)
@@ -460,7 +498,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         self.assertTrue(csv.headers["content-type"].startswith("text/csv"))
         self.assertIn("RW-SIMPLE-003,different,", csv.text)
         # Backfill is the choice: the shop takes KeyCRM's numbers, the card goes.
-        r = t.follow(t.request("POST", body=form(csrf=token, action="backfill")))
+        t.follow(t.request("POST", body=form(csrf=token, action="backfill")))
+        r = finished(t)
         self.assertIn("Backfill from KeyCRM done", r.text)
         self.assertNotIn("First install", r.text)
         self.assertEqual(SHOP.products()[12]["stock_quantity"], 25)
@@ -532,7 +571,7 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         # A comparison lists the shop SKUs KeyCRM does not have, with their product.
         token = csrf_token(page)
         t.request("POST", body=form(csrf=token, action="compare"))
-        page = t.request("GET")
+        page = finished(t)
         missing = re.search(r'<details id="problems-not-in-keycrm".*?</details>', page.text,
                             re.S).group(0)
         self.assertIn("<code>SHOP-ONLY-1</code>", missing)
@@ -568,6 +607,9 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
                                                  woo_consumer_key="ck_wrong",
                                                  woo_consumer_secret="cs_wrong")))
         self.assertIn("Nothing was saved: the shop rejected the new REST key", r.text)
+        notice = re.search(r'<div class="notice [a-z]+" role="status" id="result"><p>(.*?)</p>',
+                           r.text, re.S).group(1)
+        self.assertNotIn("..", notice, "one full stop at the end of the shop's sentence")
         self.assertFalse(settings_conf(state).exists())
         r = t.follow(t.request("POST", body=form(csrf=token, action="save",
                                                  woo_consumer_key=CK, woo_consumer_secret=CS)))
@@ -591,6 +633,8 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         t = DirectCGI(cfg)
         token = csrf_token(t.request("GET"))
         r = t.follow(t.request("POST", body=form(csrf=token, action="sync")))
+        self.assertIn("Sync now started in the background", r.text)
+        r = finished(t)
         self.assertIn("Sync run done", r.text)
         self.assertIn("first run", r.text)
         # The choice is still to be made: the card stays.
@@ -603,6 +647,15 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         self.assertIsNotNone(table, r.text[:3000])
         self.assertIn(f"<code>{sold['sku']}</code>", table.group(0))
         self.assertIn(f">{sold['stock_quantity'] - 3}<", table.group(0))
+        # The whole plan as CSV, and its pages on their own.
+        csv = t.request("GET", "download=plan.csv")
+        self.assertEqual(csv.status, 200)
+        self.assertEqual(csv.text.split("\r\n")[0], "sku,shop,keycrm,send")
+        self.assertIn(f"{sold['sku']},{sold['stock_quantity'] - 3},", csv.text)
+        again = t.request("GET", "plan=1")
+        self.assertIn(f"<code>{sold['sku']}</code>", again.text)
+        # Only for the user who ran it.
+        self.assertEqual(t.request("GET", "download=plan.csv", user=OTHER_USER).status, 404)
         # Once the choice is made, push all needs a confirmation.
         r = t.follow(t.request("POST", body=form(csrf=token, action="first_keep")))
         self.assertIn("kept as they are", r.text)
@@ -611,11 +664,212 @@ class SettingsAsCGI(PageContract, unittest.TestCase):
         r = t.follow(t.request("POST", body=form(csrf=token, action="push_all")))
         self.assertIn("tick the confirmation", r.text)
         self.assertNotIn("Push all done", r.text)
-        r = t.follow(t.request("POST", body=form(csrf=token, action="push_all", confirm="yes")))
+        t.follow(t.request("POST", body=form(csrf=token, action="push_all", confirm="yes")))
+        r = finished(t)
         self.assertIn("Push all done", r.text)
         for resp in t.responses:
             for value in SECRETS.values():
                 self.assertNotIn(value, resp.text)
+
+    def test_long_problem_lists_are_paged_and_downloadable(self):
+        state = make_state_dir("state-settings-paged")
+        cfg = config("settings-paged", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        skus = [f"NOWHERE-{i:03d}" for i in range(118)] + XSS_SKUS[:1] + ["=HYPERLINK(1)"]
+        r = kctest.Direct(cfg).request("POST", f"secret={WEBHOOK_SECRET}&wait=1",
+                                       json.dumps([{"sku": s, "in_stock": 1} for s in skus]).encode())
+        self.assertEqual(r.status, 200, r.text)
+        t = DirectCGI(cfg)
+        page = t.request("GET")
+        self.assertIn('<a href="#problems-unmatched">(see Problems)</a>', page.text)
+        self.assertIn("120 SKUs from KeyCRM matched nothing in the shop", page.text)
+        table = re.search(r'<details id="problems-unmatched".*?</details>', page.text, re.S).group(0)
+        self.assertEqual(table.count("<tr><td"), 50)
+        self.assertIn("Page 1 of 3", table)
+        self.assertIn('href="/keycrm/settings?problems=unmatched&amp;page=2#problems-unmatched"',
+                      table)
+        seen = set(re.findall(r"<code>(NOWHERE-\d+)</code>", table))
+        last = t.request("GET", "problems=unmatched&page=3")
+        table = re.search(r'<details id="problems-unmatched".*?</details>', last.text,
+                          re.S).group(0)
+        self.assertEqual(table.count("<tr><td"), 20)
+        self.assertIn("Page 3 of 3", table)
+        self.assertIn('rel="prev"', table)
+        self.assertNotIn('rel="next"', table)
+        middle = t.request("GET", "problems=unmatched&page=2").text
+        for text in (table, middle):
+            seen |= set(re.findall(r"<code>(NOWHERE-\d+)</code>", text))
+        self.assertEqual(len(seen), 118, "every row on exactly one of the pages")
+        for text in (page.text, middle, last.text):
+            self.assertNotIn("<script>alert", text)
+        # A page number out of range or malformed shows a page, never an error.
+        for q in ("problems=unmatched&page=99", "problems=unmatched&page=-1",
+                  "problems=unmatched&page=x"):
+            self.assertEqual(t.request("GET", q).status, 200, q)
+        csv = t.request("GET", "download=problems-unmatched.csv")
+        self.assertEqual(csv.status, 200)
+        self.assertTrue(csv.headers["content-type"].startswith("text/csv"))
+        lines = csv.text.strip().split("\r\n")
+        self.assertEqual(lines[0], "sku,why,times,last_seen")
+        self.assertEqual(len(lines), 121)
+        self.assertTrue(any(line.startswith('"\'=HYPERLINK(1)"') for line in lines))
+        self.assertTrue(any(line.startswith("<script>alert(1)</script>,") for line in lines))
+        self.assertEqual(t.request("GET", "download=problems-nothing.csv").status, 404)
+        self.assertEqual(t.request("GET", "download=problems-.csv").status, 404)
+
+    def test_a_healthy_shop_shows_status_and_problems_first_setup_folded(self):
+        state = make_state_dir("state-settings-healthy")
+        cfg = config("settings-healthy", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        CRM.control("reset", {})
+        t = DirectCGI(cfg)
+        page = t.request("GET")
+        self.assertNotIn('<details class="fold"><summary><h2>Setup</h2>', page.text)
+        for _ in range(2):
+            r = servers.run_cgi(BINDIR / "sync.cgi", user="www-data", env={
+                "REQUEST_METHOD": "GET", "QUERY_STRING": f"token={SYNC_TOKEN}",
+                "KEYCRM_SYNC_CONFIG": cfg, **sanitizer_env()})
+            self.assertEqual(r.status, 200, r.text)
+        page = t.request("GET")
+        self.assertIn("Healthy", page.text)
+        self.assertIn('<details class="fold"><summary><h2>Setup</h2></summary>', page.text)
+        self.assertIn('<details class="fold"><summary><h2>Configuration</h2></summary>',
+                      page.text)
+        order = [page.text.index(f'id="{s}"') for s in
+                 ("status", "problems", "connection", "history", "settings", "setup",
+                  "configuration")]
+        self.assertEqual(order, sorted(order), "status and problems first, setup last")
+
+    def test_sync_now_runs_in_the_background_with_progress_then_result(self):
+        state = make_state_dir("state-settings-background")
+        cfg = config("settings-background", state, keycrm_api_key=KEYCRM_KEY,
+                     keycrm_warehouse_id=1)
+        t = DirectCGI(cfg)
+        token = csrf_token(t.request("GET"))
+        SHOP.faults(latency_ms=1500)
+        try:
+            r = t.request("POST", body=form(csrf=token, action="sync"))
+            self.assertEqual(r.status, 303)
+            page = t.follow(r)
+            self.assertIn("Sync now started in the background", page.text)
+            card = re.search(r'<section class="card" id="job".*?</section>', page.text, re.S)
+            self.assertIsNotNone(card, page.text[:3000])
+            self.assertIn('data-state="running"', card.group(0))
+            self.assertRegex(card.group(0), r"Running since \d\d:\d\d")
+            self.assertIn("requests a minute", card.group(0))
+            self.assert_security_headers(page)
+            self.assertIn("<script>", page.text, "page.js follows the work")
+            # The card alone, for page.js.
+            alone = t.request("GET", "job=card")
+            self.assertEqual(alone.status, 200)
+            self.assertTrue(alone.text.startswith('<section class="card" id="job"'), alone.text)
+            self.assert_security_headers(alone)
+            # One job at a time.
+            again = t.follow(t.request("POST", body=form(csrf=token, action="backfill")))
+            self.assertIn("still running", again.text)
+        finally:
+            SHOP.faults()
+        page = finished(t)
+        card = re.search(r'<section class="card" id="job".*?</section>', page.text, re.S).group(0)
+        self.assertIn('data-state="done"', card)
+        self.assertIn("Sync run done", card)
+        self.assertRegex(card, r"Finished at \d\d:\d\d, after ")
+        self.assertNotIn("<script", page.text)
+        # The history records the run.
+        self.assertIn("Sync run", re.search(r'id="history".*', page.text, re.S).group(0))
+
+    def test_history_is_paged_filtered_charted_in_the_sites_zone(self):
+        state = make_state_dir("state-settings-history")
+        cfg = config("settings-history", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1,
+                     timezone="Europe/Kyiv")
+        broken = config("settings-history-broken", state, keycrm_api_key=KEYCRM_KEY,
+                        keycrm_warehouse_id=1, timezone="Europe/Kyiv",
+                        woo_url=f"http://127.0.0.1:{servers.free_port()}")
+        hook = kctest.Direct(cfg)
+        for i in range(17):
+            r = hook.request("POST", f"secret={WEBHOOK_SECRET}&wait=1", json.dumps(
+                [{"sku": XSS_SKUS[i % 2] if i < 2 else f"H-{i}", "in_stock": i}]).encode())
+            self.assertEqual(r.status, 200, r.text)
+
+        def cron(path):
+            r = servers.run_cgi(BINDIR / "sync.cgi", user="www-data", env={
+                "REQUEST_METHOD": "GET", "QUERY_STRING": f"token={SYNC_TOKEN}",
+                "KEYCRM_SYNC_CONFIG": path, **sanitizer_env()})
+            return r
+
+        self.assertEqual(cron(cfg).status, 200)
+        cron(broken)            # the shop cannot be reached: a run with an error
+        t = DirectCGI(cfg)
+        page = t.request("GET")
+        self.assert_security_headers(page)
+        history = re.search(r'<section class="card" id="history">.*?</section>', page.text,
+                            re.S).group(0)
+        # The chart: inline SVG with its size, its summary, no script, nothing loaded.
+        svg = re.search(r"<svg class=\"chart\".*?</svg>", history, re.S)
+        self.assertIsNotNone(svg, history[:2000])
+        self.assertIn('viewBox="0 0 720 190"', svg.group(0))
+        self.assertRegex(svg.group(0), r"<desc id=\"chart-desc\">\d+ items moved, \d+ runs, "
+                                       r"17 webhooks, [1-9]\d* errors\.</desc>")
+        self.assertIn('class="bar"', svg.group(0))
+        self.assertIn('class="err"', svg.group(0))
+        self.assertNotIn("href", svg.group(0))
+        # 36 rows at least (17 webhooks, 17 applier runs, 2 sync runs): two pages.
+        self.assertEqual(history.count('<tr><td data-label="When">'), 30)
+        self.assertIn("Page 1 of 2", history)
+        self.assertIn('href="/keycrm/settings?history=all&amp;hpage=2#history"', history)
+        second = re.search(r'id="history">.*?</section>', t.request("GET", "history=all&hpage=2").text,
+                           re.S).group(0)
+        self.assertIn("Page 2 of 2", second)
+        self.assertGreaterEqual(second.count('<tr><td data-label="When">'), 6)
+        # Filters: sync runs only; webhooks; errors.
+        sync = re.search(r'id="history">.*?</section>', t.request("GET", "history=sync").text,
+                         re.S).group(0)
+        self.assertIn('<strong aria-current="page">Sync runs</strong>', sync)
+        whats = re.findall(r'<td data-label="What">([^<]*)</td>', sync)
+        self.assertEqual(whats, ["Sync run", "Sync run"])
+        hooks = re.search(r'id="history">.*?</section>', t.request("GET", "history=webhook").text,
+                          re.S).group(0)
+        self.assertEqual(set(re.findall(r'<td data-label="What">([^<]*)</td>', hooks)),
+                         {"Webhook", "Applied to shop"})
+        errors = re.search(r'id="history">.*?</section>', t.request("GET", "history=errors").text,
+                           re.S).group(0)
+        self.assertGreaterEqual(errors.count('<span class="badge bad">error</span>'), 1)
+        self.assertEqual(errors.count('<tr><td data-label="When">'),
+                         errors.count('<span class="badge bad">error</span>'))
+        # Anything else is the whole history, never an error.
+        for q in ("history=<script>", "history=all&hpage=999", "hpage=-1"):
+            r = t.request("GET", q)
+            self.assertEqual(r.status, 200, q)
+            self.assertNotIn("<script>", r.text)
+        # Times where the site is (Kyiv: EET in winter, EEST in summer), not UTC.
+        self.assertRegex(history, r"\d{4}-\d\d-\d\d \d\d:\d\d EES?T")
+        self.assertNotIn(" UTC)", history)
+        # An unknown zone is said, and UTC used.
+        odd = config("settings-history-odd", state, keycrm_api_key=KEYCRM_KEY,
+                     keycrm_warehouse_id=1, timezone="Mars/Olympus_Mons")
+        r = DirectCGI(odd).request("GET")
+        self.assertIn("Mars/Olympus_Mons (the timezone key) is not known here", r.text)
+        self.assertIn(" UTC)", r.text)
+
+    def test_the_shops_error_pages_are_quoted_as_text_not_markup(self):
+        state = make_state_dir("state-settings-markup")
+        cfg = config("settings-markup", state, keycrm_api_key=KEYCRM_KEY, keycrm_warehouse_id=1)
+        sku = SHOP.products()[10]["sku"]
+        # WordPress's fatal-error answer: JSON whose message is HTML.
+        body = json.dumps({"code": "internal_server_error", "data": {"status": 500},
+                           "message": "<p>There has been a critical error on this website.</p>"
+                                      "<p><a href=\"https://wordpress.org/\">Learn more</a></p>"})
+        SHOP.faults(rules=[{"method": "POST", "path_prefix": "/wp-json/wc/v3/products",
+                            "action": "status", "status": 500, "body": body,
+                            "content_type": "application/json", "times": -1}])
+        try:
+            r = kctest.Direct(cfg).request("POST", f"secret={WEBHOOK_SECRET}&wait=1", json.dumps(
+                [{"sku": sku, "in_stock": 3, "in_reserve": 0}]).encode())
+            self.assertEqual(r.status, 200, r.text)
+        finally:
+            SHOP.faults()
+        page = DirectCGI(cfg).request("GET")
+        self.assertIn("There has been a critical error on this website. Learn more", page.text)
+        self.assertNotIn("&lt;p&gt;", page.text)
+        self.assertNotIn("<p>There has been", page.text)
 
     def test_unreachable_shop_and_read_only_key_are_said_plainly(self):
         state = make_state_dir("state-settings-down")

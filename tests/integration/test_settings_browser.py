@@ -5,7 +5,8 @@ the simulated shop and KeyCRM.
 
 The browser logs in, reads the page, fills and submits the key form, runs a
 sync and a dry run and reads the plan's table, compares the two sides on the
-first-install card, downloads the CSV, chooses the backfill, and takes screenshots at
+first-install card, downloads the CSV, chooses the backfill, pages and filters the
+history and measures its chart, and takes screenshots at
 1280 and 390 px into tests/artifacts/, the first-install card
 compared, chosen and gone included.  A missing chromium, node or
 playwright-core is a failure, not a skip: `make check` installs them.
@@ -76,6 +77,12 @@ class SettingsInBrowser(unittest.TestCase):
                                  "POST", json.dumps(items).encode())
         self.assertEqual(r.status, 200, r.text)
         self.assertEqual(len(r.json()["unmatched"]), 2, r.text)
+        # More history than one page holds (each webhook and its applier run are rows).
+        for i in range(16):
+            r = servers.http_request(
+                f"{self.nginx.url}/keycrm/webhook?secret={WEBHOOK_SECRET}&wait=1", "POST",
+                json.dumps([{"sku": f"ELSEWHERE-{i}", "in_stock": i}]).encode())
+            self.assertEqual(r.status, 200, r.text)
         sold = self.shop.products()[10]
         env = {"PATH": "/usr/bin:/bin", "HOME": str(root()),
                "KC_SETTINGS_URL": f"{self.nginx.url}/keycrm/settings",
@@ -89,9 +96,11 @@ class SettingsInBrowser(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, "browser test failed:\n" + out +
                          "\n--- server log:\n" + self.nginx.error_log_text()[-3000:])
         self.assertIn("browser: all checks passed", out)
-        for name in ("settings-desktop-first-install.png", "settings-desktop-dry-run.png",
+        for name in ("settings-desktop-first-install.png", "settings-desktop-sync-running.png",
+                     "settings-desktop-dry-run.png",
                      "settings-desktop-compare.png", "settings-phone-first-install.png",
-                     "settings-desktop-chosen.png", "settings-phone.png",
+                     "settings-desktop-chosen.png", "settings-desktop-history.png",
+                     "settings-phone.png",
                      "settings-phone-dry-run.png"):
             self.assertTrue((ARTIFACTS / name).stat().st_size > 10000, name)
 

@@ -107,6 +107,39 @@ printf_refuses_what_it_does_not_know(void **state)
 	kc_buf_free(&b);
 }
 
+static void
+plain(const char *in, size_t outsz, const char *want)
+{
+	char out[256];
+
+	assert_true(outsz <= sizeof(out));
+	kc_text_from_markup(in, out, outsz);
+	if (strcmp(out, want) != 0)
+		fail_msg("\"%s\" gave \"%s\", want \"%s\"", in, out, want);
+}
+
+static void
+markup_of_error_pages_becomes_plain_text(void **state)
+{
+	(void)state;
+	/* WordPress's answer to a fatal error, as WooCommerce passes it on. */
+	plain("<p>There has been a critical error on this website.</p><p><a "
+	    "href=\"https://wordpress.org/documentation/article/faq-troubleshooting/\">"
+	    "Learn more about troubleshooting WordPress.</a></p>", 256,
+	    "There has been a critical error on this website. Learn more about "
+	    "troubleshooting WordPress.");
+	plain("Sorry, you cannot list resources.", 256, "Sorry, you cannot list resources.");
+	plain("a&amp;b &lt;c&gt; &quot;d&quot; &#039;e&#39;", 256, "a&b <c> \"d\" 'e'");
+	/* A '<' that starts no tag is text. */
+	plain("qty < 5 and 3<4", 256, "qty < 5 and 3<4");
+	plain("  lots \n\t of   space  ", 256, "lots of space");
+	plain("<br/>x<!-- c -->y", 256, "x y");
+	/* An unclosed tag drops the rest; the result always fits. */
+	plain("ok <p class=", 256, "ok");
+	plain("abcdefghij", 5, "abcd");
+	plain(NULL, 8, "");
+}
+
 int
 main(void)
 {
@@ -117,6 +150,7 @@ main(void)
 		cmocka_unit_test(bad_utf8_and_controls_become_replacement),
 		cmocka_unit_test(printf_escapes_strings_not_numbers),
 		cmocka_unit_test(printf_refuses_what_it_does_not_know),
+		cmocka_unit_test(markup_of_error_pages_becomes_plain_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
