@@ -558,6 +558,14 @@ class _Instance:
             shutil.copy2(src, dst)
             os.chown(dst, 0, gid)
             os.chmod(dst, 0o750)
+        # The message catalogues, found next to the programs as in the build tree.
+        locale = self.bindir / "locale"
+        if locale.is_dir() and not (self.bin_dir / "locale").exists():
+            shutil.copytree(locale, self.bin_dir / "locale")
+            for d, _, files in os.walk(self.bin_dir / "locale"):
+                os.chmod(d, 0o755)
+                for f in files:
+                    os.chmod(os.path.join(d, f), 0o644)
 
     def _clean_env(self):
         """What `env -i PATH=/usr/bin:/bin` plus the test's entries (e.g. ASAN_OPTIONS) gives."""

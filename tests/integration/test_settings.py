@@ -142,8 +142,10 @@ class Behind:
         self.url = self.server.url + "/keycrm/settings"
         self.responses = []
 
-    def request(self, method="GET", query="", body=None, user=USER, env=None, password=PASSWORD):
-        headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+    def request(self, method="GET", query="", body=None, user=USER, env=None, password=PASSWORD,
+                headers=None):
+        headers = {**({"Content-Type": "application/x-www-form-urlencoded"}
+                      if body is not None else {}), **(headers or {})}
         auth = (user, password) if user is not None else None
         r = servers.http_request(self.url + (f"?{query}" if query else ""), method, body,
                                  headers, auth=auth, timeout=120)
@@ -387,6 +389,25 @@ class PageContract:
         self.assert_security_headers(r)
         # One backfill button at most, wherever it is.
         self.assertLessEqual(r.text.count('value="backfill"'), 1)
+
+    def get_in(self, accept_language):
+        if isinstance(self.target, DirectCGI):
+            r = self.target.request("GET", env={"HTTP_ACCEPT_LANGUAGE": accept_language})
+        else:
+            r = self.target.request("GET", headers={"Accept-Language": accept_language})
+        self.assertEqual(r.status, 200, r.text[:2000])
+        return r
+
+    def test_ukrainian_when_the_browser_prefers_it(self):
+        r = self.get_in("uk-UA,uk;q=0.9,en;q=0.5")
+        self.assertIn('<html lang="uk">', r.text)
+        self.assertIn('class="primary">Синхронізувати зараз</button>', r.text)
+        self.assertIn('class="primary">Зберегти налаштування</button>', r.text)
+        self.assertNotIn(">Sync now<", r.text)
+        # Russian is not Ukrainian: English, the fallback.
+        r = self.get_in("ru-RU,ru;q=0.9")
+        self.assertIn('<html lang="en">', r.text)
+        self.assertIn('class="primary">Sync now</button>', r.text)
 
     def test_check_key_reports_both_sides(self):
         token = csrf_token(self.get())
