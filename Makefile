@@ -19,14 +19,14 @@ CFLAGS   ?= -O2 -g
 PYTHON   ?= /usr/bin/python3
 BUILD    ?= build
 BINDIR   ?= cgi-bin
-PKGS      = libcurl jansson sqlite3 libcrypto
+PKGS      = libcurl jansson sqlite3 libcrypto libmariadb
 
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wvla \
             -Wno-format-truncation
 KC_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Ilib \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-KC_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfcgi -lunistring -lm -pthread
+KC_LIBS   = -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfcgi -lunistring -lm -pthread
 
 LIB_SRC   = $(wildcard lib/*.c)
 LIB_OBJ   = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)

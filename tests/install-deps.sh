@@ -5,7 +5,8 @@ set -e
 PACKAGES="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libfcgi-dev
 libfcgi-bin libsqlite3-dev sqlite3 libssl-dev libunistring-dev libcmocka-dev gettext python3 openssl curl
 nginx-light apache2 apache2-utils spawn-fcgi fcgiwrap valgrind chromium
-clang libclang-rt-14-dev wrk logrotate tzdata"
+clang libclang-rt-14-dev wrk logrotate tzdata
+libmariadb-dev mariadb-server mariadb-client"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -21,6 +22,13 @@ if [ -n "$missing" ]; then
 		SUDO=sudo
 	fi
 	$SUDO apt-get update -qq
+	# The tests start MariaDB as their own process; the package must not start
+	# the machine's own server (policy-rc.d 101: "not now"), unless one is set.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+		$SUDO chmod 755 /usr/sbin/policy-rc.d
+		trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
 # The browser test's driver, pinned by tests/browser/package-lock.json;

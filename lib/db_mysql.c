@@ -1,0 +1,842 @@
+/*
+ * db_mysql.c - db.h on MariaDB/MySQL through MariaDB Connector/C.
+ *
+ * Statements are server-side prepared statements.  SQLite's numbered
+ * parameters (?1, ?2, a number used twice) are rewritten to the plain ? the
+ * server knows, remembering which value each ? takes.  Result rows are
+ * buffered on the client (mysql_stmt_store_result), so a statement may be
+ * stepped while another runs, as with SQLite.  Integer columns are read as
+ * 64-bit integers, float and decimal ones as doubles, the rest as text.
+ *
+ * The session speaks SQLite's dialect where MariaDB can: ANSI_QUOTES and
+ * PIPES_AS_CONCAT, strict mode, UTC, utf8mb4.  A dropped connection is
+ * reopened by the next statement outside a transaction; prepared
+ * statements notice (a generation number) and prepare themselves again.
+ * Inside a transaction it is an error the caller may retry whole.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+#include <errmsg.h>
+
+#include "db_engine.h"
+
+enum { MAX_PARAMS = 999, TEXT_START = 64 };
+
+struct mysql_db {
+	struct kc_db base;
+	MYSQL *h;		/* NULL while not connected */
+	int lost;		/* the connection dropped: reopen before use */
+	unsigned generation;	/* one more at every (re)connection */
+	char *host, *socket, *user, *password, *database, *ca_file;
+	unsigned port, timeout_s;
+	int require_tls;
+};
+
+struct value {
+	enum kc_db_type type;
+	int64_t i;
+	double d;
+	char *s;
+	unsigned long len;
+};
+
+struct column {
+	enum kc_db_type kind;	/* how the column is read */
+	my_bool is_null, error;
+	unsigned long len;
+	int64_t i;
+	double d;
+	char *text;
+	unsigned long cap;
+	char num[32];		/* a number asked for as text */
+};
+
+struct mysql_stmt {
+	struct kc_db_stmt base;
+	char *sql;		/* with plain ? only */
+	int *order;		/* order[k]: the number the k-th ? takes */
+	int nmarks, nparams;
+	struct value *params;	/* by number - 1 */
+	MYSQL_STMT *s;
+	unsigned generation;
+	int executed;
+	unsigned ncols;
+	struct column *cols;
+	MYSQL_BIND *rbind;
+};
+
+static struct mysql_db *
+mdb(struct kc_db *db)
+{
+	return (struct mysql_db *)db;
+}
+
+static struct mysql_stmt *
+mst(struct kc_db_stmt *st)
+{
+	return (struct mysql_stmt *)st;
+}
+
+/* Errors after which the same transaction may well succeed if run again. */
+static int
+is_retryable(unsigned code)
+{
+	return code == 1213 /* ER_LOCK_DEADLOCK */ ||
+	    code == 1205 /* ER_LOCK_WAIT_TIMEOUT */ ||
+	    code == 4031 /* idle connection closed by the server */ ||
+	    code == 1927 /* ER_CONNECTION_KILLED */ ||
+	    code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST ||
+	    code == CR_CONNECTION_ERROR || code == CR_CONN_HOST_ERROR;
+}
+
+static int
+is_connection_lost(unsigned code)
+{
+	return code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST ||
+	    code == 4031 || code == 1927 ||
+	    code == CR_CONNECTION_ERROR || code == CR_CONN_HOST_ERROR;
+}
+
+static int
+fail_code(struct mysql_db *db, unsigned code, const char *reason,
+    struct kc_error *err, const char *what)
+{
+	db->base.retryable = is_retryable(code);
+	if (is_connection_lost(code))
+		db->lost = 1;
+	kc_error_set(err, "%s: %s (%u)", what, reason, code);
+	return -1;
+}
+
+static int
+fail_db(struct mysql_db *db, struct kc_error *err, const char *what)
+{
+	return fail_code(db, mysql_errno(db->h), mysql_error(db->h), err, what);
+}
+
+static int
+fail_stmt(struct mysql_stmt *st, struct kc_error *err, const char *what)
+{
+	return fail_code(mdb(st->base.db), mysql_stmt_errno(st->s),
+	    mysql_stmt_error(st->s), err, what);
+}
+
+/* Settings every session starts with, so the store's SQL means one thing. */
+static const char SESSION_SQL[] =
+    "SET SESSION sql_mode = 'ANSI_QUOTES,PIPES_AS_CONCAT,STRICT_ALL_TABLES,"
+    "NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'";
+
+static void
+set_options(MYSQL *h, const struct mysql_db *db)
+{
+	unsigned timeout = db->timeout_s ? db->timeout_s : 10;
+	my_bool yes = 1;
+
+	mysql_options(h, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(h, MYSQL_OPT_READ_TIMEOUT, &timeout);
+	mysql_options(h, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+	mysql_options(h, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (db->ca_file) {
+		mysql_options(h, MYSQL_OPT_SSL_CA, db->ca_file);
+		mysql_options(h, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
+	}
+	if (db->require_tls) {
+		mysql_options(h, MYSQL_OPT_SSL_ENFORCE, &yes);
+		mysql_options(h, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
+	}
+}
+
+static int
+connect_db(struct mysql_db *db, struct kc_error *err)
+{
+	MYSQL *h = mysql_init(NULL);
+	unsigned long flags = CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS;
+
+	if (!h) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	set_options(h, db);
+	if (!mysql_real_connect(h, db->host, db->user, db->password,
+	    db->database, db->port, db->socket, flags)) {
+		kc_error_set(err, "cannot connect to %s: %s (%u)",
+		    db->socket ? db->socket : db->host ? db->host : "localhost",
+		    mysql_error(h), mysql_errno(h));
+		db->base.retryable = 1;
+		mysql_close(h);
+		return -1;
+	}
+	if (mysql_real_query(h, SESSION_SQL, sizeof(SESSION_SQL) - 1)) {
+		kc_error_set(err, "session settings: %s", mysql_error(h));
+		mysql_close(h);
+		return -1;
+	}
+	if (db->require_tls && !mysql_get_ssl_cipher(h)) {
+		kc_error_set(err, "the database server offered no TLS");
+		mysql_close(h);
+		return -1;
+	}
+	db->h = h;
+	db->lost = 0;
+	db->generation++;
+	return 0;
+}
+
+/* Connected, or reconnected when that cannot lose a transaction's work. */
+static int
+ensure_connected(struct mysql_db *db, struct kc_error *err)
+{
+	if (db->h && !db->lost)
+		return 0;
+	if (db->base.in_transaction) {
+		db->base.retryable = 1;
+		kc_error_set(err, "the connection to the database dropped "
+		    "during a transaction");
+		return -1;
+	}
+	if (db->h)
+		mysql_close(db->h);
+	db->h = NULL;
+	return connect_db(db, err);
+}
+
+static void
+free_params(struct mysql_db *db)
+{
+	free(db->host);
+	free(db->socket);
+	free(db->user);
+	if (db->password) {
+		explicit_bzero(db->password, strlen(db->password));
+		free(db->password);
+	}
+	free(db->database);
+	free(db->ca_file);
+}
+
+static void
+mysql_db_close(struct kc_db *base)
+{
+	struct mysql_db *db = mdb(base);
+
+	if (db->h)
+		mysql_close(db->h);
+	free_params(db);
+	free(db);
+}
+
+static void *
+mysql_db_handle(struct kc_db *db)
+{
+	return mdb(db)->h;
+}
+
+/* Reads and drops every result of a multi-statement query. */
+static int
+drain_results(struct mysql_db *db, struct kc_error *err)
+{
+	int more;
+
+	do {
+		MYSQL_RES *res = mysql_store_result(db->h);
+
+		if (res)
+			mysql_free_result(res);
+		else if (mysql_field_count(db->h) != 0)
+			return fail_db(db, err, "statement");
+		else
+			db->base.changes = (int64_t)mysql_affected_rows(db->h);
+		more = mysql_next_result(db->h);
+		if (more > 0)
+			return fail_db(db, err, "statement");
+	} while (more == 0);
+	return 0;
+}
+
+static int
+mysql_db_exec(struct kc_db *base, const char *sql, struct kc_error *err)
+{
+	struct mysql_db *db = mdb(base);
+
+	base->retryable = 0;
+	if (ensure_connected(db, err) < 0)
+		return -1;
+	if (mysql_real_query(db->h, sql, strlen(sql)))
+		return fail_db(db, err, "statement");
+	return drain_results(db, err);
+}
+
+/*
+ * SQLite's parameters to the server's: ?N becomes ? and takes value N; a
+ * bare ? takes one more than the largest number so far, as in SQLite.
+ * Quoted text and comments are copied as they are.
+ */
+static int
+rewrite_params(struct mysql_stmt *st, const char *sql, struct kc_error *err)
+{
+	size_t n = strlen(sql);
+	char *out = malloc(n + 1);
+	int *order = malloc(sizeof(int) * (n / 1 + 1));
+	size_t i = 0, o = 0;
+	int marks = 0, highest = 0;
+
+	if (!out || !order) {
+		free(out);
+		free(order);
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	while (i < n) {
+		char c = sql[i];
+
+		if (c == '\'' || c == '"' || c == '`') {
+			out[o++] = sql[i++];
+			while (i < n && sql[i] != c)
+				out[o++] = sql[i++];
+			if (i < n)
+				out[o++] = sql[i++];
+		} else if (c == '-' && sql[i + 1] == '-') {
+			while (i < n && sql[i] != '\n')
+				out[o++] = sql[i++];
+		} else if (c == '?') {
+			long num = 0;
+
+			i++;
+			while (i < n && sql[i] >= '0' && sql[i] <= '9' &&
+			    num <= MAX_PARAMS)
+				num = num * 10 + (sql[i++] - '0');
+			if (num == 0)
+				num = highest + 1;
+			if (num > MAX_PARAMS) {
+				free(out);
+				free(order);
+				kc_error_set(err, "prepare: parameter ?%ld "
+				    "out of range", num);
+				return -1;
+			}
+			if (num > highest)
+				highest = (int)num;
+			order[marks++] = (int)num;
+			out[o++] = '?';
+		} else {
+			out[o++] = sql[i++];
+		}
+	}
+	out[o] = '\0';
+	st->sql = out;
+	st->order = order;
+	st->nmarks = marks;
+	st->nparams = highest;
+	return 0;
+}
+
+static void
+drop_server_stmt(struct mysql_stmt *st)
+{
+	if (st->s)
+		mysql_stmt_close(st->s);
+	st->s = NULL;
+	st->executed = 0;
+}
+
+/* The server-side statement, (re)prepared on this connection. */
+static int
+server_stmt(struct mysql_stmt *st, struct kc_error *err)
+{
+	struct mysql_db *db = mdb(st->base.db);
+
+	if (ensure_connected(db, err) < 0)
+		return -1;
+	if (st->s && st->generation == db->generation)
+		return 0;
+	/* Its connection was closed, which left it client memory only. */
+	drop_server_stmt(st);
+	st->s = mysql_stmt_init(db->h);
+	if (!st->s) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	if (mysql_stmt_prepare(st->s, st->sql, strlen(st->sql))) {
+		int rc = fail_stmt(st, err, "prepare");
+
+		drop_server_stmt(st);
+		return rc;
+	}
+	st->generation = db->generation;
+	return 0;
+}
+
+static int
+mysql_db_prepare(struct kc_db *base, const char *sql, struct kc_db_stmt **out,
+    struct kc_error *err)
+{
+	struct mysql_stmt *st = calloc(1, sizeof(*st));
+
+	base->retryable = 0;
+	if (!st) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	st->base.db = base;
+	if (rewrite_params(st, sql, err) < 0) {
+		free(st);
+		return -1;
+	}
+	if (st->nparams) {
+		st->params = calloc((size_t)st->nparams, sizeof(*st->params));
+		if (!st->params) {
+			kc_db_finalize(&st->base);
+			kc_error_set(err, "out of memory");
+			return -1;
+		}
+	}
+	/* Prepared now, so a statement the server refuses fails here. */
+	if (server_stmt(st, err) < 0) {
+		kc_db_finalize(&st->base);
+		return -1;
+	}
+	*out = &st->base;
+	return 0;
+}
+
+static void
+free_columns(struct mysql_stmt *st)
+{
+	for (unsigned i = 0; i < st->ncols; i++)
+		free(st->cols[i].text);
+	free(st->cols);
+	free(st->rbind);
+	st->cols = NULL;
+	st->rbind = NULL;
+	st->ncols = 0;
+}
+
+static void
+mysql_db_reset(struct kc_db_stmt *base)
+{
+	struct mysql_stmt *st = mst(base);
+
+	if (st->executed && st->s &&
+	    st->generation == mdb(base->db)->generation)
+		mysql_stmt_free_result(st->s);
+	st->executed = 0;
+}
+
+static void
+clear_value(struct value *v)
+{
+	free(v->s);
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+mysql_db_clear_bindings(struct kc_db_stmt *base)
+{
+	struct mysql_stmt *st = mst(base);
+
+	for (int i = 0; i < st->nparams; i++)
+		clear_value(&st->params[i]);
+}
+
+static void
+mysql_db_finalize(struct kc_db_stmt *base)
+{
+	struct mysql_stmt *st = mst(base);
+
+	mysql_db_reset(base);
+	drop_server_stmt(st);
+	if (st->params)
+		mysql_db_clear_bindings(base);
+	free(st->params);
+	free_columns(st);
+	free(st->sql);
+	free(st->order);
+	free(st);
+}
+
+static struct value *
+param(struct kc_db_stmt *base, int idx)
+{
+	struct mysql_stmt *st = mst(base);
+
+	if (idx < 1 || idx > st->nparams)
+		return NULL;
+	clear_value(&st->params[idx - 1]);
+	return &st->params[idx - 1];
+}
+
+static int
+mysql_db_bind_int64(struct kc_db_stmt *st, int idx, int64_t v)
+{
+	struct value *p = param(st, idx);
+
+	if (!p)
+		return -1;
+	p->type = KC_DB_INTEGER;
+	p->i = v;
+	return 0;
+}
+
+static int
+mysql_db_bind_double(struct kc_db_stmt *st, int idx, double v)
+{
+	struct value *p = param(st, idx);
+
+	if (!p)
+		return -1;
+	p->type = KC_DB_FLOAT;
+	p->d = v;
+	return 0;
+}
+
+static int
+mysql_db_bind_text(struct kc_db_stmt *st, int idx, const char *s)
+{
+	struct value *p = param(st, idx);
+
+	if (!p || !(p->s = strdup(s)))
+		return -1;
+	p->type = KC_DB_TEXT;
+	p->len = strlen(s);
+	return 0;
+}
+
+static int
+mysql_db_bind_null(struct kc_db_stmt *st, int idx)
+{
+	return param(st, idx) ? 0 : -1;
+}
+
+static void
+bind_value(MYSQL_BIND *b, struct value *v)
+{
+	static my_bool is_null = 1;
+
+	memset(b, 0, sizeof(*b));
+	switch (v->type) {
+	case KC_DB_INTEGER:
+		b->buffer_type = MYSQL_TYPE_LONGLONG;
+		b->buffer = &v->i;
+		break;
+	case KC_DB_FLOAT:
+		b->buffer_type = MYSQL_TYPE_DOUBLE;
+		b->buffer = &v->d;
+		break;
+	case KC_DB_TEXT:
+		b->buffer_type = MYSQL_TYPE_STRING;
+		b->buffer = v->s;
+		b->buffer_length = v->len;
+		b->length = &v->len;
+		break;
+	case KC_DB_NULL:
+		b->buffer_type = MYSQL_TYPE_NULL;
+		b->is_null = &is_null;
+		break;
+	}
+}
+
+static int
+execute(struct mysql_stmt *st, struct kc_error *err)
+{
+	MYSQL_BIND *b = NULL;
+	int rc = 0;
+
+	if (st->nmarks) {
+		b = calloc((size_t)st->nmarks, sizeof(*b));
+		if (!b) {
+			kc_error_set(err, "out of memory");
+			return -1;
+		}
+		for (int k = 0; k < st->nmarks; k++)
+			bind_value(&b[k], &st->params[st->order[k] - 1]);
+		if (mysql_stmt_bind_param(st->s, b))
+			rc = fail_stmt(st, err, "bind");
+	}
+	if (rc == 0 && mysql_stmt_execute(st->s))
+		rc = fail_stmt(st, err, "execute");
+	free(b);
+	return rc;
+}
+
+static enum kc_db_type
+column_kind(enum enum_field_types t)
+{
+	switch (t) {
+	case MYSQL_TYPE_TINY:
+	case MYSQL_TYPE_SHORT:
+	case MYSQL_TYPE_LONG:
+	case MYSQL_TYPE_INT24:
+	case MYSQL_TYPE_LONGLONG:
+	case MYSQL_TYPE_YEAR:
+		return KC_DB_INTEGER;
+	case MYSQL_TYPE_FLOAT:
+	case MYSQL_TYPE_DOUBLE:
+	case MYSQL_TYPE_DECIMAL:
+	case MYSQL_TYPE_NEWDECIMAL:
+		return KC_DB_FLOAT;
+	default:
+		return KC_DB_TEXT;
+	}
+}
+
+static void
+bind_column(MYSQL_BIND *b, struct column *c)
+{
+	memset(b, 0, sizeof(*b));
+	b->is_null = &c->is_null;
+	b->error = &c->error;
+	b->length = &c->len;
+	switch (c->kind) {
+	case KC_DB_INTEGER:
+		b->buffer_type = MYSQL_TYPE_LONGLONG;
+		b->buffer = &c->i;
+		break;
+	case KC_DB_FLOAT:
+		b->buffer_type = MYSQL_TYPE_DOUBLE;
+		b->buffer = &c->d;
+		break;
+	default:
+		b->buffer_type = MYSQL_TYPE_STRING;
+		b->buffer = c->text;
+		/* One byte kept for the terminating NUL. */
+		b->buffer_length = c->cap - 1;
+		break;
+	}
+}
+
+/* Buffers the rows and binds one buffer per column. */
+static int
+prepare_rows(struct mysql_stmt *st, struct kc_error *err)
+{
+	MYSQL_RES *meta;
+	MYSQL_FIELD *f;
+
+	free_columns(st);
+	if (mysql_stmt_store_result(st->s))
+		return fail_stmt(st, err, "read rows");
+	meta = mysql_stmt_result_metadata(st->s);
+	if (!meta)
+		return fail_stmt(st, err, "read rows");
+	st->ncols = mysql_num_fields(meta);
+	f = mysql_fetch_fields(meta);
+	st->cols = calloc(st->ncols, sizeof(*st->cols));
+	st->rbind = calloc(st->ncols, sizeof(*st->rbind));
+	for (unsigned i = 0; st->cols && st->rbind && i < st->ncols; i++) {
+		struct column *c = &st->cols[i];
+
+		c->kind = column_kind(f[i].type);
+		if (c->kind == KC_DB_TEXT) {
+			c->cap = TEXT_START;
+			if (!(c->text = malloc(c->cap)))
+				break;
+		}
+		bind_column(&st->rbind[i], c);
+	}
+	mysql_free_result(meta);
+	for (unsigned i = 0; i < st->ncols; i++) {
+		if (!st->cols || !st->rbind ||
+		    (st->cols[i].kind == KC_DB_TEXT && !st->cols[i].text)) {
+			kc_error_set(err, "out of memory");
+			return -1;
+		}
+	}
+	if (mysql_stmt_bind_result(st->s, st->rbind))
+		return fail_stmt(st, err, "read rows");
+	return 0;
+}
+
+/* A text value longer than its buffer: grow it and read the column again. */
+static int
+fetch_long_text(struct mysql_stmt *st, unsigned i, struct kc_error *err)
+{
+	struct column *c = &st->cols[i];
+	char *grown = realloc(c->text, c->len + 1);
+
+	if (!grown) {
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	c->text = grown;
+	c->cap = c->len + 1;
+	bind_column(&st->rbind[i], c);
+	if (mysql_stmt_fetch_column(st->s, &st->rbind[i], i, 0))
+		return fail_stmt(st, err, "read a long value");
+	/* Later rows fetch into the grown buffer. */
+	return mysql_stmt_bind_result(st->s, st->rbind) ?
+	    fail_stmt(st, err, "read rows") : 0;
+}
+
+static int
+fetch_row(struct mysql_stmt *st, struct kc_error *err)
+{
+	int rc = mysql_stmt_fetch(st->s);
+
+	if (rc == MYSQL_NO_DATA)
+		return KC_DB_DONE;
+	if (rc == 1)
+		return fail_stmt(st, err, "read rows");
+	for (unsigned i = 0; i < st->ncols; i++) {
+		struct column *c = &st->cols[i];
+
+		if (c->kind != KC_DB_TEXT || c->is_null)
+			continue;
+		if (c->len >= c->cap && fetch_long_text(st, i, err) < 0)
+			return -1;
+		c->text[c->len] = '\0';
+	}
+	return KC_DB_ROW;
+}
+
+static int
+mysql_db_step(struct kc_db_stmt *base, struct kc_error *err)
+{
+	struct mysql_stmt *st = mst(base);
+	struct kc_db *db = base->db;
+
+	db->retryable = 0;
+	if (!st->executed) {
+		if (server_stmt(st, err) < 0 || execute(st, err) < 0)
+			return -1;
+		st->executed = 1;
+		if (mysql_stmt_field_count(st->s) == 0) {
+			db->changes = (int64_t)mysql_stmt_affected_rows(st->s);
+			db->last_insert_id = (int64_t)mysql_stmt_insert_id(st->s);
+			free_columns(st);
+			return KC_DB_DONE;
+		}
+		if (prepare_rows(st, err) < 0)
+			return -1;
+	}
+	if (!st->ncols)
+		return KC_DB_DONE;
+	return fetch_row(st, err);
+}
+
+static struct column *
+column(struct kc_db_stmt *base, int col)
+{
+	struct mysql_stmt *st = mst(base);
+
+	if (col < 0 || (unsigned)col >= st->ncols)
+		return NULL;
+	return &st->cols[col];
+}
+
+static enum kc_db_type
+mysql_db_column_type(struct kc_db_stmt *st, int col)
+{
+	struct column *c = column(st, col);
+
+	return !c || c->is_null ? KC_DB_NULL : c->kind;
+}
+
+static int64_t
+mysql_db_column_int64(struct kc_db_stmt *st, int col)
+{
+	struct column *c = column(st, col);
+
+	if (!c || c->is_null)
+		return 0;
+	if (c->kind == KC_DB_INTEGER)
+		return c->i;
+	if (c->kind == KC_DB_FLOAT)
+		return (int64_t)c->d;
+	return strtoll(c->text, NULL, 10);
+}
+
+static double
+mysql_db_column_double(struct kc_db_stmt *st, int col)
+{
+	struct column *c = column(st, col);
+
+	if (!c || c->is_null)
+		return 0;
+	if (c->kind == KC_DB_INTEGER)
+		return (double)c->i;
+	if (c->kind == KC_DB_FLOAT)
+		return c->d;
+	return strtod(c->text, NULL);
+}
+
+static const char *
+mysql_db_column_text(struct kc_db_stmt *st, int col)
+{
+	struct column *c = column(st, col);
+
+	if (!c || c->is_null)
+		return NULL;
+	if (c->kind == KC_DB_INTEGER)
+		snprintf(c->num, sizeof(c->num), "%lld", (long long)c->i);
+	else if (c->kind == KC_DB_FLOAT)
+		snprintf(c->num, sizeof(c->num), "%.17g", c->d);
+	else
+		return c->text;
+	return c->num;
+}
+
+static const struct kc_db_ops mysql_ops = {
+	.close = mysql_db_close,
+	.handle = mysql_db_handle,
+	.exec = mysql_db_exec,
+	.prepare = mysql_db_prepare,
+	.finalize = mysql_db_finalize,
+	.reset = mysql_db_reset,
+	.clear_bindings = mysql_db_clear_bindings,
+	.bind_int64 = mysql_db_bind_int64,
+	.bind_double = mysql_db_bind_double,
+	.bind_text = mysql_db_bind_text,
+	.bind_null = mysql_db_bind_null,
+	.step = mysql_db_step,
+	.column_type = mysql_db_column_type,
+	.column_int64 = mysql_db_column_int64,
+	.column_double = mysql_db_column_double,
+	.column_text = mysql_db_column_text,
+	.begin_sql = "START TRANSACTION",
+};
+
+static int
+copy_param(char **dst, const char *src)
+{
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : -1;
+}
+
+int
+kc_db_open_mysql(struct kc_db **out, const struct kc_db_mysql_params *p,
+    struct kc_error *err)
+{
+	struct mysql_db *db = calloc(1, sizeof(*db));
+
+	*out = NULL;
+	if (!db || copy_param(&db->host, p->host) ||
+	    copy_param(&db->socket, p->socket) ||
+	    copy_param(&db->user, p->user) ||
+	    copy_param(&db->password, p->password) ||
+	    copy_param(&db->database, p->database) ||
+	    copy_param(&db->ca_file, p->ca_file)) {
+		if (db) {
+			free_params(db);
+			free(db);
+		}
+		kc_error_set(err, "out of memory");
+		return -1;
+	}
+	db->port = p->port;
+	db->timeout_s = p->timeout_s;
+	db->require_tls = p->require_tls;
+	db->base.ops = &mysql_ops;
+	db->base.engine = KC_DB_MYSQL;
+	if (connect_db(db, err) < 0) {
+		free_params(db);
+		free(db);
+		return -1;
+	}
+	*out = &db->base;
+	return 0;
+}
