@@ -21,6 +21,8 @@
 
 #include "util.h"
 
+struct kc_db_dialect;
+
 struct kc_db;
 struct kc_db_stmt;
 
@@ -43,6 +45,8 @@ struct kc_db_mysql_params {
 	const char *ca_file;	/* verify the server's certificate with it */
 	int require_tls;	/* refuse a server that does not offer TLS */
 	unsigned timeout_s;	/* connect, read and write; 0: 10 s */
+	/* The store's SQLite spellings translated (db_dialect.h); NULL: none. */
+	const struct kc_db_dialect *dialect;
 };
 
 /* A SQLite file; flags as sqlite3_open_v2's (0: read-write, create). */

@@ -22,7 +22,9 @@
 #include <mysql.h>
 #include <errmsg.h>
 
+#include "db_dialect.h"
 #include "db_engine.h"
+#include "sku.h"
 
 enum { MAX_PARAMS = 999, TEXT_START = 64 };
 
@@ -34,6 +36,7 @@ struct mysql_db {
 	char *host, *socket, *user, *password, *database, *ca_file;
 	unsigned port, timeout_s;
 	int require_tls;
+	const struct kc_db_dialect *dialect;
 };
 
 struct value {
@@ -61,6 +64,8 @@ struct mysql_stmt {
 	int *order;		/* order[k]: the number the k-th ? takes */
 	int nmarks, nparams;
 	struct value *params;	/* by number - 1 */
+	struct kc_db_derived derived[KC_DB_MAX_DERIVED];
+	int nderived;		/* parameters computed from others */
 	MYSQL_STMT *s;
 	unsigned generation;
 	int executed;
@@ -262,12 +267,28 @@ mysql_db_exec(struct kc_db *base, const char *sql, struct kc_error *err)
 {
 	struct mysql_db *db = mdb(base);
 
+	char *translated = NULL;
+	int rc;
+
 	base->retryable = 0;
+	if (db->dialect) {
+		struct kc_db_derived derived[KC_DB_MAX_DERIVED];
+		int nderived;
+
+		translated = kc_db_to_mysql(sql, db->dialect, derived,
+		    &nderived, err);
+		if (!translated)
+			return -1;
+		sql = translated;
+	}
 	if (ensure_connected(db, err) < 0)
-		return -1;
-	if (mysql_real_query(db->h, sql, strlen(sql)))
-		return fail_db(db, err, "statement");
-	return drain_results(db, err);
+		rc = -1;
+	else if (mysql_real_query(db->h, sql, strlen(sql)))
+		rc = fail_db(db, err, "statement");
+	else
+		rc = drain_results(db, err);
+	free(translated);
+	return rc;
 }
 
 /*
@@ -370,11 +391,30 @@ server_stmt(struct mysql_stmt *st, struct kc_error *err)
 	return 0;
 }
 
+/* The store's spelling as MariaDB's, when the connection has a dialect. */
+static int
+db_translate(struct mysql_db *db, struct mysql_stmt *st, const char **sql,
+    struct kc_error *err)
+{
+	char *mysql;
+
+	if (!db->dialect)
+		return 0;
+	mysql = kc_db_to_mysql(*sql, db->dialect, st->derived, &st->nderived,
+	    err);
+	if (!mysql)
+		return -1;
+	*sql = mysql;
+	return 0;
+}
+
 static int
 mysql_db_prepare(struct kc_db *base, const char *sql, struct kc_db_stmt **out,
     struct kc_error *err)
 {
 	struct mysql_stmt *st = calloc(1, sizeof(*st));
+	const char *original = sql;
+	int rc;
 
 	base->retryable = 0;
 	if (!st) {
@@ -382,7 +422,14 @@ mysql_db_prepare(struct kc_db *base, const char *sql, struct kc_db_stmt **out,
 		return -1;
 	}
 	st->base.db = base;
-	if (rewrite_params(st, sql, err) < 0) {
+	if (db_translate(mdb(base), st, &sql, err) < 0) {
+		free(st);
+		return -1;
+	}
+	rc = rewrite_params(st, sql, err);
+	if (sql != original)
+		free((char *)sql);
+	if (rc < 0) {
 		free(st);
 		return -1;
 	}
@@ -539,11 +586,36 @@ bind_value(MYSQL_BIND *b, struct value *v)
 	}
 }
 
+/* kc_sku_key(?N): the key computed here, as SQLite's function would. */
+static int
+fill_derived(struct mysql_stmt *st, struct kc_error *err)
+{
+	for (int k = 0; k < st->nderived; k++) {
+		struct value *from = &st->params[st->derived[k].from - 1];
+		struct value *to = &st->params[st->derived[k].param - 1];
+
+		clear_value(to);
+		if (from->type != KC_DB_TEXT)
+			continue;	/* NULL, as kc_sku_key(NULL) is */
+		to->s = kc_sku_key(from->s);
+		if (!to->s) {
+			kc_error_set(err, "out of memory");
+			return -1;
+		}
+		to->type = KC_DB_TEXT;
+		to->len = strlen(to->s);
+	}
+	return 0;
+}
+
 static int
 execute(struct mysql_stmt *st, struct kc_error *err)
 {
 	MYSQL_BIND *b = NULL;
 	int rc = 0;
+
+	if (fill_derived(st, err) < 0)
+		return -1;
 
 	if (st->nmarks) {
 		b = calloc((size_t)st->nmarks, sizeof(*b));
@@ -830,6 +902,7 @@ kc_db_open_mysql(struct kc_db **out, const struct kc_db_mysql_params *p,
 	db->port = p->port;
 	db->timeout_s = p->timeout_s;
 	db->require_tls = p->require_tls;
+	db->dialect = p->dialect;
 	db->base.ops = &mysql_ops;
 	db->base.engine = KC_DB_MYSQL;
 	if (connect_db(db, err) < 0) {

@@ -64,7 +64,7 @@ class Driver(unittest.TestCase):
         self.assertEqual(r.returncode, 0, out)
         # Both halves ran: the MariaDB cases are not skipped when a server is given.
         self.assertIn("test_mysql_reconnect", out)
-        self.assertRegex(out, r"\[  PASSED  \] 15 test\(s\)")
+        self.assertRegex(out, r"\[  PASSED  \] 16 test\(s\)")
         self.assertNotIn("SKIPPED", out)
         self.assertNotIn(PASSWORD, out)
 

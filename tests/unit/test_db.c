@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "db_dialect.h"
 
 struct engine {
 	const char *name;
@@ -374,6 +375,49 @@ test_mysql_require_tls(void **state)
 	assert_null(strstr(err.msg, "wrong-password-xyz"));
 }
 
+/* MariaDB with the store's dialect: prefixed tables, upserts, SKU keys. */
+static void
+test_mysql_dialect(void **state)
+{
+	static const char *const tables[] = { "kv", NULL };
+	static const struct kc_db_dialect dialect = { "kc_test_", tables };
+	struct kc_db_mysql_params p = mysql_params();
+	struct kc_db *db;
+	struct kc_db_stmt *put, *get;
+	struct kc_error err;
+
+	(void)engine(state);
+	p.dialect = &dialect;
+	assert_int_equal(kc_db_open_mysql(&db, &p, &err), 0);
+	assert_int_equal(kc_db_exec(db, "DROP TABLE IF EXISTS kv; CREATE TABLE "
+	    "kv(key VARCHAR(191) PRIMARY KEY, value TEXT NOT NULL) "
+	    "ENGINE=InnoDB", &err), 0);
+	assert_int_equal(kc_db_prepare(db, "INSERT INTO kv(key, value) "
+	    "VALUES (kc_sku_key(?1), ?2) ON CONFLICT(key) DO UPDATE SET "
+	    "value = value || '+' || excluded.value", &put, &err), 0);
+	for (int i = 0; i < 2; i++) {
+		kc_db_reset(put);
+		kc_db_bind_text(put, 1, i ? "Футболка-S  " : "ФУТБОЛКА-s");
+		kc_db_bind_text(put, 2, i ? "b" : "a");
+		assert_int_equal(kc_db_step(put, &err), KC_DB_DONE);
+	}
+	kc_db_finalize(put);
+	/* The real table carries the prefix; both spellings share one key. */
+	assert_int_equal(kc_db_prepare(db, "SELECT \"key\", value FROM "
+	    "kc_test_kv", &get, &err), 0);
+	assert_int_equal(kc_db_step(get, &err), KC_DB_ROW);
+	assert_str(kc_db_column_text(get, 0), "футболка-s");
+	assert_str(kc_db_column_text(get, 1), "a+b");
+	assert_int_equal(kc_db_step(get, &err), KC_DB_DONE);
+	kc_db_finalize(get);
+	/* What has no faithful spelling is refused before the server sees it. */
+	assert_int_equal(kc_db_prepare(db, "SELECT value FROM kv WHERE key "
+	    "GLOB 'x*'", &get, &err), -1);
+	assert_non_null(strstr(err.msg, "GLOB"));
+	kc_db_exec(db, "DROP TABLE kv", &err);
+	kc_db_close(db);
+}
+
 #define BOTH(f) cmocka_unit_test_setup_teardown(f, setup_sqlite, teardown), \
 	cmocka_unit_test_setup_teardown(f, setup_mysql, teardown)
 #define MYSQL(f) cmocka_unit_test_setup_teardown(f, setup_mysql, teardown)
@@ -391,6 +435,7 @@ main(void)
 		MYSQL(test_mysql_reconnect),
 		MYSQL(test_mysql_lock_wait),
 		MYSQL(test_mysql_require_tls),
+		MYSQL(test_mysql_dialect),
 	};
 	const struct CMUnitTest sqlite_only[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup_sqlite, teardown),
