@@ -25,34 +25,36 @@ kc_db_handle(struct kc_db *db)
 }
 
 int
-kc_db_exec(struct kc_db *db, const char *sql, struct kc_error *err)
+kc_db_exec(struct kc_db *db, const char *sql)
 {
-	return db->ops->exec(db, sql, err);
+	return db->ops->exec(db, sql, &db->last);
 }
 
 int
-kc_db_begin(struct kc_db *db, struct kc_error *err)
+kc_db_begin(struct kc_db *db)
 {
-	if (db->ops->exec(db, db->ops->begin_sql, err) < 0)
+	if (db->ops->exec(db, db->ops->begin_sql, &db->last) < 0)
 		return -1;
 	db->in_transaction = 1;
 	return 0;
 }
 
 int
-kc_db_commit(struct kc_db *db, struct kc_error *err)
+kc_db_commit(struct kc_db *db)
 {
-	int rc = db->ops->exec(db, "COMMIT", err);
+	int rc = db->ops->exec(db, "COMMIT", &db->last);
 
 	/*
 	 * A failed COMMIT leaves SQLite's transaction open (a busy reader)
 	 * but ends MariaDB's; rolling back makes both the same: over.
 	 */
 	if (rc < 0) {
+		struct kc_error why = db->last;
 		int retryable = db->retryable;
 
 		kc_db_rollback(db);
 		db->retryable = retryable;
+		db->last = why;
 		return -1;
 	}
 	db->in_transaction = 0;
@@ -75,6 +77,12 @@ kc_db_in_transaction(const struct kc_db *db)
 	return db->in_transaction;
 }
 
+const char *
+kc_db_errmsg(const struct kc_db *db)
+{
+	return db->last.msg;
+}
+
 int
 kc_db_retryable(const struct kc_db *db)
 {
@@ -82,11 +90,10 @@ kc_db_retryable(const struct kc_db *db)
 }
 
 int
-kc_db_prepare(struct kc_db *db, const char *sql, struct kc_db_stmt **st,
-    struct kc_error *err)
+kc_db_prepare(struct kc_db *db, const char *sql, struct kc_db_stmt **st)
 {
 	*st = NULL;
-	return db->ops->prepare(db, sql, st, err);
+	return db->ops->prepare(db, sql, st, &db->last);
 }
 
 void
@@ -135,9 +142,9 @@ kc_db_bind_null(struct kc_db_stmt *st, int idx)
 }
 
 int
-kc_db_step(struct kc_db_stmt *st, struct kc_error *err)
+kc_db_step(struct kc_db_stmt *st)
 {
-	return st->db->ops->step(st, err);
+	return st->db->ops->step(st, &st->db->last);
 }
 
 enum kc_db_type

@@ -8,8 +8,9 @@
  * the rows, read columns, reset.  On MariaDB the numbered parameters are
  * rewritten to plain ones and the rows are buffered client-side.
  *
- * Errors follow the library's style (util.h): -1 and a reason in the
- * caller's struct kc_error; kc_db_retryable() tells a caller whether the
+ * Calls on a connection fail as SQLite's do: -1, and kc_db_errmsg() says
+ * why (opening one fills a struct kc_error, util.h, as the library's other
+ * calls do); kc_db_retryable() tells a caller whether the
  * whole transaction may be tried again (a deadlock, a lock wait that timed
  * out, a busy SQLite file, a MariaDB connection that dropped: the next
  * statement reconnects).  Reasons never carry the password.
@@ -61,20 +62,21 @@ enum kc_db_engine kc_db_engine(const struct kc_db *db);
 void *kc_db_handle(struct kc_db *db);
 
 /* One or more statements that return no rows. */
-int kc_db_exec(struct kc_db *db, const char *sql, struct kc_error *err);
+int kc_db_exec(struct kc_db *db, const char *sql);
 
 /* Transactions; begin takes the write lock at once on SQLite. */
-int kc_db_begin(struct kc_db *db, struct kc_error *err);
-int kc_db_commit(struct kc_db *db, struct kc_error *err);
+int kc_db_begin(struct kc_db *db);
+int kc_db_commit(struct kc_db *db);
 /* Never fails from the caller's point of view: a failed rollback is logged. */
 void kc_db_rollback(struct kc_db *db);
 int kc_db_in_transaction(const struct kc_db *db);
 
+/* Why the connection's last call failed. */
+const char *kc_db_errmsg(const struct kc_db *db);
 /* Whether the last failure may succeed if the transaction is run again. */
 int kc_db_retryable(const struct kc_db *db);
 
-int kc_db_prepare(struct kc_db *db, const char *sql, struct kc_db_stmt **st,
-    struct kc_error *err);
+int kc_db_prepare(struct kc_db *db, const char *sql, struct kc_db_stmt **st);
 void kc_db_finalize(struct kc_db_stmt *st);
 /* Ready to run again: rows dropped, bindings kept (as sqlite3_reset). */
 void kc_db_reset(struct kc_db_stmt *st);
@@ -86,8 +88,8 @@ int kc_db_bind_double(struct kc_db_stmt *st, int idx, double v);
 int kc_db_bind_text(struct kc_db_stmt *st, int idx, const char *s);
 int kc_db_bind_null(struct kc_db_stmt *st, int idx);
 
-/* KC_DB_ROW, KC_DB_DONE or -1 (reason in err). */
-int kc_db_step(struct kc_db_stmt *st, struct kc_error *err);
+/* KC_DB_ROW, KC_DB_DONE or -1 (kc_db_errmsg says why). */
+int kc_db_step(struct kc_db_stmt *st);
 
 /* Columns count from 0, valid until the next step or reset. */
 enum kc_db_type kc_db_column_type(struct kc_db_stmt *st, int col);

@@ -36,6 +36,7 @@ struct kc_db {
 	int retryable;		/* set by the engine on each failure */
 	int64_t changes;
 	int64_t last_insert_id;
+	struct kc_error last;	/* why the last call failed */
 };
 
 struct kc_db_stmt {

@@ -66,7 +66,7 @@ setup(void **state, int mysql)
 			fprintf(stderr, "MariaDB: %s\n", err.msg);
 			return -1;
 		}
-		kc_db_exec(e->db, "DROP TABLE IF EXISTS t", &err);
+		kc_db_exec(e->db, "DROP TABLE IF EXISTS t");
 	} else {
 		if (unit_make_dir(e->dir, sizeof(e->dir), "db") < 0)
 			return -1;
@@ -76,8 +76,8 @@ setup(void **state, int mysql)
 	}
 	snprintf(sql, sizeof(sql), "CREATE TABLE t (%s, k TEXT, n BIGINT, "
 	    "x DOUBLE)%s", id_column(e), mysql ? " ENGINE=InnoDB" : "");
-	if (kc_db_exec(e->db, sql, &err) < 0) {
-		fprintf(stderr, "create: %s\n", err.msg);
+	if (kc_db_exec(e->db, sql) < 0) {
+		fprintf(stderr, "create: %s\n", kc_db_errmsg(e->db));
 		return -1;
 	}
 	*state = e;
@@ -121,14 +121,13 @@ static void
 insert(struct kc_db *db, const char *k, int64_t n, double x)
 {
 	struct kc_db_stmt *st;
-	struct kc_error err;
 
 	assert_int_equal(kc_db_prepare(db, "INSERT INTO t (k, n, x) "
-	    "VALUES (?1, ?2, ?3)", &st, &err), 0);
+	    "VALUES (?1, ?2, ?3)", &st), 0);
 	assert_int_equal(kc_db_bind_text(st, 1, k), 0);
 	assert_int_equal(kc_db_bind_int64(st, 2, n), 0);
 	assert_int_equal(kc_db_bind_double(st, 3, x), 0);
-	assert_int_equal(kc_db_step(st, &err), KC_DB_DONE);
+	assert_int_equal(kc_db_step(st), KC_DB_DONE);
 	kc_db_finalize(st);
 }
 
@@ -136,12 +135,10 @@ static int64_t
 count_rows(struct kc_db *db)
 {
 	struct kc_db_stmt *st;
-	struct kc_error err;
 	int64_t n;
 
-	assert_int_equal(kc_db_prepare(db, "SELECT COUNT(*) FROM t", &st,
-	    &err), 0);
-	assert_int_equal(kc_db_step(st, &err), KC_DB_ROW);
+	assert_int_equal(kc_db_prepare(db, "SELECT COUNT(*) FROM t", &st), 0);
+	assert_int_equal(kc_db_step(st), KC_DB_ROW);
 	n = kc_db_column_int64(st, 0);
 	kc_db_finalize(st);
 	return n;
@@ -153,16 +150,15 @@ test_round_trip(void **state)
 {
 	struct engine *e = engine(state);
 	struct kc_db_stmt *st;
-	struct kc_error err;
 	const char *sku = "ТОВАР-Ї-001";
 
 	insert(e->db, sku, -42, 1733333333.123456);
 	assert_int_equal(kc_db_prepare(e->db, "SELECT k, n, x, NULL, "
 	    "k || '/' || ?1, n + ?2 FROM t WHERE k = ?1 AND n = ?2",
-	    &st, &err), 0);
+	    &st), 0);
 	kc_db_bind_text(st, 1, sku);
 	kc_db_bind_int64(st, 2, -42);
-	assert_int_equal(kc_db_step(st, &err), KC_DB_ROW);
+	assert_int_equal(kc_db_step(st), KC_DB_ROW);
 	assert_str(kc_db_column_text(st, 0), sku);
 	assert_int_equal(kc_db_column_type(st, 1), KC_DB_INTEGER);
 	assert_int_equal(kc_db_column_int64(st, 1), -42);
@@ -173,7 +169,7 @@ test_round_trip(void **state)
 	assert_str(kc_db_column_text(st, 4), "ТОВАР-Ї-001/ТОВАР-Ї-001");
 	assert_int_equal(kc_db_column_int64(st, 5), -84);
 	assert_str(kc_db_column_text(st, 1), "-42");
-	assert_int_equal(kc_db_step(st, &err), KC_DB_DONE);
+	assert_int_equal(kc_db_step(st), KC_DB_DONE);
 	kc_db_finalize(st);
 }
 
@@ -184,7 +180,6 @@ test_long_text(void **state)
 	struct engine *e = engine(state);
 	static char big[3][20001];
 	struct kc_db_stmt *st;
-	struct kc_error err;
 	int i = 0;
 
 	for (int r = 0; r < 3; r++) {
@@ -195,8 +190,8 @@ test_long_text(void **state)
 		insert(e->db, big[r], r, 0);
 	}
 	assert_int_equal(kc_db_prepare(e->db, "SELECT k FROM t ORDER BY n",
-	    &st, &err), 0);
-	while (kc_db_step(st, &err) == KC_DB_ROW) {
+	    &st), 0);
+	while (kc_db_step(st) == KC_DB_ROW) {
 		assert_true(i < 3);
 		assert_str(kc_db_column_text(st, 0), big[i]);
 		i++;
@@ -209,17 +204,16 @@ static void
 test_transactions(void **state)
 {
 	struct engine *e = engine(state);
-	struct kc_error err;
 
-	assert_int_equal(kc_db_begin(e->db, &err), 0);
+	assert_int_equal(kc_db_begin(e->db), 0);
 	assert_true(kc_db_in_transaction(e->db));
 	insert(e->db, "gone", 1, 0);
 	kc_db_rollback(e->db);
 	assert_false(kc_db_in_transaction(e->db));
 	assert_int_equal(count_rows(e->db), 0);
-	assert_int_equal(kc_db_begin(e->db, &err), 0);
+	assert_int_equal(kc_db_begin(e->db), 0);
 	insert(e->db, "kept", 1, 0);
-	assert_int_equal(kc_db_commit(e->db, &err), 0);
+	assert_int_equal(kc_db_commit(e->db), 0);
 	assert_int_equal(count_rows(e->db), 1);
 }
 
@@ -229,23 +223,22 @@ test_changes_and_ids(void **state)
 {
 	struct engine *e = engine(state);
 	struct kc_db_stmt *st;
-	struct kc_error err;
 
 	insert(e->db, "a", 1, 0);
 	insert(e->db, "b", 1, 0);
 	assert_int_equal(kc_db_last_insert_id(e->db), 2);
 	assert_int_equal(kc_db_prepare(e->db, "UPDATE t SET n = ? WHERE n = 1",
-	    &st, &err), 0);
+	    &st), 0);
 	kc_db_bind_int64(st, 1, 1);
-	assert_int_equal(kc_db_step(st, &err), KC_DB_DONE);
+	assert_int_equal(kc_db_step(st), KC_DB_DONE);
 	assert_int_equal(kc_db_changes(e->db), 2);
 	/* Run again with new bindings after a reset. */
 	kc_db_reset(st);
 	kc_db_bind_int64(st, 1, 7);
-	assert_int_equal(kc_db_step(st, &err), KC_DB_DONE);
+	assert_int_equal(kc_db_step(st), KC_DB_DONE);
 	assert_int_equal(kc_db_changes(e->db), 2);
 	kc_db_reset(st);
-	assert_int_equal(kc_db_step(st, &err), KC_DB_DONE);
+	assert_int_equal(kc_db_step(st), KC_DB_DONE);
 	assert_int_equal(kc_db_changes(e->db), 0);
 	kc_db_finalize(st);
 }
@@ -256,19 +249,18 @@ test_interleaved(void **state)
 {
 	struct engine *e = engine(state);
 	struct kc_db_stmt *rd, *wr;
-	struct kc_error err;
 	int rows = 0;
 
 	insert(e->db, "a", 1, 0);
 	insert(e->db, "b", 2, 0);
 	assert_int_equal(kc_db_prepare(e->db, "SELECT id FROM t ORDER BY id",
-	    &rd, &err), 0);
+	    &rd), 0);
 	assert_int_equal(kc_db_prepare(e->db, "UPDATE t SET n = n + 10 "
-	    "WHERE id = ?1", &wr, &err), 0);
-	while (kc_db_step(rd, &err) == KC_DB_ROW) {
+	    "WHERE id = ?1", &wr), 0);
+	while (kc_db_step(rd) == KC_DB_ROW) {
 		kc_db_reset(wr);
 		kc_db_bind_int64(wr, 1, kc_db_column_int64(rd, 0));
-		assert_int_equal(kc_db_step(wr, &err), KC_DB_DONE);
+		assert_int_equal(kc_db_step(wr), KC_DB_DONE);
 		rows++;
 	}
 	assert_int_equal(rows, 2);
@@ -281,17 +273,15 @@ test_errors(void **state)
 {
 	struct engine *e = engine(state);
 	struct kc_db_stmt *st = (void *)1;
-	struct kc_error err = { "" };
 
-	assert_int_equal(kc_db_prepare(e->db, "SELEKT nothing", &st, &err),
+	assert_int_equal(kc_db_prepare(e->db, "SELEKT nothing", &st),
 	    -1);
 	assert_null(st);
-	assert_true(err.msg[0] != '\0');
+	assert_true(kc_db_errmsg(e->db)[0] != '\0');
 	assert_false(kc_db_retryable(e->db));
-	assert_int_equal(kc_db_exec(e->db, "INSERT INTO nowhere VALUES (1)",
-	    &err), -1);
+	assert_int_equal(kc_db_exec(e->db, "INSERT INTO nowhere VALUES (1)"), -1);
 	/* Bound out of range: refused, nothing run. */
-	assert_int_equal(kc_db_prepare(e->db, "SELECT ?1", &st, &err), 0);
+	assert_int_equal(kc_db_prepare(e->db, "SELECT ?1", &st), 0);
 	assert_int_equal(kc_db_bind_int64(st, 2, 5), -1);
 	kc_db_finalize(st);
 }
@@ -307,25 +297,23 @@ test_mysql_reconnect(void **state)
 	struct kc_error err;
 	int64_t id;
 
-	assert_int_equal(kc_db_prepare(e->db, "SELECT CONNECTION_ID()", &st,
-	    &err), 0);
-	assert_int_equal(kc_db_step(st, &err), KC_DB_ROW);
+	assert_int_equal(kc_db_prepare(e->db, "SELECT CONNECTION_ID()", &st), 0);
+	assert_int_equal(kc_db_step(st), KC_DB_ROW);
 	id = kc_db_column_int64(st, 0);
 	kc_db_reset(st);
 	assert_int_equal(kc_db_open_mysql(&other, &p, &err), 0);
-	assert_int_equal(kc_db_prepare(other, "KILL CONNECTION ?", &kill,
-	    &err), 0);
+	assert_int_equal(kc_db_prepare(other, "KILL CONNECTION ?", &kill), 0);
 	kc_db_bind_int64(kill, 1, id);
-	assert_int_equal(kc_db_step(kill, &err), KC_DB_DONE);
+	assert_int_equal(kc_db_step(kill), KC_DB_DONE);
 	kc_db_finalize(kill);
 	kc_db_close(other);
 	usleep(100000);
 	/* The statement that finds the connection dead may be retried... */
-	assert_int_equal(kc_db_step(st, &err), -1);
+	assert_int_equal(kc_db_step(st), -1);
 	assert_true(kc_db_retryable(e->db));
 	/* ...and the retry runs on a new connection, prepared again. */
 	kc_db_reset(st);
-	assert_int_equal(kc_db_step(st, &err), KC_DB_ROW);
+	assert_int_equal(kc_db_step(st), KC_DB_ROW);
 	assert_true(kc_db_column_int64(st, 0) != id);
 	kc_db_finalize(st);
 	insert(e->db, "after", 1, 0);
@@ -344,14 +332,14 @@ test_mysql_lock_wait(void **state)
 	insert(e->db, "held", 1, 0);
 	assert_int_equal(kc_db_open_mysql(&other, &p, &err), 0);
 	assert_int_equal(kc_db_exec(other, "SET SESSION "
-	    "innodb_lock_wait_timeout = 1", &err), 0);
-	assert_int_equal(kc_db_begin(e->db, &err), 0);
-	assert_int_equal(kc_db_exec(e->db, "UPDATE t SET n = 2", &err), 0);
-	assert_int_equal(kc_db_begin(other, &err), 0);
-	assert_int_equal(kc_db_exec(other, "UPDATE t SET n = 3", &err), -1);
+	    "innodb_lock_wait_timeout = 1"), 0);
+	assert_int_equal(kc_db_begin(e->db), 0);
+	assert_int_equal(kc_db_exec(e->db, "UPDATE t SET n = 2"), 0);
+	assert_int_equal(kc_db_begin(other), 0);
+	assert_int_equal(kc_db_exec(other, "UPDATE t SET n = 3"), -1);
 	assert_true(kc_db_retryable(other));
 	kc_db_rollback(other);
-	assert_int_equal(kc_db_commit(e->db, &err), 0);
+	assert_int_equal(kc_db_commit(e->db), 0);
 	kc_db_close(other);
 }
 
@@ -391,30 +379,30 @@ test_mysql_dialect(void **state)
 	assert_int_equal(kc_db_open_mysql(&db, &p, &err), 0);
 	assert_int_equal(kc_db_exec(db, "DROP TABLE IF EXISTS kv; CREATE TABLE "
 	    "kv(key VARCHAR(191) PRIMARY KEY, value TEXT NOT NULL) "
-	    "ENGINE=InnoDB", &err), 0);
+	    "ENGINE=InnoDB"), 0);
 	assert_int_equal(kc_db_prepare(db, "INSERT INTO kv(key, value) "
 	    "VALUES (kc_sku_key(?1), ?2) ON CONFLICT(key) DO UPDATE SET "
-	    "value = value || '+' || excluded.value", &put, &err), 0);
+	    "value = value || '+' || excluded.value", &put), 0);
 	for (int i = 0; i < 2; i++) {
 		kc_db_reset(put);
 		kc_db_bind_text(put, 1, i ? "Футболка-S  " : "ФУТБОЛКА-s");
 		kc_db_bind_text(put, 2, i ? "b" : "a");
-		assert_int_equal(kc_db_step(put, &err), KC_DB_DONE);
+		assert_int_equal(kc_db_step(put), KC_DB_DONE);
 	}
 	kc_db_finalize(put);
 	/* The real table carries the prefix; both spellings share one key. */
 	assert_int_equal(kc_db_prepare(db, "SELECT \"key\", value FROM "
-	    "kc_test_kv", &get, &err), 0);
-	assert_int_equal(kc_db_step(get, &err), KC_DB_ROW);
+	    "kc_test_kv", &get), 0);
+	assert_int_equal(kc_db_step(get), KC_DB_ROW);
 	assert_str(kc_db_column_text(get, 0), "футболка-s");
 	assert_str(kc_db_column_text(get, 1), "a+b");
-	assert_int_equal(kc_db_step(get, &err), KC_DB_DONE);
+	assert_int_equal(kc_db_step(get), KC_DB_DONE);
 	kc_db_finalize(get);
 	/* What has no faithful spelling is refused before the server sees it. */
 	assert_int_equal(kc_db_prepare(db, "SELECT value FROM kv WHERE key "
-	    "GLOB 'x*'", &get, &err), -1);
-	assert_non_null(strstr(err.msg, "GLOB"));
-	kc_db_exec(db, "DROP TABLE kv", &err);
+	    "GLOB 'x*'", &get), -1);
+	assert_non_null(strstr(kc_db_errmsg(db), "GLOB"));
+	kc_db_exec(db, "DROP TABLE kv");
 	kc_db_close(db);
 }
 
