@@ -66,6 +66,8 @@ kc_db_rollback(struct kc_db *db)
 {
 	struct kc_error err;
 
+	if (!kc_db_in_transaction(db))
+		return;
 	if (db->ops->exec(db, "ROLLBACK", &err) < 0)
 		kc_log(KC_LOG_WARN, "state database: rollback: %s", err.msg);
 	db->in_transaction = 0;
@@ -74,7 +76,15 @@ kc_db_rollback(struct kc_db *db)
 int
 kc_db_in_transaction(const struct kc_db *db)
 {
+	if (db->ops->in_transaction)
+		return db->ops->in_transaction((struct kc_db *)db);
 	return db->in_transaction;
+}
+
+int
+kc_db_disk_full(const struct kc_db *db)
+{
+	return db->disk_full;
 }
 
 const char *
@@ -113,6 +123,12 @@ void
 kc_db_clear_bindings(struct kc_db_stmt *st)
 {
 	st->db->ops->clear_bindings(st);
+}
+
+int
+kc_db_bind_parameter_count(struct kc_db_stmt *st)
+{
+	return st->db->ops->parameter_count(st);
 }
 
 int

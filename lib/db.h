@@ -71,6 +71,8 @@ int kc_db_commit(struct kc_db *db);
 void kc_db_rollback(struct kc_db *db);
 int kc_db_in_transaction(const struct kc_db *db);
 
+/* Whether the last call failed because the disk is full. */
+int kc_db_disk_full(const struct kc_db *db);
 /* Why the connection's last call failed. */
 const char *kc_db_errmsg(const struct kc_db *db);
 /* Whether the last failure may succeed if the transaction is run again. */
@@ -82,6 +84,8 @@ void kc_db_finalize(struct kc_db_stmt *st);
 void kc_db_reset(struct kc_db_stmt *st);
 void kc_db_clear_bindings(struct kc_db_stmt *st);
 
+/* The highest parameter number the statement uses. */
+int kc_db_bind_parameter_count(struct kc_db_stmt *st);
 /* Parameters count from 1; text is copied. */
 int kc_db_bind_int64(struct kc_db_stmt *st, int idx, int64_t v);
 int kc_db_bind_double(struct kc_db_stmt *st, int idx, double v);

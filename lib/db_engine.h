@@ -20,6 +20,9 @@ struct kc_db_ops {
 	int (*bind_double)(struct kc_db_stmt *st, int idx, double v);
 	int (*bind_text)(struct kc_db_stmt *st, int idx, const char *s);
 	int (*bind_null)(struct kc_db_stmt *st, int idx);
+	int (*parameter_count)(struct kc_db_stmt *st);
+	/* Whether the engine has a transaction open (NULL: trust the flag). */
+	int (*in_transaction)(struct kc_db *db);
 	int (*step)(struct kc_db_stmt *st, struct kc_error *err);
 	enum kc_db_type (*column_type)(struct kc_db_stmt *st, int col);
 	int64_t (*column_int64)(struct kc_db_stmt *st, int col);
@@ -34,6 +37,7 @@ struct kc_db {
 	enum kc_db_engine engine;
 	int in_transaction;
 	int retryable;		/* set by the engine on each failure */
+	int disk_full;		/* likewise: no space left for the write */
 	int64_t changes;
 	int64_t last_insert_id;
 	struct kc_error last;	/* why the last call failed */

@@ -111,6 +111,8 @@ fail_code(struct mysql_db *db, unsigned code, const char *reason,
     struct kc_error *err, const char *what)
 {
 	db->base.retryable = is_retryable(code);
+	/* ER_RECORD_FILE_FULL, ER_DISK_FULL */
+	db->base.disk_full = code == 1114 || code == 1021;
 	if (is_connection_lost(code))
 		db->lost = 1;
 	kc_error_set(err, "%s: %s (%u)", what, reason, code);
@@ -558,6 +560,12 @@ mysql_db_bind_null(struct kc_db_stmt *st, int idx)
 	return param(st, idx) ? 0 : -1;
 }
 
+static int
+mysql_db_parameter_count(struct kc_db_stmt *st)
+{
+	return mst(st)->nparams - mst(st)->nderived;
+}
+
 static void
 bind_value(MYSQL_BIND *b, struct value *v)
 {
@@ -862,6 +870,7 @@ static const struct kc_db_ops mysql_ops = {
 	.bind_double = mysql_db_bind_double,
 	.bind_text = mysql_db_bind_text,
 	.bind_null = mysql_db_bind_null,
+	.parameter_count = mysql_db_parameter_count,
 	.step = mysql_db_step,
 	.column_type = mysql_db_column_type,
 	.column_int64 = mysql_db_column_int64,

@@ -37,6 +37,7 @@ fail(struct kc_db *db, struct kc_error *err, const char *what)
 	int code = sqlite3_errcode(h);
 
 	db->retryable = code == SQLITE_BUSY || code == SQLITE_LOCKED;
+	db->disk_full = code == SQLITE_FULL;
 	kc_error_set(err, "%s: %s", what, sqlite3_errmsg(h));
 	return -1;
 }
@@ -134,6 +135,19 @@ sqlite_bind_null(struct kc_db_stmt *st, int idx)
 }
 
 static int
+sqlite_parameter_count(struct kc_db_stmt *st)
+{
+	return sqlite3_bind_parameter_count(sst(st));
+}
+
+/* SQLite knows: a failed COMMIT may leave the transaction open. */
+static int
+sqlite_in_transaction(struct kc_db *db)
+{
+	return !sqlite3_get_autocommit(sdb(db)->h);
+}
+
+static int
 sqlite_step(struct kc_db_stmt *st, struct kc_error *err)
 {
 	struct kc_db *db = st->db;
@@ -196,6 +210,8 @@ static const struct kc_db_ops sqlite_ops = {
 	.bind_double = sqlite_bind_double,
 	.bind_text = sqlite_bind_text,
 	.bind_null = sqlite_bind_null,
+	.parameter_count = sqlite_parameter_count,
+	.in_transaction = sqlite_in_transaction,
 	.step = sqlite_step,
 	.column_type = sqlite_column_type,
 	.column_int64 = sqlite_column_int64,

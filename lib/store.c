@@ -13,8 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+
 #include <sqlite3.h>
 
+#include "db.h"
 #include "sku.h"
 #include "store_sql.h"
 
@@ -189,26 +191,21 @@ kc_store_schema_version(void)
 int
 kc_sql_db_error(struct kc_store *st, struct kc_error *err, const char *what)
 {
-	int code = sqlite3_extended_errcode(st->db);
-
-	if ((code & 0xff) == SQLITE_FULL)
+	if (kc_db_disk_full(st->db))
 		kc_error_set(err, "state database %s: %s: the disk is full",
 		    st->path, what);
 	else
 		kc_error_set(err, "state database %s: %s: %s", st->path, what,
-		    sqlite3_errmsg(st->db));
+		    kc_db_errmsg(st->db));
 	return -1;
 }
 
 int
 kc_sql_exec(struct kc_store *st, const char *sql, struct kc_error *err)
 {
-	char *msg = NULL;
-
-	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+	if (kc_db_exec(st->db, sql) != 0) {
 		kc_error_set(err, "state database %s: %s", st->path,
-		    msg ? msg : sqlite3_errmsg(st->db));
-		sqlite3_free(msg);
+		    kc_db_errmsg(st->db));
 		return -1;
 	}
 	return 0;
@@ -217,14 +214,14 @@ kc_sql_exec(struct kc_store *st, const char *sql, struct kc_error *err)
 static int
 user_version(struct kc_store *st)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int v = -1;
 
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, "PRAGMA user_version", &s) != 0)
 		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
+	if (kc_db_step(s) == KC_DB_ROW)
+		v = (int)kc_db_column_int64(s, 0);
+	kc_db_finalize(s);
 	return v;
 }
 
@@ -319,22 +316,21 @@ kc_store_open(struct kc_store *st, const char *state_dir, struct kc_error *err)
 		return -1;
 	}
 	/* A symbolic link planted in the state directory is not followed. */
-	if (sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE |
+	if (kc_db_open_sqlite(&st->db, st->path, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
-	    NULL) != SQLITE_OK) {
+	    err) != 0) {
 		if (access(state_dir, W_OK | X_OK) != 0)
 			kc_error_set(err, "state_dir %s is not writable by this user (%s): it must belong to the web server's user (chown -R www-data: %s)",
 			    state_dir, strerror(errno), state_dir);
 		else
-			kc_error_set(err, "state database %s: %s", st->path,
-			    st->db ? sqlite3_errmsg(st->db) : "cannot open");
+			kc_error_prefix(err, "state database");
 		kc_store_close(st);
 		return -1;
 	}
-	sqlite3_busy_handler(st->db, busy_wait, NULL);
-	if (sqlite3_create_function_v2(st->db, "kc_sku_key", 1,
+	sqlite3_busy_handler(kc_db_handle(st->db), busy_wait, NULL);
+	if (sqlite3_create_function_v2(kc_db_handle(st->db), "kc_sku_key", 1,
 	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_sku_key, NULL, NULL,
-	    NULL) != SQLITE_OK) {
+	    NULL) != 0) {
 		kc_sql_db_error(st, err, "register kc_sku_key");
 		kc_store_close(st);
 		return -1;
@@ -353,9 +349,8 @@ void
 kc_store_close(struct kc_store *st)
 {
 	for (size_t i = 0; i < st->ncached; i++)
-		sqlite3_finalize(st->cached[i].stmt);
-	if (st->db != NULL)
-		sqlite3_close_v2(st->db);
+		kc_db_finalize(st->cached[i].stmt);
+	kc_db_close(st->db);
 	free(st->path);
 	memset(st, 0, sizeof(*st));
 }
@@ -368,20 +363,19 @@ kc_store_close(struct kc_store *st)
  * bindings cleared; kc_sql_release() resets it again, so that no statement holds
  * a read snapshot between uses.
  */
-sqlite3_stmt *
+struct kc_db_stmt *
 kc_sql_prepare(struct kc_store *st, const char *sql, struct kc_error *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct kc_db_stmt *s = NULL;
 	size_t i;
 
 	for (i = 0; i < st->ncached; i++)
 		if (st->cached[i].sql == sql) {
-			sqlite3_reset(st->cached[i].stmt);
-			sqlite3_clear_bindings(st->cached[i].stmt);
+			kc_db_reset(st->cached[i].stmt);
+			kc_db_clear_bindings(st->cached[i].stmt);
 			return st->cached[i].stmt;
 		}
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s,
-	    NULL) != SQLITE_OK) {
+	if (kc_db_prepare(st->db, sql, &s) != 0) {
 		kc_sql_db_error(st, err, "prepare");
 		return NULL;
 	}
@@ -394,27 +388,27 @@ kc_sql_prepare(struct kc_store *st, const char *sql, struct kc_error *err)
 
 /* Done with a statement: reset when cached, finalized when not. */
 void
-kc_sql_release(struct kc_store *st, sqlite3_stmt *s)
+kc_sql_release(struct kc_store *st, struct kc_db_stmt *s)
 {
 	if (s == NULL)
 		return;
 	for (size_t i = 0; i < st->ncached; i++)
 		if (st->cached[i].stmt == s) {
-			sqlite3_reset(s);
+			kc_db_reset(s);
 			return;
 		}
-	sqlite3_finalize(s);
+	kc_db_finalize(s);
 }
 
 /* Steps a statement that returns no rows, then finalizes it. */
 int
-kc_sql_run(struct kc_store *st, sqlite3_stmt *s, const char *what,
+kc_sql_run(struct kc_store *st, struct kc_db_stmt *s, const char *what,
     struct kc_error *err)
 {
-	int rc = sqlite3_step(s);
+	int rc = kc_db_step(s);
 
 	kc_sql_release(st, s);
-	if (rc != SQLITE_DONE)
+	if (rc != KC_DB_DONE)
 		return kc_sql_db_error(st, err, what);
 	return 0;
 }
@@ -422,16 +416,16 @@ kc_sql_run(struct kc_store *st, sqlite3_stmt *s, const char *what,
 int64_t
 kc_sql_next_counter(struct kc_store *st, const char *name, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int64_t v = -1;
 
 	s = kc_sql_prepare(st, "UPDATE counters SET value = value + 1 WHERE name = ?1 "
 	    "RETURNING value", err);
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
+	kc_db_bind_text(s, 1, name);
+	if (kc_db_step(s) == KC_DB_ROW)
+		v = kc_db_column_int64(s, 0);
 	else
 		kc_sql_db_error(st, err, "counter");
 	kc_sql_release(st, s);
@@ -441,13 +435,15 @@ kc_sql_next_counter(struct kc_store *st, const char *name, struct kc_error *err)
 int
 kc_store_begin(struct kc_store *st, struct kc_error *err)
 {
-	return kc_sql_exec(st, "BEGIN IMMEDIATE", err);
+	if (kc_db_begin(st->db) != 0)
+		return kc_sql_db_error(st, err, "begin");
+	return 0;
 }
 
 int
 kc_store_commit(struct kc_store *st, struct kc_error *err)
 {
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (kc_db_commit(st->db) != 0) {
 		kc_sql_db_error(st, err, "commit");
 		kc_store_rollback(st);
 		return -1;
@@ -458,8 +454,7 @@ kc_store_commit(struct kc_store *st, struct kc_error *err)
 void
 kc_store_rollback(struct kc_store *st)
 {
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	kc_db_rollback(st->db);
 }
 
 /*
@@ -482,37 +477,37 @@ kc_store_next_run_id(struct kc_store *st)
 int
 kc_store_kv_get(struct kc_store *st, const char *key, char *out, size_t outsz)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
 	if ((s = kc_sql_prepare(st, "SELECT value FROM kv WHERE key = ?1", NULL)) == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		kc_strlcpy(out, (const char *)sqlite3_column_text(s, 0), outsz);
+	kc_db_bind_text(s, 1, key);
+	rc = kc_db_step(s);
+	if (rc == KC_DB_ROW)
+		kc_strlcpy(out, kc_db_column_text(s, 0), outsz);
 	kc_sql_release(st, s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KC_STORE_ABSENT : -1;
+	return rc == KC_DB_ROW ? 0 : rc == KC_DB_DONE ? KC_STORE_ABSENT : -1;
 }
 
 int
 kc_store_kv_set(struct kc_store *st, const char *key, const char *value,
     struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 
 	if (value == NULL) {
 		s = kc_sql_prepare(st, "DELETE FROM kv WHERE key = ?1", err);
 		if (s == NULL)
 			return -1;
-		sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+		kc_db_bind_text(s, 1, key);
 		return kc_sql_run(st, s, "kv", err);
 	}
 	s = kc_sql_prepare(st, "INSERT OR REPLACE INTO kv(key, value) VALUES (?1, ?2)", err);
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+	kc_db_bind_text(s, 1, key);
+	kc_db_bind_text(s, 2, value);
 	return kc_sql_run(st, s, "kv", err);
 }
 

@@ -19,8 +19,8 @@
 
 #include "util.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
+struct kc_db;
+struct kc_db_stmt;
 
 /*
  * Reads that feed a decision tell three outcomes apart: 0 found,
@@ -32,12 +32,12 @@ struct sqlite3_stmt;
 #define KC_STORE_CACHED_MAX 64
 
 struct kc_store {
-	struct sqlite3 *db;
+	struct kc_db *db;
 	char *path;
 	/* Prepared statements kept for the connection's life (store.c). */
 	struct {
 		const char *sql;
-		struct sqlite3_stmt *stmt;
+		struct kc_db_stmt *stmt;
 	} cached[KC_STORE_CACHED_MAX];
 	size_t ncached;
 };

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "store_sql.h"
 
@@ -27,7 +26,7 @@ static int
 fail(struct kc_store *st, struct kc_error *err, const char *what)
 {
 	kc_error_set(err, "state database %s: %s: %s", st->path, what,
-	    sqlite3_errmsg(st->db));
+	    kc_db_errmsg(st->db));
 	return -1;
 }
 
@@ -36,20 +35,24 @@ kc_store_compare_prepare(struct kc_store *st, int fresh, struct kc_error *err)
 {
 	if (kc_sql_exec(st, SCHEMA, err) != 0)
 		return -1;
-	if (fresh && kc_sql_exec(st, "BEGIN IMMEDIATE; DELETE FROM compare_shop;"
-	    " DELETE FROM compare_keycrm; DELETE FROM compare_parents; COMMIT", err) != 0) {
-		kc_sql_exec(st, "ROLLBACK", NULL);
+	if (!fresh)
+		return 0;
+	if (kc_store_begin(st, err) != 0)
+		return -1;
+	if (kc_sql_exec(st, "DELETE FROM compare_shop;"
+	    " DELETE FROM compare_keycrm; DELETE FROM compare_parents", err) != 0) {
+		kc_store_rollback(st);
 		return -1;
 	}
-	return 0;
+	return kc_store_commit(st, err);
 }
 
-static sqlite3_stmt *
+static struct kc_db_stmt *
 prepare(struct kc_store *st, const char *sql, struct kc_error *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct kc_db_stmt *s = NULL;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+	if (kc_db_prepare(st->db, sql, &s) != 0) {
 		fail(st, err, "prepare");
 		return NULL;
 	}
@@ -57,13 +60,13 @@ prepare(struct kc_store *st, const char *sql, struct kc_error *err)
 }
 
 static int
-step_done(struct kc_store *st, sqlite3_stmt *s, const char *what,
+step_done(struct kc_store *st, struct kc_db_stmt *s, const char *what,
     struct kc_error *err)
 {
-	int rc = sqlite3_step(s);
+	int rc = kc_db_step(s);
 
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : fail(st, err, what);
+	kc_db_finalize(s);
+	return rc == KC_DB_DONE ? 0 : fail(st, err, what);
 }
 
 int
@@ -71,20 +74,20 @@ kc_store_compare_shop_add(struct kc_store *st, const char *key, const char *sku,
     long long qty, long long product_id, long long parent_id, const char *name,
     struct kc_error *err)
 {
-	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO compare_shop"
+	struct kc_db_stmt *s = prepare(st, "INSERT OR REPLACE INTO compare_shop"
 	    " VALUES (?, ?, ?, ?, ?, ?)", err);
 
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, qty);
-	sqlite3_bind_int64(s, 4, product_id);
-	sqlite3_bind_int64(s, 5, parent_id);
+	kc_db_bind_text(s, 1, key);
+	kc_db_bind_text(s, 2, sku);
+	kc_db_bind_int64(s, 3, qty);
+	kc_db_bind_int64(s, 4, product_id);
+	kc_db_bind_int64(s, 5, parent_id);
 	if (name != NULL)
-		sqlite3_bind_text(s, 6, name, -1, SQLITE_STATIC);
+		kc_db_bind_text(s, 6, name);
 	else
-		sqlite3_bind_null(s, 6);
+		kc_db_bind_null(s, 6);
 	return step_done(st, s, "compare: a shop row", err);
 }
 
@@ -92,45 +95,45 @@ int
 kc_store_compare_parent_add(struct kc_store *st, long long id, const char *sku,
     struct kc_error *err)
 {
-	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO compare_parents"
+	struct kc_db_stmt *s = prepare(st, "INSERT OR REPLACE INTO compare_parents"
 	    " VALUES (?, ?)", err);
 
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
+	kc_db_bind_int64(s, 1, id);
+	kc_db_bind_text(s, 2, sku);
 	return step_done(st, s, "compare: a variable product", err);
 }
 
 long long
 kc_store_compare_parent_next(struct kc_store *st, long long after)
 {
-	sqlite3_stmt *s = prepare(st, "SELECT MIN(id) FROM compare_parents WHERE id > ?",
+	struct kc_db_stmt *s = prepare(st, "SELECT MIN(id) FROM compare_parents WHERE id > ?",
 	    NULL);
 	long long id = 0;
 
 	if (s == NULL)
 		return 0;
-	sqlite3_bind_int64(s, 1, after);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		id = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	kc_db_bind_int64(s, 1, after);
+	if (kc_db_step(s) == KC_DB_ROW)
+		id = kc_db_column_int64(s, 0);
+	kc_db_finalize(s);
 	return id;
 }
 
 int
 kc_store_compare_parent_has_sku(struct kc_store *st, long long id, const char *sku)
 {
-	sqlite3_stmt *s = prepare(st, "SELECT 1 FROM compare_parents WHERE id = ? AND sku = ?",
+	struct kc_db_stmt *s = prepare(st, "SELECT 1 FROM compare_parents WHERE id = ? AND sku = ?",
 	    NULL);
 	int found = 0;
 
 	if (s == NULL)
 		return 0;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
-	found = sqlite3_step(s) == SQLITE_ROW;
-	sqlite3_finalize(s);
+	kc_db_bind_int64(s, 1, id);
+	kc_db_bind_text(s, 2, sku);
+	found = kc_db_step(s) == KC_DB_ROW;
+	kc_db_finalize(s);
 	return found;
 }
 
@@ -139,14 +142,14 @@ kc_store_compare_keycrm_add(struct kc_store *st, const char *key, const char *sk
     double available, struct kc_error *err)
 {
 	/* KeyCRM sums a SKU it lists twice: so do we. */
-	sqlite3_stmt *s = prepare(st, "INSERT INTO compare_keycrm VALUES (?, ?, ?)"
+	struct kc_db_stmt *s = prepare(st, "INSERT INTO compare_keycrm VALUES (?, ?, ?)"
 	    " ON CONFLICT(key) DO UPDATE SET available = available + excluded.available", err);
 
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 3, available);
+	kc_db_bind_text(s, 1, key);
+	kc_db_bind_text(s, 2, sku);
+	kc_db_bind_double(s, 3, available);
 	return step_done(st, s, "compare: a KeyCRM row", err);
 }
 
@@ -209,32 +212,32 @@ by_interest(const void *a, const void *b)
 static int
 merge(struct kc_store *st, struct rows *r, struct kc_error *err)
 {
-	sqlite3_stmt *shop = prepare(st, "SELECT key, sku, qty, product_id, parent_id"
+	struct kc_db_stmt *shop = prepare(st, "SELECT key, sku, qty, product_id, parent_id"
 	    " FROM compare_shop ORDER BY key, product_id", err);
-	sqlite3_stmt *crm = shop ? prepare(st, "SELECT key, sku, available FROM compare_keycrm"
+	struct kc_db_stmt *crm = shop ? prepare(st, "SELECT key, sku, available FROM compare_keycrm"
 	    " ORDER BY key", err) : NULL;
 	int hs, hk, rc = 0;
 	char last[1024] = "";
 
 	if (crm == NULL) {
-		sqlite3_finalize(shop);
+		kc_db_finalize(shop);
 		return -1;
 	}
-	hs = sqlite3_step(shop) == SQLITE_ROW;
-	hk = sqlite3_step(crm) == SQLITE_ROW;
+	hs = kc_db_step(shop) == KC_DB_ROW;
+	hk = kc_db_step(crm) == KC_DB_ROW;
 	while (hs || hk) {
-		const char *ks = hs ? (const char *)sqlite3_column_text(shop, 0) : NULL;
-		const char *kk = hk ? (const char *)sqlite3_column_text(crm, 0) : NULL;
+		const char *ks = hs ? kc_db_column_text(shop, 0) : NULL;
+		const char *kk = hk ? kc_db_column_text(crm, 0) : NULL;
 		int c = !hs ? 1 : !hk ? -1 : strcmp(ks, kk);
 		struct kc_compare_row *row;
 
 		/* Several shop products with one SKU: the first stands for them. */
 		if (c <= 0 && strcmp(ks, last) == 0) {
-			hs = sqlite3_step(shop) == SQLITE_ROW;
+			hs = kc_db_step(shop) == KC_DB_ROW;
 			continue;
 		}
-		row = rows_add(r, c <= 0 ? (const char *)sqlite3_column_text(shop, 1) :
-		    (const char *)sqlite3_column_text(crm, 1));
+		row = rows_add(r, c <= 0 ? kc_db_column_text(shop, 1) :
+		    kc_db_column_text(crm, 1));
 		if (row == NULL) {
 			kc_error_set(err, "out of memory");
 			rc = -1;
@@ -243,13 +246,13 @@ merge(struct kc_store *st, struct rows *r, struct kc_error *err)
 		if (c <= 0) {
 			kc_strlcpy(last, ks, sizeof(last));
 			row->has_shop = 1;
-			row->shop = sqlite3_column_int64(shop, 2);
-			row->product_id = sqlite3_column_int64(shop, 3);
-			row->parent_id = sqlite3_column_int64(shop, 4);
+			row->shop = kc_db_column_int64(shop, 2);
+			row->product_id = kc_db_column_int64(shop, 3);
+			row->parent_id = kc_db_column_int64(shop, 4);
 		}
 		if (c >= 0) {
 			row->has_keycrm = 1;
-			row->keycrm = sqlite3_column_double(crm, 2);
+			row->keycrm = kc_db_column_double(crm, 2);
 		}
 		if (row->has_shop && row->has_keycrm) {
 			row->difference = (double)row->shop - shop_target(row->keycrm);
@@ -258,12 +261,12 @@ merge(struct kc_store *st, struct rows *r, struct kc_error *err)
 			row->kind = row->has_shop ? KC_CMP_SHOP_ONLY : KC_CMP_KEYCRM_ONLY;
 		}
 		if (c <= 0)
-			hs = sqlite3_step(shop) == SQLITE_ROW;
+			hs = kc_db_step(shop) == KC_DB_ROW;
 		if (c >= 0)
-			hk = sqlite3_step(crm) == SQLITE_ROW;
+			hk = kc_db_step(crm) == KC_DB_ROW;
 	}
-	sqlite3_finalize(shop);
-	sqlite3_finalize(crm);
+	kc_db_finalize(shop);
+	kc_db_finalize(crm);
 	return rc;
 }
 
@@ -300,11 +303,13 @@ kc_store_compare_rows(struct kc_store *st,
 int
 kc_store_compare_problems(struct kc_store *st, double now, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
-	if (kc_sql_exec(st, "BEGIN IMMEDIATE; DELETE FROM problems WHERE kind = 'not_in_keycrm'", err) != 0) {
-		kc_sql_exec(st, "ROLLBACK", NULL);
+	if (kc_store_begin(st, err) != 0)
+		return -1;
+	if (kc_sql_exec(st, "DELETE FROM problems WHERE kind = 'not_in_keycrm'", err) != 0) {
+		kc_store_rollback(st);
 		return -1;
 	}
 	s = prepare(st, "INSERT OR IGNORE INTO problems(sku_key, sku, kind, detail, count,"
@@ -313,14 +318,14 @@ kc_store_compare_problems(struct kc_store *st, double now, struct kc_error *err)
 	    " 1, ?1, ?1 FROM compare_shop s WHERE NOT EXISTS (SELECT 1 FROM compare_keycrm k"
 	    " WHERE k.key = s.key) GROUP BY key", err);
 	if (s == NULL) {
-		kc_sql_exec(st, "ROLLBACK", NULL);
+		kc_store_rollback(st);
 		return -1;
 	}
-	sqlite3_bind_double(s, 1, now);
+	kc_db_bind_double(s, 1, now);
 	rc = step_done(st, s, "compare: problems", err);
-	if (rc != 0 || kc_sql_exec(st, "COMMIT", err) != 0) {
-		kc_sql_exec(st, "ROLLBACK", NULL);
+	if (rc != 0) {
+		kc_store_rollback(st);
 		return -1;
 	}
-	return 0;
+	return kc_store_commit(st, err);
 }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "store_sql.h"
 
@@ -16,7 +15,7 @@ int
 kc_store_history_add(struct kc_store *st, const struct kc_history *h,
     struct kc_error *err)
 {
-	sqlite3_stmt *s = kc_sql_prepare(st, "INSERT INTO history(kind, started_at,"
+	struct kc_db_stmt *s = kc_sql_prepare(st, "INSERT INTO history(kind, started_at,"
 	    " finished_at, received, queued, rejected, applied, unchanged,"
 	    " unmatched, skipped, failed, pending, shop_requests,"
 	    " keycrm_requests, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
@@ -27,13 +26,13 @@ kc_store_history_add(struct kc_store *st, const struct kc_history *h,
 
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, h->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 2, h->started_at);
-	sqlite3_bind_double(s, 3, h->finished_at);
+	kc_db_bind_text(s, 1, h->kind);
+	kc_db_bind_double(s, 2, h->started_at);
+	kc_db_bind_double(s, 3, h->finished_at);
 	for (int i = 0; i < (int)(sizeof(v) / sizeof(v[0])); i++)
-		sqlite3_bind_int64(s, 4 + i, v[i]);
+		kc_db_bind_int64(s, 4 + i, v[i]);
 	if (h->error != NULL)
-		sqlite3_bind_text(s, 15, h->error, -1, SQLITE_STATIC);
+		kc_db_bind_text(s, 15, h->error);
 	if (kc_sql_run(st, s, "history", err) != 0)
 		return -1;
 	/* Keep the table small: the page shows recent entries only. */
@@ -51,7 +50,7 @@ int
 kc_store_rate_take(struct kc_store *st, long per_minute, double now,
     int64_t *wait_ms, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	long used = 0;
 	double oldest = now;
 
@@ -61,16 +60,16 @@ kc_store_rate_take(struct kc_store *st, long per_minute, double now,
 	s = kc_sql_prepare(st, "DELETE FROM keycrm_requests WHERE t <= ?1", err);
 	if (s == NULL)
 		goto fail;
-	sqlite3_bind_double(s, 1, now - 60.0);
+	kc_db_bind_double(s, 1, now - 60.0);
 	if (kc_sql_run(st, s, "rate window", err) != 0)
 		goto fail;
 	s = kc_sql_prepare(st, "SELECT count(*), min(t) FROM keycrm_requests", err);
 	if (s == NULL)
 		goto fail;
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		used = (long)sqlite3_column_int64(s, 0);
-		if (sqlite3_column_type(s, 1) != SQLITE_NULL)
-			oldest = sqlite3_column_double(s, 1);
+	if (kc_db_step(s) == KC_DB_ROW) {
+		used = (long)kc_db_column_int64(s, 0);
+		if (kc_db_column_type(s, 1) != KC_DB_NULL)
+			oldest = kc_db_column_double(s, 1);
 	}
 	kc_sql_release(st, s);
 	if (used >= per_minute) {
@@ -84,7 +83,7 @@ kc_store_rate_take(struct kc_store *st, long per_minute, double now,
 	s = kc_sql_prepare(st, "INSERT INTO keycrm_requests(t) VALUES (?1)", err);
 	if (s == NULL)
 		goto fail;
-	sqlite3_bind_double(s, 1, now);
+	kc_db_bind_double(s, 1, now);
 	if (kc_sql_run(st, s, "rate window", err) != 0)
 		goto fail;
 	return kc_store_commit(st, err);

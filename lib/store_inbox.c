@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "store_sql.h"
 
@@ -17,7 +16,7 @@ static int
 enqueue_rows(struct kc_store *st, const struct kc_stock_report *r, size_t n,
     double now, struct kc_error *err)
 {
-	sqlite3_stmt *ins, *led;
+	struct kc_db_stmt *ins, *led;
 	int64_t seq;
 
 	if ((seq = kc_sql_next_counter(st, "change_seq", err)) < 0)
@@ -45,20 +44,20 @@ enqueue_rows(struct kc_store *st, const struct kc_stock_report *r, size_t n,
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *ss[2] = { ins, led };
+		struct kc_db_stmt *ss[2] = { ins, led };
 		for (int k = 0; k < 2; k++) {
-			sqlite3_stmt *s = ss[k];
-			sqlite3_reset(s);
-			sqlite3_bind_text(s, 1, r[i].sku, -1, SQLITE_STATIC);
+			struct kc_db_stmt *s = ss[k];
+			kc_db_reset(s);
+			kc_db_bind_text(s, 1, r[i].sku);
 			if (r[i].offer_id > 0)
-				sqlite3_bind_int64(s, 2, r[i].offer_id);
+				kc_db_bind_int64(s, 2, r[i].offer_id);
 			else
-				sqlite3_bind_null(s, 2);
-			sqlite3_bind_double(s, 3, r[i].in_stock);
-			sqlite3_bind_double(s, 4, r[i].in_reserve);
-			sqlite3_bind_double(s, 5, now);
-			sqlite3_bind_int64(s, 6, seq);
-			if (sqlite3_step(s) != SQLITE_DONE) {
+				kc_db_bind_null(s, 2);
+			kc_db_bind_double(s, 3, r[i].in_stock);
+			kc_db_bind_double(s, 4, r[i].in_reserve);
+			kc_db_bind_double(s, 5, now);
+			kc_db_bind_int64(s, 6, seq);
+			if (kc_db_step(s) != KC_DB_DONE) {
 				kc_sql_db_error(st, err, "enqueue");
 				kc_sql_release(st, ins);
 				kc_sql_release(st, led);
@@ -131,7 +130,7 @@ int
 kc_store_inbox_take(struct kc_store *st, int64_t run_id, size_t max,
     struct kc_inbox_row **rows, size_t *n, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	struct kc_inbox_row *out;
 	size_t count = 0;
 	int rc;
@@ -150,22 +149,22 @@ kc_store_inbox_take(struct kc_store *st, int64_t run_id, size_t max,
 		free(out);
 		return -1;
 	}
-	sqlite3_bind_int64(s, 1, run_id);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && count < max) {
+	kc_db_bind_int64(s, 1, run_id);
+	kc_db_bind_int64(s, 2, (int64_t)max);
+	while ((rc = kc_db_step(s)) == KC_DB_ROW && count < max) {
 		struct kc_inbox_row *row = &out[count];
-		row->report.sku = kc_strdup((const char *)sqlite3_column_text(s, 0));
-		row->report.offer_id = sqlite3_column_int64(s, 1);
-		row->report.in_stock = sqlite3_column_double(s, 2);
-		row->report.in_reserve = sqlite3_column_double(s, 3);
-		row->seq = sqlite3_column_int64(s, 4);
-		row->attempts = (long)sqlite3_column_int64(s, 5);
+		row->report.sku = kc_strdup(kc_db_column_text(s, 0));
+		row->report.offer_id = kc_db_column_int64(s, 1);
+		row->report.in_stock = kc_db_column_double(s, 2);
+		row->report.in_reserve = kc_db_column_double(s, 3);
+		row->seq = kc_db_column_int64(s, 4);
+		row->attempts = (long)kc_db_column_int64(s, 5);
 		if (row->report.sku == NULL)
 			break;
 		count++;
 	}
 	kc_sql_release(st, s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+	if (rc != KC_DB_DONE && rc != KC_DB_ROW) {
 		kc_store_inbox_rows_free(out, count);
 		return kc_sql_db_error(st, err, "read inbox");
 	}
@@ -185,13 +184,13 @@ kc_store_inbox_rows_free(struct kc_inbox_row *rows, size_t n)
 long
 kc_store_inbox_count(struct kc_store *st)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	long n = -1;
 
 	if ((s = kc_sql_prepare(st, "SELECT count(*) FROM inbox", NULL)) == NULL)
 		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		n = (long)sqlite3_column_int64(s, 0);
+	if (kc_db_step(s) == KC_DB_ROW)
+		n = (long)kc_db_column_int64(s, 0);
 	kc_sql_release(st, s);
 	return n;
 }
@@ -199,15 +198,15 @@ kc_store_inbox_count(struct kc_store *st)
 long
 kc_store_inbox_untried(struct kc_store *st, int64_t run_id)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	long n = -1;
 
 	if ((s = kc_sql_prepare(st, "SELECT count(*) FROM inbox WHERE"
 	    " tried_run IS NULL OR tried_run <> ?1", NULL)) == NULL)
 		return -1;
-	sqlite3_bind_int64(s, 1, run_id);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		n = (long)sqlite3_column_int64(s, 0);
+	kc_db_bind_int64(s, 1, run_id);
+	if (kc_db_step(s) == KC_DB_ROW)
+		n = (long)kc_db_column_int64(s, 0);
 	kc_sql_release(st, s);
 	return n;
 }
@@ -216,13 +215,13 @@ int
 kc_store_inbox_done(struct kc_store *st, const char *sku, int64_t seq,
     struct kc_error *err)
 {
-	sqlite3_stmt *s = kc_sql_prepare(st,
+	struct kc_db_stmt *s = kc_sql_prepare(st,
 	    "DELETE FROM inbox WHERE sku_key = kc_sku_key(?1) AND seq = ?2", err);
 
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, seq);
+	kc_db_bind_text(s, 1, sku);
+	kc_db_bind_int64(s, 2, seq);
 	return kc_sql_run(st, s, "inbox done", err);
 }
 
@@ -230,15 +229,15 @@ int
 kc_store_inbox_retry(struct kc_store *st, const char *sku, int64_t seq,
     int64_t run_id, const char *reason, struct kc_error *err)
 {
-	sqlite3_stmt *s = kc_sql_prepare(st,
+	struct kc_db_stmt *s = kc_sql_prepare(st,
 	    "UPDATE inbox SET attempts = attempts + 1, tried_run = ?3,"
 	    " last_error = ?4 WHERE sku_key = kc_sku_key(?1) AND seq = ?2", err);
 
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, seq);
-	sqlite3_bind_int64(s, 3, run_id);
-	sqlite3_bind_text(s, 4, reason, -1, SQLITE_STATIC);
+	kc_db_bind_text(s, 1, sku);
+	kc_db_bind_int64(s, 2, seq);
+	kc_db_bind_int64(s, 3, run_id);
+	kc_db_bind_text(s, 4, reason);
 	return kc_sql_run(st, s, "inbox retry", err);
 }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "store_sql.h"
 
@@ -16,7 +15,7 @@ int
 kc_store_ledger_agree(struct kc_store *st, const char *sku, long long qty,
     double now, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int64_t seq = kc_sql_next_counter(st, "change_seq", err);
 
 	if (seq < 0)
@@ -27,10 +26,10 @@ kc_store_ledger_agree(struct kc_store *st, const char *sku, long long qty,
 	    " seq = excluded.seq", err);
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, qty);
-	sqlite3_bind_double(s, 3, now);
-	sqlite3_bind_int64(s, 4, seq);
+	kc_db_bind_text(s, 1, sku);
+	kc_db_bind_int64(s, 2, qty);
+	kc_db_bind_double(s, 3, now);
+	kc_db_bind_int64(s, 4, seq);
 	return kc_sql_run(st, s, "ledger", err);
 }
 
@@ -38,18 +37,18 @@ int
 kc_store_ledger_get(struct kc_store *st, const char *sku,
     long long *agreed_qty, double *in_stock, double *in_reserve)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc = -1;
 
 	if ((s = kc_sql_prepare(st, "SELECT agreed_qty, keycrm_in_stock,"
 	    " keycrm_in_reserve FROM ledger WHERE sku_key = kc_sku_key(?1)", NULL)) == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		*agreed_qty = sqlite3_column_type(s, 0) == SQLITE_NULL ? -1 :
-		    sqlite3_column_int64(s, 0);
-		*in_stock = sqlite3_column_double(s, 1);
-		*in_reserve = sqlite3_column_double(s, 2);
+	kc_db_bind_text(s, 1, sku);
+	if (kc_db_step(s) == KC_DB_ROW) {
+		*agreed_qty = kc_db_column_type(s, 0) == KC_DB_NULL ? -1 :
+		    kc_db_column_int64(s, 0);
+		*in_stock = kc_db_column_double(s, 1);
+		*in_reserve = kc_db_column_double(s, 2);
 		rc = 0;
 	}
 	kc_sql_release(st, s);
@@ -60,7 +59,7 @@ int
 kc_store_ledger_state(struct kc_store *st, const char *sku,
     struct kc_ledger_state *out)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -72,37 +71,37 @@ kc_store_ledger_state(struct kc_store *st, const char *sku,
 	    " FROM (SELECT kc_sku_key(?1) AS key) k"
 	    " LEFT JOIN ledger l ON l.sku_key = k.key", NULL)) == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		out->pending = sqlite3_column_int(s, 7);
-		if (sqlite3_column_type(s, 6) != SQLITE_NULL) {
+	kc_db_bind_text(s, 1, sku);
+	rc = kc_db_step(s);
+	if (rc == KC_DB_ROW) {
+		out->pending = (int)kc_db_column_int64(s, 7);
+		if (kc_db_column_type(s, 6) != KC_DB_NULL) {
 			out->known = 1;
-			if (sqlite3_column_type(s, 0) != SQLITE_NULL)
-				out->agreed_qty = sqlite3_column_int64(s, 0);
-			out->in_stock = sqlite3_column_double(s, 1);
-			out->in_reserve = sqlite3_column_double(s, 2);
-			out->seq = sqlite3_column_int64(s, 3);
-			out->keycrm_known = sqlite3_column_int(s, 4);
-			out->agreed_at = sqlite3_column_double(s, 5);
-			kc_strlcpy(out->sku, (const char *)sqlite3_column_text(s, 6),
+			if (kc_db_column_type(s, 0) != KC_DB_NULL)
+				out->agreed_qty = kc_db_column_int64(s, 0);
+			out->in_stock = kc_db_column_double(s, 1);
+			out->in_reserve = kc_db_column_double(s, 2);
+			out->seq = kc_db_column_int64(s, 3);
+			out->keycrm_known = (int)kc_db_column_int64(s, 4);
+			out->agreed_at = kc_db_column_double(s, 5);
+			kc_strlcpy(out->sku, kc_db_column_text(s, 6),
 			    sizeof(out->sku));
 		}
 	}
 	kc_sql_release(st, s);
-	return rc == SQLITE_ROW ? 0 : -1;
+	return rc == KC_DB_ROW ? 0 : -1;
 }
 
 int64_t
 kc_store_change_seq(struct kc_store *st)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int64_t v = -1;
 
 	if ((s = kc_sql_prepare(st, "SELECT value FROM counters WHERE name = 'change_seq'", NULL)) == NULL)
 		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
+	if (kc_db_step(s) == KC_DB_ROW)
+		v = kc_db_column_int64(s, 0);
 	kc_sql_release(st, s);
 	return v;
 }
@@ -112,7 +111,7 @@ kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
     long long shop_qty, double keycrm_in_stock, double keycrm_in_reserve,
     double now, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int64_t seq = kc_sql_next_counter(st, "change_seq", err);
 
 	if (seq < 0)
@@ -128,31 +127,31 @@ kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
 	    " WHERE ledger.seq = ?6", err);
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, shop_qty);
-	sqlite3_bind_double(s, 3, now);
-	sqlite3_bind_double(s, 4, keycrm_in_stock);
-	sqlite3_bind_int64(s, 5, seq);
-	sqlite3_bind_int64(s, 6, if_seq);
-	sqlite3_bind_double(s, 7, keycrm_in_reserve);
+	kc_db_bind_text(s, 1, sku);
+	kc_db_bind_int64(s, 2, shop_qty);
+	kc_db_bind_double(s, 3, now);
+	kc_db_bind_double(s, 4, keycrm_in_stock);
+	kc_db_bind_int64(s, 5, seq);
+	kc_db_bind_int64(s, 6, if_seq);
+	kc_db_bind_double(s, 7, keycrm_in_reserve);
 	return kc_sql_run(st, s, "ledger", err);
 }
 
 int
 kc_store_ledger_first_agreed(struct kc_store *st, double *at)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
 	*at = 0;
 	if ((s = kc_sql_prepare(st, "SELECT min(agreed_at) FROM ledger WHERE"
 	    " agreed_qty IS NOT NULL", NULL)) == NULL)
 		return -1;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-		*at = sqlite3_column_double(s, 0);
-	else if (rc == SQLITE_ROW)
-		rc = SQLITE_DONE;
+	rc = kc_db_step(s);
+	if (rc == KC_DB_ROW && kc_db_column_type(s, 0) != KC_DB_NULL)
+		*at = kc_db_column_double(s, 0);
+	else if (rc == KC_DB_ROW)
+		rc = KC_DB_DONE;
 	kc_sql_release(st, s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KC_STORE_ABSENT : -1;
+	return rc == KC_DB_ROW ? 0 : rc == KC_DB_DONE ? KC_STORE_ABSENT : -1;
 }

@@ -8,18 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "store_sql.h"
 
 int
 kc_store_map_clear(struct kc_store *st, const char *sku, struct kc_error *err)
 {
-	sqlite3_stmt *s = kc_sql_prepare(st, "DELETE FROM sku_map WHERE sku_key = kc_sku_key(?1)", err);
+	struct kc_db_stmt *s = kc_sql_prepare(st, "DELETE FROM sku_map WHERE sku_key = kc_sku_key(?1)", err);
 
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	kc_db_bind_text(s, 1, sku);
 	return kc_sql_run(st, s, "sku map", err);
 }
 
@@ -28,22 +27,22 @@ kc_store_map_add(struct kc_store *st, const char *sku, long long id,
     long long parent_id, const char *type, const char *manage_stock,
     long long qty, int has_qty, double now, struct kc_error *err)
 {
-	sqlite3_stmt *s = kc_sql_prepare(st, "INSERT OR REPLACE INTO sku_map(sku,"
+	struct kc_db_stmt *s = kc_sql_prepare(st, "INSERT OR REPLACE INTO sku_map(sku,"
 	    " product_id, parent_id, type, manage_stock, stock_quantity,"
 	    " refreshed_at, sku_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, kc_sku_key(?1))", err);
 
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, id);
-	sqlite3_bind_int64(s, 3, parent_id);
-	sqlite3_bind_text(s, 4, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, manage_stock, -1, SQLITE_STATIC);
+	kc_db_bind_text(s, 1, sku);
+	kc_db_bind_int64(s, 2, id);
+	kc_db_bind_int64(s, 3, parent_id);
+	kc_db_bind_text(s, 4, type);
+	kc_db_bind_text(s, 5, manage_stock);
 	if (has_qty)
-		sqlite3_bind_int64(s, 6, qty);
+		kc_db_bind_int64(s, 6, qty);
 	else
-		sqlite3_bind_null(s, 6);
-	sqlite3_bind_double(s, 7, now);
+		kc_db_bind_null(s, 6);
+	kc_db_bind_double(s, 7, now);
 	return kc_sql_run(st, s, "sku map", err);
 }
 
@@ -51,7 +50,7 @@ int
 kc_store_map_one(struct kc_store *st, const char *sku, struct kc_map_entry *out,
     struct kc_error *err)
 {
-	sqlite3_stmt *s = kc_sql_prepare(st, "SELECT product_id, parent_id, type,"
+	struct kc_db_stmt *s = kc_sql_prepare(st, "SELECT product_id, parent_id, type,"
 	    " manage_stock, refreshed_at, (SELECT count(*) FROM sku_map"
 	    " WHERE sku_key = kc_sku_key(?1)) FROM sku_map"
 	    " WHERE sku_key = kc_sku_key(?1) LIMIT 1", err);
@@ -59,21 +58,21 @@ kc_store_map_one(struct kc_store *st, const char *sku, struct kc_map_entry *out,
 
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+	kc_db_bind_text(s, 1, sku);
 	memset(out, 0, sizeof(*out));
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		const char *type = (const char *)sqlite3_column_text(s, 2);
-		const char *manage = (const char *)sqlite3_column_text(s, 3);
+	rc = kc_db_step(s);
+	if (rc == KC_DB_ROW) {
+		const char *type = kc_db_column_text(s, 2);
+		const char *manage = kc_db_column_text(s, 3);
 
-		out->id = sqlite3_column_int64(s, 0);
-		out->parent_id = sqlite3_column_int64(s, 1);
+		out->id = kc_db_column_int64(s, 0);
+		out->parent_id = kc_db_column_int64(s, 1);
 		kc_strlcpy(out->type, type ? type : "", sizeof(out->type));
 		kc_strlcpy(out->manage, manage ? manage : "", sizeof(out->manage));
-		out->confirmed_at = sqlite3_column_double(s, 4);
-		out->count = sqlite3_column_int64(s, 5);
+		out->confirmed_at = kc_db_column_double(s, 4);
+		out->count = kc_db_column_int64(s, 5);
 		rc = 0;
-	} else if (rc == SQLITE_DONE) {
+	} else if (rc == KC_DB_DONE) {
 		rc = KC_STORE_ABSENT;
 	} else {
 		kc_sql_db_error(st, err, "sku map");
@@ -100,14 +99,14 @@ int
 kc_store_problem(struct kc_store *st, const char *sku, enum kc_problem kind,
     const char *detail, double now, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 
 	if (detail == NULL) {
 		s = kc_sql_prepare(st, "DELETE FROM problems WHERE sku_key = kc_sku_key(?1) AND kind = ?2", err);
 		if (s == NULL)
 			return -1;
-		sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, problem_name(kind), -1, SQLITE_STATIC);
+		kc_db_bind_text(s, 1, sku);
+		kc_db_bind_text(s, 2, problem_name(kind));
 		return kc_sql_run(st, s, "problems", err);
 	}
 	s = kc_sql_prepare(st, "INSERT INTO problems(sku_key, sku, kind, detail, count,"
@@ -117,9 +116,9 @@ kc_store_problem(struct kc_store *st, const char *sku, enum kc_problem kind,
 	    " last_seen = excluded.last_seen", err);
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, problem_name(kind), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, detail, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 4, now);
+	kc_db_bind_text(s, 1, sku);
+	kc_db_bind_text(s, 2, problem_name(kind));
+	kc_db_bind_text(s, 3, detail);
+	kc_db_bind_double(s, 4, now);
 	return kc_sql_run(st, s, "problems", err);
 }

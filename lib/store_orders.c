@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "store_sql.h"
 
@@ -16,31 +15,31 @@ int
 kc_store_parent_set(struct kc_store *st, long long id, const char *sku,
     double now, struct kc_error *err)
 {
-	sqlite3_stmt *s = kc_sql_prepare(st, "INSERT OR REPLACE INTO shop_parents(id, sku,"
+	struct kc_db_stmt *s = kc_sql_prepare(st, "INSERT OR REPLACE INTO shop_parents(id, sku,"
 	    " seen_at) VALUES (?1, ?2, ?3)", err);
 
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 3, now);
+	kc_db_bind_int64(s, 1, id);
+	kc_db_bind_text(s, 2, sku);
+	kc_db_bind_double(s, 3, now);
 	return kc_sql_run(st, s, "shop parents", err);
 }
 
 long long
 kc_store_parent_next(struct kc_store *st, long long after, double seen_since)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	long long id = -1;
 
 	if ((s = kc_sql_prepare(st, "SELECT min(id) FROM shop_parents WHERE"
 	    " id > ?1 AND seen_at >= ?2", NULL)) == NULL)
 		return -1;
-	sqlite3_bind_int64(s, 1, after);
-	sqlite3_bind_double(s, 2, seen_since);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		id = sqlite3_column_type(s, 0) == SQLITE_NULL ? 0 :
-		    sqlite3_column_int64(s, 0);
+	kc_db_bind_int64(s, 1, after);
+	kc_db_bind_double(s, 2, seen_since);
+	if (kc_db_step(s) == KC_DB_ROW)
+		id = kc_db_column_type(s, 0) == KC_DB_NULL ? 0 :
+		    kc_db_column_int64(s, 0);
 	kc_sql_release(st, s);
 	return id;
 }
@@ -48,24 +47,24 @@ kc_store_parent_next(struct kc_store *st, long long after, double seen_since)
 int
 kc_store_parent_sku(struct kc_store *st, long long id, char *out, size_t outsz)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
 	if ((s = kc_sql_prepare(st, "SELECT sku FROM shop_parents WHERE id = ?1", NULL)) == NULL)
 		return -1;
-	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		kc_strlcpy(out, (const char *)sqlite3_column_text(s, 0), outsz);
+	kc_db_bind_int64(s, 1, id);
+	rc = kc_db_step(s);
+	if (rc == KC_DB_ROW)
+		kc_strlcpy(out, kc_db_column_text(s, 0), outsz);
 	kc_sql_release(st, s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KC_STORE_ABSENT : -1;
+	return rc == KC_DB_ROW ? 0 : rc == KC_DB_DONE ? KC_STORE_ABSENT : -1;
 }
 
 int
 kc_store_order_line(struct kc_store *st, long long line_id, const char *sku,
     double reduced, double at, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	double counted;
 
 	if (kc_store_order_counted(st, line_id, &counted) != 0)
@@ -76,24 +75,24 @@ kc_store_order_line(struct kc_store *st, long long line_id, const char *sku,
 	    " VALUES (?1, ?2, ?3)", err);
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_int64(s, 1, line_id);
-	sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 3, reduced);
+	kc_db_bind_int64(s, 1, line_id);
+	kc_db_bind_text(s, 2, sku);
+	kc_db_bind_double(s, 3, reduced);
 	if (kc_sql_run(st, s, "order lines", err) != 0)
 		return -1;
 	s = kc_sql_prepare(st, "INSERT INTO order_events(sku, delta, at) VALUES (?1, ?2, ?3)", err);
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 2, reduced - counted);
-	sqlite3_bind_double(s, 3, at);
+	kc_db_bind_text(s, 1, sku);
+	kc_db_bind_double(s, 2, reduced - counted);
+	kc_db_bind_double(s, 3, at);
 	if (kc_sql_run(st, s, "order events", err) != 0)
 		return -1;
 	/* A month back is far more than any scan overlaps. */
 	s = kc_sql_prepare(st, "DELETE FROM order_events WHERE at < ?1", err);
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_double(s, 1, at - 31 * 86400.0);
+	kc_db_bind_double(s, 1, at - 31 * 86400.0);
 	return kc_sql_run(st, s, "order events", err);
 }
 
@@ -101,7 +100,7 @@ int
 kc_store_explained(struct kc_store *st, const char *sku, double agreed_at,
     struct kc_explained *out)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	double second = floor(agreed_at);
 	int rc;
 
@@ -111,31 +110,31 @@ kc_store_explained(struct kc_store *st, const char *sku, double agreed_at,
 	    " total(delta) FILTER (WHERE at >= ?2 AND at < ?3) FROM order_events"
 	    " WHERE sku = ?1 AND at >= ?2", NULL)) == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 2, second);
-	sqlite3_bind_double(s, 3, second + 1);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		out->after = sqlite3_column_double(s, 0);
-		out->same_second = sqlite3_column_double(s, 1);
+	kc_db_bind_text(s, 1, sku);
+	kc_db_bind_double(s, 2, second);
+	kc_db_bind_double(s, 3, second + 1);
+	rc = kc_db_step(s);
+	if (rc == KC_DB_ROW) {
+		out->after = kc_db_column_double(s, 0);
+		out->same_second = kc_db_column_double(s, 1);
 	}
 	kc_sql_release(st, s);
-	return rc == SQLITE_ROW ? 0 : -1;
+	return rc == KC_DB_ROW ? 0 : -1;
 }
 
 int
 kc_store_order_counted(struct kc_store *st, long long line_id, double *counted)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
 	*counted = 0;
 	if ((s = kc_sql_prepare(st, "SELECT counted FROM order_lines WHERE line_id = ?1", NULL)) == NULL)
 		return -1;
-	sqlite3_bind_int64(s, 1, line_id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*counted = sqlite3_column_double(s, 0);
+	kc_db_bind_int64(s, 1, line_id);
+	rc = kc_db_step(s);
+	if (rc == KC_DB_ROW)
+		*counted = kc_db_column_double(s, 0);
 	kc_sql_release(st, s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	return rc == KC_DB_ROW || rc == KC_DB_DONE ? 0 : -1;
 }

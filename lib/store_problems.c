@@ -1,11 +1,11 @@
 /*
  * store_problems.c - see store_problems.h.
  */
+#include "db.h"
 #include "store_problems.h"
 
 #include <string.h>
 
-#include <sqlite3.h>
 
 int
 kc_store_problems_prune_scan(struct kc_store *st, double scan_started,
@@ -17,30 +17,28 @@ kc_store_problems_prune_scan(struct kc_store *st, double scan_started,
 		"DELETE FROM problems WHERE kind IN ('duplicate', 'skipped')"
 		" AND last_seen < ?1",
 	};
-	char *msg = NULL;
 	int rc = 0;
 
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
+	if (kc_db_begin(st->db) != 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && rc == 0; i++) {
-		sqlite3_stmt *s;
+		struct kc_db_stmt *s;
 
-		if (sqlite3_prepare_v2(st->db, sql[i], -1, &s, NULL) != SQLITE_OK) {
+		if (kc_db_prepare(st->db, sql[i], &s) != 0) {
 			rc = -1;
 			break;
 		}
-		sqlite3_bind_double(s, 1, scan_started);
-		if (sqlite3_step(s) != SQLITE_DONE)
+		kc_db_bind_double(s, 1, scan_started);
+		if (kc_db_step(s) != KC_DB_DONE)
 			rc = -1;
-		sqlite3_finalize(s);
+		kc_db_finalize(s);
 	}
-	if (rc == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, &msg) == SQLITE_OK)
+	if (rc == 0 && kc_db_commit(st->db) == 0)
 		return 0;
 fail:
 	kc_error_set(err, "state database %s: pruning problems: %s", st->path,
-	    msg ? msg : sqlite3_errmsg(st->db));
-	sqlite3_free(msg);
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	    kc_db_errmsg(st->db));
+	kc_db_rollback(st->db);
 	return -1;
 }
 
@@ -77,19 +75,19 @@ kc_store_problem_product(struct kc_store *st, const char *sku,
 		name[0] = '\0';
 
 	for (size_t i = 0; rc != 0 && i < sizeof(sql) / sizeof(sql[0]); i++) {
-		sqlite3_stmt *s;
+		struct kc_db_stmt *s;
 
-		if (sqlite3_prepare_v2(st->db, sql[i], -1, &s, NULL) != SQLITE_OK)
+		if (kc_db_prepare(st->db, sql[i], &s) != 0)
 			continue;	/* no comparison has run yet */
-		sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-		if (sqlite3_step(s) == SQLITE_ROW) {
-			*product_id = sqlite3_column_int64(s, 0);
-			*parent_id = sqlite3_column_int64(s, 1);
-			if (sqlite3_column_text(s, 2) != NULL && namesz > 0)
-				kc_strlcpy(name, (const char *)sqlite3_column_text(s, 2), namesz);
+		kc_db_bind_text(s, 1, sku);
+		if (kc_db_step(s) == KC_DB_ROW) {
+			*product_id = kc_db_column_int64(s, 0);
+			*parent_id = kc_db_column_int64(s, 1);
+			if (kc_db_column_text(s, 2) != NULL && namesz > 0)
+				kc_strlcpy(name, kc_db_column_text(s, 2), namesz);
 			rc = 0;
 		}
-		sqlite3_finalize(s);
+		kc_db_finalize(s);
 	}
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * store_retention.c - see store_retention.h.
  */
+#include "db.h"
 #include "store_retention.h"
 
 #include <stdio.h>
@@ -8,7 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <sqlite3.h>
 
 #define DAY_S 86400.0
 #define STR_(x) #x
@@ -19,7 +19,7 @@ static int
 fail(struct kc_store *st, struct kc_error *err, const char *what)
 {
 	kc_error_set(err, "state database %s: retention: %s: %s", st->path, what,
-	    sqlite3_errmsg(st->db));
+	    kc_db_errmsg(st->db));
 	return -1;
 }
 
@@ -28,34 +28,34 @@ static long
 change(struct kc_store *st, const char *sql, double a, double b,
     struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, sql, &s) != 0)
 		return fail(st, err, "prepare");
-	if (sqlite3_bind_parameter_count(s) >= 1)
-		sqlite3_bind_double(s, 1, a);
-	if (sqlite3_bind_parameter_count(s) >= 2)
-		sqlite3_bind_double(s, 2, b);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+	if (kc_db_bind_parameter_count(s) >= 1)
+		kc_db_bind_double(s, 1, a);
+	if (kc_db_bind_parameter_count(s) >= 2)
+		kc_db_bind_double(s, 2, b);
+	while ((rc = kc_db_step(s)) == KC_DB_ROW)
 		;
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
+	kc_db_finalize(s);
+	if (rc != KC_DB_DONE)
 		return fail(st, err, "delete");
-	return (long)sqlite3_changes(st->db);
+	return (long)kc_db_changes(st->db);
 }
 
 static double
 number(struct kc_store *st, const char *sql)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	double v = -1;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, sql, &s) != 0)
 		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-		v = sqlite3_column_double(s, 0);
-	sqlite3_finalize(s);
+	if (kc_db_step(s) == KC_DB_ROW && kc_db_column_type(s, 0) != KC_DB_NULL)
+		v = kc_db_column_double(s, 0);
+	kc_db_finalize(s);
 	return v;
 }
 
@@ -96,10 +96,10 @@ give_space_back(struct kc_store *st, struct kc_retention_result *res,
 
 	if (pages <= 0 || free_pages * 4 < pages || free_pages * page_size < 1048576)
 		return 0;
-	if (sqlite3_exec(st->db, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
+	if (kc_db_exec(st->db, "VACUUM") != 0)
 		return fail(st, err, "vacuum");
 	/* In WAL mode the file shrinks once the log is written back. */
-	sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	kc_db_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)");
 	res->vacuumed = 1;
 	return 0;
 }
@@ -114,16 +114,16 @@ kc_store_retention(struct kc_store *st, double now, int force,
 	last = number(st, "SELECT CAST(value AS REAL) FROM kv WHERE key = '" KV_LAST_RUN "'");
 	if (!force && last > 0 && now - last < KC_RETENTION_EVERY_S && now >= last)
 		return 0;
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (kc_db_begin(st->db) != 0)
 		return fail(st, err, "begin");
 	if (drop_old_rows(st, now, res, err) != 0) {
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		kc_db_rollback(st->db);
 		memset(res, 0, sizeof(*res));
 		return -1;
 	}
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (kc_db_commit(st->db) != 0) {
 		fail(st, err, "commit");
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		kc_db_rollback(st->db);
 		memset(res, 0, sizeof(*res));
 		return -1;
 	}

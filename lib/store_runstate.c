@@ -2,13 +2,13 @@
  * store_runstate.c - see store_runstate.h.  The only place that knows
  * the kv keys of the sync's run state.
  */
+#include "db.h"
 #include "store_runstate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #define KEY_CURSOR	"scan.cursor"
 #define KEY_STARTED	"scan.started"
@@ -155,20 +155,19 @@ kc_store_pull_page_save(struct kc_store *st, long page, struct kc_error *err)
 int
 kc_store_flash_purge(struct kc_store *st, double before, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM kv WHERE key GLOB 'flash:*'"
-	    " AND coalesce(json_extract(value, '$.t'), 0) < ?1", -1, &s,
-	    NULL) != SQLITE_OK) {
-		kc_error_set(err, "state database %s: %s", st->path, sqlite3_errmsg(st->db));
+	if (kc_db_prepare(st->db, "DELETE FROM kv WHERE key GLOB 'flash:*'"
+	    " AND coalesce(json_extract(value, '$.t'), 0) < ?1", &s) != 0) {
+		kc_error_set(err, "state database %s: %s", st->path, kc_db_errmsg(st->db));
 		return -1;
 	}
-	sqlite3_bind_double(s, 1, before);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		kc_error_set(err, "state database %s: %s", st->path, sqlite3_errmsg(st->db));
+	kc_db_bind_double(s, 1, before);
+	rc = kc_db_step(s);
+	kc_db_finalize(s);
+	if (rc != KC_DB_DONE) {
+		kc_error_set(err, "state database %s: %s", st->path, kc_db_errmsg(st->db));
 		return -1;
 	}
 	return 0;

@@ -1,17 +1,17 @@
 /*
  * store_shop.c - see store_shop.h.
  */
+#include "db.h"
 #include "store_shop.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 static int
 fail(struct kc_store *st, struct kc_error *err)
 {
-	kc_error_set(err, "state database %s: %s", st->path, sqlite3_errmsg(st->db));
+	kc_error_set(err, "state database %s: %s", st->path, kc_db_errmsg(st->db));
 	return -1;
 }
 
@@ -41,35 +41,34 @@ int
 kc_store_shop_put(struct kc_store *st, const struct kc_shop_change *c,
     double now, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db,
-	    "INSERT INTO shop_changes(product_id, parent_id, type, sku, manage, qty,"
+	if (kc_db_prepare(st->db, "INSERT INTO shop_changes(product_id, parent_id, type, sku, manage, qty,"
 	    "  modified, received_at, version, pending)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, 1)"
 	    " ON CONFLICT(product_id) DO UPDATE SET parent_id = excluded.parent_id,"
 	    "  type = excluded.type, sku = excluded.sku, manage = excluded.manage,"
 	    "  qty = excluded.qty, modified = excluded.modified,"
 	    "  received_at = excluded.received_at, version = version + 1, pending = 1"
-	    " WHERE excluded.modified >= shop_changes.modified", -1, &s, NULL) != SQLITE_OK)
+	    " WHERE excluded.modified >= shop_changes.modified", &s) != 0)
 		return fail(st, err);
-	sqlite3_bind_int64(s, 1, c->p.id);
-	sqlite3_bind_int64(s, 2, c->p.parent_id);
-	sqlite3_bind_text(s, 3, c->p.type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, c->p.sku ? c->p.sku : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, manage_text(c->p.manage), -1, SQLITE_STATIC);
+	kc_db_bind_int64(s, 1, c->p.id);
+	kc_db_bind_int64(s, 2, c->p.parent_id);
+	kc_db_bind_text(s, 3, c->p.type);
+	kc_db_bind_text(s, 4, c->p.sku ? c->p.sku : "");
+	kc_db_bind_text(s, 5, manage_text(c->p.manage));
 	if (c->p.has_qty)
-		sqlite3_bind_int64(s, 6, c->p.qty);
+		kc_db_bind_int64(s, 6, c->p.qty);
 	else
-		sqlite3_bind_null(s, 6);
-	sqlite3_bind_text(s, 7, c->modified, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 8, now);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
+		kc_db_bind_null(s, 6);
+	kc_db_bind_text(s, 7, c->modified);
+	kc_db_bind_double(s, 8, now);
+	rc = kc_db_step(s);
+	kc_db_finalize(s);
+	if (rc != KC_DB_DONE)
 		return fail(st, err);
-	return sqlite3_changes(st->db) > 0;
+	return kc_db_changes(st->db) > 0;
 }
 
 void
@@ -81,23 +80,23 @@ kc_store_shop_changes_free(struct kc_shop_change *c, size_t n)
 }
 
 static int
-read_row(sqlite3_stmt *s, struct kc_shop_change *c)
+read_row(struct kc_db_stmt *s, struct kc_shop_change *c)
 {
 	const char *t;
 
 	memset(c, 0, sizeof(*c));
-	c->p.id = sqlite3_column_int64(s, 0);
-	c->p.parent_id = sqlite3_column_int64(s, 1);
-	t = (const char *)sqlite3_column_text(s, 2);
+	c->p.id = kc_db_column_int64(s, 0);
+	c->p.parent_id = kc_db_column_int64(s, 1);
+	t = kc_db_column_text(s, 2);
 	kc_strlcpy(c->p.type, t ? t : "", sizeof(c->p.type));
-	t = (const char *)sqlite3_column_text(s, 3);
-	c->p.manage = manage_value((const char *)sqlite3_column_text(s, 4));
-	c->p.has_qty = sqlite3_column_type(s, 5) != SQLITE_NULL;
-	c->p.qty = sqlite3_column_int64(s, 5);
-	kc_strlcpy(c->modified, (const char *)sqlite3_column_text(s, 6) ?
-	    (const char *)sqlite3_column_text(s, 6) : "", sizeof(c->modified));
-	c->version = sqlite3_column_int64(s, 7);
-	c->received_at = sqlite3_column_double(s, 8);
+	t = kc_db_column_text(s, 3);
+	c->p.manage = manage_value(kc_db_column_text(s, 4));
+	c->p.has_qty = kc_db_column_type(s, 5) != KC_DB_NULL;
+	c->p.qty = kc_db_column_int64(s, 5);
+	kc_strlcpy(c->modified, kc_db_column_text(s, 6) ?
+	    kc_db_column_text(s, 6) : "", sizeof(c->modified));
+	c->version = kc_db_column_int64(s, 7);
+	c->received_at = kc_db_column_double(s, 8);
 	c->p.sku = kc_strdup(t ? t : "");
 	return c->p.sku ? 0 : -1;
 }
@@ -106,41 +105,39 @@ int
 kc_store_shop_pending(struct kc_store *st, size_t max,
     struct kc_shop_change **out, size_t *n, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	struct kc_shop_change *c = NULL;
 	size_t k = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if (sqlite3_prepare_v2(st->db,
-	    "SELECT product_id, parent_id, type, sku, manage, qty, modified, version,"
+	if (kc_db_prepare(st->db, "SELECT product_id, parent_id, type, sku, manage, qty, modified, version,"
 	    "  received_at"
-	    " FROM shop_changes WHERE pending = 1 ORDER BY received_at LIMIT ?1",
-	    -1, &s, NULL) != SQLITE_OK)
+	    " FROM shop_changes WHERE pending = 1 ORDER BY received_at LIMIT ?1", &s) != 0)
 		return fail(st, err);
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
+	kc_db_bind_int64(s, 1, (int64_t)max);
 	if (max > 0 && (c = calloc(max, sizeof(*c))) == NULL) {
-		sqlite3_finalize(s);
+		kc_db_finalize(s);
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && k < max) {
+	while ((rc = kc_db_step(s)) == KC_DB_ROW && k < max) {
 		if (read_row(s, &c[k]) != 0) {
 			kc_store_shop_changes_free(c, k);
-			sqlite3_finalize(s);
+			kc_db_finalize(s);
 			kc_error_set(err, "out of memory");
 			return -1;
 		}
 		k++;
 	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+	if (rc != KC_DB_DONE && rc != KC_DB_ROW) {
 		fail(st, err);
-		sqlite3_finalize(s);
+		kc_db_finalize(s);
 		kc_store_shop_changes_free(c, k);
 		return -1;
 	}
-	sqlite3_finalize(s);
+	kc_db_finalize(s);
 	if (k == 0) {
 		free(c);
 		c = NULL;
@@ -154,80 +151,80 @@ int
 kc_store_shop_done(struct kc_store *st, const struct kc_shop_change *c,
     struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "UPDATE shop_changes SET pending = 0"
-	    " WHERE product_id = ?1 AND version = ?2", -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, "UPDATE shop_changes SET pending = 0"
+	    " WHERE product_id = ?1 AND version = ?2", &s) != 0)
 		return fail(st, err);
-	sqlite3_bind_int64(s, 1, c->p.id);
-	sqlite3_bind_int64(s, 2, c->version);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : fail(st, err);
+	kc_db_bind_int64(s, 1, c->p.id);
+	kc_db_bind_int64(s, 2, c->version);
+	rc = kc_db_step(s);
+	kc_db_finalize(s);
+	return rc == KC_DB_DONE ? 0 : fail(st, err);
 }
 
 long
 kc_store_shop_pending_count(struct kc_store *st)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	long n = -1;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM shop_changes"
-	    " WHERE pending = 1", -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, "SELECT count(*) FROM shop_changes"
+	    " WHERE pending = 1", &s) != 0)
 		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		n = (long)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	if (kc_db_step(s) == KC_DB_ROW)
+		n = (long)kc_db_column_int64(s, 0);
+	kc_db_finalize(s);
 	return n;
 }
 
 int
 kc_store_shop_sku_duplicate(struct kc_store *st, const char *sku)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM problems WHERE kind = 'duplicate'"
-	    " AND sku_key = kc_sku_key(?1)", -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, "SELECT 1 FROM problems WHERE kind = 'duplicate'"
+	    " AND sku_key = kc_sku_key(?1)", &s) != 0)
 		return -1;
-	sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	kc_db_bind_text(s, 1, sku);
+	rc = kc_db_step(s);
+	kc_db_finalize(s);
+	return rc == KC_DB_ROW ? 1 : rc == KC_DB_DONE ? 0 : -1;
 }
 
 int
 kc_store_shop_last_sync(struct kc_store *st, double *started_at)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT max(started_at) FROM history"
-	    " WHERE kind = 'sync'", -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, "SELECT max(started_at) FROM history"
+	    " WHERE kind = 'sync'", &s) != 0)
 		return -1;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
-		*started_at = sqlite3_column_double(s, 0);
+	rc = kc_db_step(s);
+	if (rc == KC_DB_ROW && kc_db_column_type(s, 0) != KC_DB_NULL) {
+		*started_at = kc_db_column_double(s, 0);
 		rc = 0;
 	} else {
-		rc = rc == SQLITE_ROW ? KC_STORE_ABSENT : -1;
+		rc = rc == KC_DB_ROW ? KC_STORE_ABSENT : -1;
 	}
-	sqlite3_finalize(s);
+	kc_db_finalize(s);
 	return rc;
 }
 
 int
 kc_store_shop_drop_before(struct kc_store *st, double t, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "UPDATE shop_changes SET pending = 0"
-	    " WHERE pending = 1 AND received_at < ?1", -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, "UPDATE shop_changes SET pending = 0"
+	    " WHERE pending = 1 AND received_at < ?1", &s) != 0)
 		return fail(st, err);
-	sqlite3_bind_double(s, 1, t);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : fail(st, err);
+	kc_db_bind_double(s, 1, t);
+	rc = kc_db_step(s);
+	kc_db_finalize(s);
+	return rc == KC_DB_DONE ? 0 : fail(st, err);
 }

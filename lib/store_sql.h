@@ -7,17 +7,17 @@
 
 #include <stdint.h>
 
-#include <sqlite3.h>
 
+#include "db.h"
 #include "store.h"
 
 /* A cached statement for a string literal (reset, bindings cleared). */
-sqlite3_stmt *kc_sql_prepare(struct kc_store *st, const char *sql,
+struct kc_db_stmt *kc_sql_prepare(struct kc_store *st, const char *sql,
     struct kc_error *err);
 /* Done with it: reset when cached, finalized when not. */
-void kc_sql_release(struct kc_store *st, sqlite3_stmt *s);
+void kc_sql_release(struct kc_store *st, struct kc_db_stmt *s);
 /* Steps a statement that returns no rows, then releases it. */
-int kc_sql_run(struct kc_store *st, sqlite3_stmt *s, const char *what,
+int kc_sql_run(struct kc_store *st, struct kc_db_stmt *s, const char *what,
     struct kc_error *err);
 /* err = "state database PATH: what: SQLite's reason"; returns -1. */
 int kc_sql_db_error(struct kc_store *st, struct kc_error *err, const char *what);

@@ -1,13 +1,13 @@
 /*
  * store_status.c - see store_status.h.
  */
+#include "db.h"
 #include "store_status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "store_runstate.h"
 
@@ -40,17 +40,17 @@ kc_status_kind_name(enum kc_status_kind kind)
 static int
 fail(struct kc_store *st, struct kc_error *err)
 {
-	kc_error_set(err, "state database %s: %s", st->path, sqlite3_errmsg(st->db));
+	kc_error_set(err, "state database %s: %s", st->path, kc_db_errmsg(st->db));
 	return -1;
 }
 
 /* A copy of a text column; NULL for SQL NULL (and when out of memory). */
 static char *
-column_text(sqlite3_stmt *s, int col)
+column_text(struct kc_db_stmt *s, int col)
 {
-	const unsigned char *t = sqlite3_column_text(s, col);
+	const char *t = kc_db_column_text(s, col);
 
-	return t ? kc_strdup((const char *)t) : NULL;
+	return t ? kc_strdup(t) : NULL;
 }
 
 static int
@@ -66,7 +66,7 @@ kind_of(const char *name, enum kc_status_kind *kind)
 
 /* Fills run from a row of HISTORY_COLUMNS; -1 for a kind not known here. */
 static int
-read_run(sqlite3_stmt *s, struct kc_status_run *run)
+read_run(struct kc_db_stmt *s, struct kc_status_run *run)
 {
 	long *counts[] = { &run->received, &run->queued, &run->rejected,
 	    &run->applied, &run->unchanged, &run->unmatched, &run->skipped,
@@ -74,12 +74,12 @@ read_run(sqlite3_stmt *s, struct kc_status_run *run)
 	    &run->keycrm_requests };
 
 	memset(run, 0, sizeof(*run));
-	if (kind_of((const char *)sqlite3_column_text(s, 0), &run->kind) != 0)
+	if (kind_of(kc_db_column_text(s, 0), &run->kind) != 0)
 		return -1;
-	run->started_at = sqlite3_column_double(s, 1);
-	run->finished_at = sqlite3_column_double(s, 2);
+	run->started_at = kc_db_column_double(s, 1);
+	run->finished_at = kc_db_column_double(s, 2);
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-		*counts[i] = (long)sqlite3_column_int64(s, 3 + (int)i);
+		*counts[i] = (long)kc_db_column_int64(s, 3 + (int)i);
 	run->error = column_text(s, 14);
 	return 0;
 }
@@ -88,7 +88,7 @@ static int
 read_history(struct kc_store *st, size_t max, struct kc_status *out,
     struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
 	out->history = calloc(max ? max : 1, sizeof(*out->history));
@@ -96,15 +96,15 @@ read_history(struct kc_store *st, size_t max, struct kc_status *out,
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
-	if (sqlite3_prepare_v2(st->db, "SELECT " HISTORY_COLUMNS " FROM history"
-	    " ORDER BY id DESC LIMIT ?1", -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, "SELECT " HISTORY_COLUMNS " FROM history"
+	    " ORDER BY id DESC LIMIT ?1", &s) != 0)
 		return fail(st, err);
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && out->nhistory < max)
+	kc_db_bind_int64(s, 1, (int64_t)max);
+	while ((rc = kc_db_step(s)) == KC_DB_ROW && out->nhistory < max)
 		if (read_run(s, &out->history[out->nhistory]) == 0)
 			out->nhistory++;
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+	kc_db_finalize(s);
+	if (rc != KC_DB_DONE && rc != KC_DB_ROW)
 		return fail(st, err);
 	return 0;
 }
@@ -113,39 +113,38 @@ read_history(struct kc_store *st, size_t max, struct kc_status *out,
 static int
 read_last(struct kc_store *st, struct kc_status *out, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT " HISTORY_COLUMNS " FROM history"
-	    " WHERE id = (SELECT max(id) FROM history WHERE kind = ?1)", -1, &s,
-	    NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, "SELECT " HISTORY_COLUMNS " FROM history"
+	    " WHERE id = (SELECT max(id) FROM history WHERE kind = ?1)", &s) != 0)
 		return fail(st, err);
 	for (int k = 0; k < KC_RUN__MAX; k++) {
-		sqlite3_reset(s);
-		sqlite3_bind_text(s, 1, kind_names[k], -1, SQLITE_STATIC);
-		if (sqlite3_step(s) == SQLITE_ROW)
+		kc_db_reset(s);
+		kc_db_bind_text(s, 1, kind_names[k]);
+		if (kc_db_step(s) == KC_DB_ROW)
 			read_run(s, &out->last[k]);
 	}
-	sqlite3_finalize(s);
+	kc_db_finalize(s);
 	return 0;
 }
 
 static int
 read_inbox(struct kc_store *st, struct kc_status *out, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT count(*), sum(attempts > 0),"
+	if (kc_db_prepare(st->db, "SELECT count(*), sum(attempts > 0),"
 	    " min(received_at), (SELECT last_error FROM inbox WHERE last_error"
 	    " IS NOT NULL ORDER BY attempts DESC, received_at DESC LIMIT 1)"
-	    " FROM inbox", -1, &s, NULL) != SQLITE_OK)
+	    " FROM inbox", &s) != 0)
 		return fail(st, err);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		out->inbox = (long)sqlite3_column_int64(s, 0);
-		out->inbox_retried = (long)sqlite3_column_int64(s, 1);
-		out->inbox_oldest = sqlite3_column_double(s, 2);
+	if (kc_db_step(s) == KC_DB_ROW) {
+		out->inbox = (long)kc_db_column_int64(s, 0);
+		out->inbox_retried = (long)kc_db_column_int64(s, 1);
+		out->inbox_oldest = kc_db_column_double(s, 2);
 		out->inbox_error = column_text(s, 3);
 	}
-	sqlite3_finalize(s);
+	kc_db_finalize(s);
 	if ((out->first_install = kc_store_first_scan_pending(st)) < 0)
 		return fail(st, err);
 	return 0;
@@ -155,37 +154,36 @@ static int
 read_problems(struct kc_store *st, enum kc_problem kind, size_t max,
     struct kc_status_problems *p, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM problems WHERE kind = ?1",
-	    -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, "SELECT count(*) FROM problems WHERE kind = ?1", &s) != 0)
 		return fail(st, err);
-	sqlite3_bind_text(s, 1, problem_names[kind], -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		p->total = (long)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	kc_db_bind_text(s, 1, problem_names[kind]);
+	if (kc_db_step(s) == KC_DB_ROW)
+		p->total = (long)kc_db_column_int64(s, 0);
+	kc_db_finalize(s);
 	p->items = calloc(max ? max : 1, sizeof(*p->items));
 	if (p->items == NULL) {
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
-	if (sqlite3_prepare_v2(st->db, "SELECT sku, detail, count, first_seen,"
+	if (kc_db_prepare(st->db, "SELECT sku, detail, count, first_seen,"
 	    " last_seen FROM problems WHERE kind = ?1 ORDER BY last_seen DESC, sku"
-	    " LIMIT ?2", -1, &s, NULL) != SQLITE_OK)
+	    " LIMIT ?2", &s) != 0)
 		return fail(st, err);
-	sqlite3_bind_text(s, 1, problem_names[kind], -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && p->n < max) {
+	kc_db_bind_text(s, 1, problem_names[kind]);
+	kc_db_bind_int64(s, 2, (int64_t)max);
+	while ((rc = kc_db_step(s)) == KC_DB_ROW && p->n < max) {
 		struct kc_status_problem *item = &p->items[p->n++];
 		item->sku = column_text(s, 0);
 		item->detail = column_text(s, 1);
-		item->count = (long)sqlite3_column_int64(s, 2);
-		item->first_seen = sqlite3_column_double(s, 3);
-		item->last_seen = sqlite3_column_double(s, 4);
+		item->count = (long)kc_db_column_int64(s, 2);
+		item->first_seen = kc_db_column_double(s, 3);
+		item->last_seen = kc_db_column_double(s, 4);
 	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+	kc_db_finalize(s);
+	if (rc != KC_DB_DONE && rc != KC_DB_ROW)
 		return fail(st, err);
 	return 0;
 }
@@ -198,7 +196,7 @@ kc_status_read(struct kc_store *st, size_t history_max, size_t problems_max,
 
 	memset(out, 0, sizeof(*out));
 	/* One read transaction: the figures agree with each other. */
-	if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+	if (kc_db_exec(st->db, "BEGIN") != 0)
 		return fail(st, err);
 	rc = read_inbox(st, out, err);
 	if (rc == 0)
@@ -208,7 +206,7 @@ kc_status_read(struct kc_store *st, size_t history_max, size_t problems_max,
 	for (int k = 0; rc == 0 && k < KC_STATUS_PROBLEM_KINDS; k++)
 		rc = read_problems(st, (enum kc_problem)k, problems_max,
 		    &out->problems[k], err);
-	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	kc_db_commit(st->db);
 	if (rc != 0)
 		kc_status_free(out);
 	return rc;

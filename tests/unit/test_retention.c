@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "store_retention.h"
 
 #define DAY 86400.0
@@ -53,7 +54,7 @@ count(struct kc_store *st, const char *sql)
 	sqlite3_stmt *s;
 	long n = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(st->db, sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(kc_db_handle(st->db), sql, -1, &s, NULL), SQLITE_OK);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
@@ -136,8 +137,8 @@ compacts_a_mostly_empty_file(void **state)
 		r[i].in_stock = 1;
 	}
 	assert_int_equal(kc_store_enqueue(&st, r, 20000, T - 200 * DAY, NULL), 0);
-	assert_int_equal(sqlite3_exec(st.db, "DELETE FROM inbox", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_exec(st.db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	assert_int_equal(sqlite3_exec(kc_db_handle(st.db), "DELETE FROM inbox", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_exec(kc_db_handle(st.db), "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	before = kc_store_disk_bytes(dir);
 	assert_int_equal(kc_store_retention(&st, T, 1, &res, NULL), 1);
 	assert_true(res.ledger >= 20000);
