@@ -117,6 +117,12 @@ $(DOCS_TOOL): tools/config-keys.c $(LIB_A)
 	@$(CC) $(KC_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(KC_LIBS)
 
 .PHONY: docs check-docs
+# Prepares each of the store's statements on MariaDB (tests/integration/test_db.py).
+$(BUILD)/mysql-statements: tools/mysql-statements.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"
+	@$(CC) $(KC_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(KC_LIBS)
+
 docs: $(DOCS_TOOL)
 	@$(PYTHON) tools/docs.py --tool $(DOCS_TOOL)
 

@@ -35,6 +35,7 @@ struct xlate {
 	int insert_ignore;	/* ON CONFLICT DO NOTHING seen */
 	int upsert_depth;	/* depth of ON DUPLICATE KEY UPDATE, or -1 */
 	int oom;		/* a write to out failed: the text is short */
+	int from_depth;		/* depth of the FROM list being read, or -1 */
 	enum paren stack[MAX_DEPTH];
 	int depth;
 	struct kc_error *err;
@@ -219,13 +220,50 @@ emit_tok(struct xlate *x, int i)
 		x->oom = 1;
 }
 
+/*
+ * Where a name is a table's: after FROM, JOIN, INTO, UPDATE, TABLE (and IF
+ * NOT EXISTS), a DDL statement's ON, a comma in a FROM list, or before the
+ * dot of a qualified column.  A column of the same name elsewhere (history
+ * counts keycrm_requests) keeps its name.
+ */
+static int
+table_position(const struct xlate *x, int i)
+{
+	int p = prev(x, i);
+
+	if (is_punct(x, next(x, i), '.'))
+		return 1;
+	if (is(x, p, "FROM") || is(x, p, "JOIN") || is(x, p, "INTO") ||
+	    is(x, p, "UPDATE") || is(x, p, "TABLE") ||
+	    (is(x, p, "EXISTS") && is(x, prev(x, p), "NOT")))
+		return 1;
+	if (is(x, p, "ON") && is(x, next(x, -1), "CREATE"))
+		return 1;
+	return is_punct(x, p, ',') && x->from_depth == x->depth;
+}
+
 static int
 is_table(const struct xlate *x, int i)
 {
-	if (!x->d->tables || is_punct(x, prev(x, i), '.'))
+	if (!x->d->tables || is_punct(x, prev(x, i), '.') ||
+	    !table_position(x, i))
 		return 0;
 	for (const char *const *t = x->d->tables; *t; t++)
 		if (is(x, i, *t))
+			return 1;
+	return 0;
+}
+
+/* Words that end a FROM list at its own depth. */
+static int
+ends_from_list(const struct xlate *x, int i)
+{
+	static const char *const enders[] = { "WHERE", "GROUP", "ORDER",
+		"LIMIT", "HAVING", "UNION", "ON", "SET", "VALUES", "JOIN",
+		"SELECT", NULL };
+
+	for (const char *const *e = enders; *e; e++)
+		if (is(x, i, *e))
 			return 1;
 	return 0;
 }
@@ -295,7 +333,7 @@ sku_key_param(struct xlate *x, int *i)
 }
 
 static const char *const refused[] = {
-	"GLOB", "last_insert_rowid", "random", "PRAGMA", "RETURNING",
+	"GLOB", "random", "PRAGMA", "RETURNING",
 	"IIF", "typeof", "julianday", "strftime", "unixepoch", "printf",
 	NULL
 };
@@ -304,6 +342,11 @@ static int
 word(struct xlate *x, int *i)
 {
 	int n = next(x, *i);
+
+	if (x->from_depth == x->depth && ends_from_list(x, *i))
+		x->from_depth = -1;
+	if (is(x, *i, "FROM"))
+		x->from_depth = x->depth;
 
 	for (const char *const *r = refused; *r; r++)
 		if (is(x, *i, *r))
@@ -330,6 +373,8 @@ word(struct xlate *x, int *i)
 		emit_column(x, next(x, n));
 		emit(x, ")");
 		*i = next(x, n);
+	} else if (is(x, *i, "last_insert_rowid")) {
+		emit(x, "LAST_INSERT_ID");
 	} else if (is(x, *i, "kc_sku_key")) {
 		return sku_key_param(x, i);
 	} else if (is(x, *i, "total") && is_punct(x, n, '(')) {
@@ -377,6 +422,8 @@ punct(struct xlate *x, int i)
 			return refuse(x, "an unbalanced ')'");
 		if (x->upsert_depth == x->depth)
 			x->upsert_depth = -1;
+		if (x->from_depth == x->depth)
+			x->from_depth = -1;
 		emit(x, x->stack[--x->depth] == P_TOTAL ? "), 0)" : ")");
 		return 0;
 	}
@@ -407,7 +454,7 @@ kc_db_to_mysql(const char *sql, const struct kc_db_dialect *d,
     struct kc_db_derived *derived, int *nderived, struct kc_error *err)
 {
 	struct xlate x = { .d = d, .derived = derived, .upsert_depth = -1,
-	    .err = err };
+	    .from_depth = -1, .err = err };
 	int rc = 0;
 
 	*nderived = 0;

@@ -16,11 +16,12 @@
  *   MIN(a, b) / MAX(a, b)           LEAST(a, b) / GREATEST(a, b)
  *   CAST(x AS REAL/INTEGER/TEXT)    CAST(x AS DOUBLE/SIGNED/CHAR)
  *   key (a column)                  "key" (reserved in MariaDB)
+ *   last_insert_rowid()             LAST_INSERT_ID()
  *   kc_sku_key(?N)                  a parameter the driver computes from ?N
  *
  * What has no faithful spelling is refused with a reason, never guessed:
  * a conditional upsert (DO UPDATE ... WHERE), UPDATE ... RETURNING, GLOB,
- * last_insert_rowid(), random(), PRAGMA.  The store writes those twice.
+ * random(), PRAGMA.  The store writes those twice.
  */
 #ifndef KC_DB_DIALECT_H
 #define KC_DB_DIALECT_H

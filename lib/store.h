@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db_dialect.h"
 #include "util.h"
 
 struct kc_db;
@@ -33,7 +34,9 @@ struct kc_db_stmt;
 
 struct kc_store {
 	struct kc_db *db;
-	char *path;
+	char *path;		/* the file, or user@host/database */
+	/* MariaDB: the table prefix and names its statements are given. */
+	struct kc_db_dialect dialect;
 	/* Prepared statements kept for the connection's life (store.c). */
 	struct {
 		const char *sql;

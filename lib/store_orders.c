@@ -106,8 +106,8 @@ kc_store_explained(struct kc_store *st, const char *sku, double agreed_at,
 
 	memset(out, 0, sizeof(*out));
 	/* Order times are whole seconds: the agreement's own second is unsure. */
-	if ((s = kc_sql_prepare(st, "SELECT total(delta) FILTER (WHERE at >= ?3),"
-	    " total(delta) FILTER (WHERE at >= ?2 AND at < ?3) FROM order_events"
+	if ((s = kc_sql_prepare(st, "SELECT total(CASE WHEN at >= ?3 THEN delta END),"
+	    " total(CASE WHEN at < ?3 THEN delta END) FROM order_events"
 	    " WHERE sku = ?1 AND at >= ?2", NULL)) == NULL)
 		return -1;
 	kc_db_bind_text(s, 1, sku);

@@ -65,9 +65,10 @@ drop_old_rows(struct kc_store *st, double now, struct kc_retention_result *res,
 {
 	double ledger_cut = now - KC_RETAIN_LEDGER_DAYS * DAY_S;
 
+	/* The inner SELECT in a FROM of its own: MariaDB reads no table it deletes from. */
 	res->history = change(st, "DELETE FROM history WHERE started_at < ?1 OR id <="
-	    " (SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET "
-	    STR(KC_RETAIN_HISTORY_ROWS) ")", now - KC_RETAIN_HISTORY_DAYS * DAY_S, 0, err);
+	    " (SELECT id FROM (SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET "
+	    STR(KC_RETAIN_HISTORY_ROWS) ") AS newest)", now - KC_RETAIN_HISTORY_DAYS * DAY_S, 0, err);
 	if (res->history < 0)
 		return -1;
 	res->problems = change(st, "DELETE FROM problems WHERE last_seen < ?1",

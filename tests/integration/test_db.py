@@ -10,6 +10,7 @@ in any reason.
 """
 
 import os
+import re
 import secrets
 import subprocess
 import unittest
@@ -33,14 +34,20 @@ def setUpModule():
     global SERVER
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     target = os.path.relpath(binary(), REPO)
-    args = ["make", "-C", str(REPO), target]
+    store_test = os.path.relpath(binary().parent / "test_store_mysql", REPO)
+    args = ["make", "-C", str(REPO), target, store_test, "build/mysql-statements"]
     if os.environ.get("KC_SANITIZED"):
         args = ["make", "-C", str(REPO), "BUILD=build/asan", "BINDIR=build/asan/cgi-bin",
                 "CFLAGS=-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer "
-                "-fno-sanitize-recover=undefined", target]
+                "-fno-sanitize-recover=undefined", target, store_test]
     out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
     if out.returncode != 0:
         raise AssertionError(f"building {target} failed:\n{out.stdout}\n{out.stderr}")
+    if os.environ.get("KC_SANITIZED"):
+        out = subprocess.run(["make", "-C", str(REPO), "build/mysql-statements"],
+                             capture_output=True, text=True, env=env, timeout=600)
+        if out.returncode != 0:
+            raise AssertionError(f"building mysql-statements failed:\n{out.stderr}")
     SERVER = mariadb.MariaDB().start()
     SERVER.create_database("kcsync", user="kcsync", password=PASSWORD)
 
@@ -50,12 +57,14 @@ def tearDownModule():
         SERVER.remove()
 
 
+def mysql_env():
+    return dict(os.environ, KC_TEST_MYSQL_SOCKET=SERVER.socket, KC_TEST_MYSQL_USER="kcsync",
+                KC_TEST_MYSQL_PASSWORD=PASSWORD, KC_TEST_MYSQL_DATABASE="kcsync")
+
+
 class Driver(unittest.TestCase):
     def run_cases(self):
-        env = dict(os.environ, KC_TEST_MYSQL_SOCKET=SERVER.socket,
-                   KC_TEST_MYSQL_USER="kcsync", KC_TEST_MYSQL_PASSWORD=PASSWORD,
-                   KC_TEST_MYSQL_DATABASE="kcsync")
-        return subprocess.run([str(binary())], env=env, capture_output=True, text=True,
+        return subprocess.run([str(binary())], env=mysql_env(), capture_output=True, text=True,
                               timeout=300)
 
     def test_same_behaviour_on_sqlite_and_mariadb(self):
@@ -67,6 +76,52 @@ class Driver(unittest.TestCase):
         self.assertRegex(out, r"\[  PASSED  \] 16 test\(s\)")
         self.assertNotIn("SKIPPED", out)
         self.assertNotIn(PASSWORD, out)
+
+
+def store_statements():
+    """Every SQL statement of lib/store*.c, its string literals joined as the compiler joins them."""
+    found = []
+    for path in sorted((REPO / "lib").glob("store*.c")):
+        src = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S).replace("\\\n", " ")
+        literal = r'"(?:[^"\\]|\\.)*"'
+        macros = dict(re.findall(rf"#define\s+(\w+)\s+((?:{literal}\s*)+)", src))
+        macros["STR(KC_RETAIN_HISTORY_ROWS)"] = '"1000"'
+        for name, value in macros.items():
+            src = re.sub(r"(?<![#\w])" + re.escape(name) + r"(?!\w)", lambda m: f" {value} ", src)
+        for run in re.finditer(rf"((?:{literal}\s*)+)", src):
+            text = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', run.group(1)))
+            text = text.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+            if re.match(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|REPLACE) ", text):
+                found.append((path.name, text))
+    return found
+
+
+class StoreStatements(unittest.TestCase):
+    """The store is written once: each of its statements must run on MariaDB as translated."""
+
+    def test_every_statement_of_the_store_is_accepted_by_mariadb(self):
+        statements = store_statements()
+        self.assertGreater(len(statements), 50)     # the extraction found the store's SQL
+        tool = REPO / "build" / "mysql-statements"
+        r = subprocess.run([str(tool)], input=b"".join(s.encode() + b"\0" for _, s in statements),
+                           env=mysql_env(), capture_output=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(len(lines), len(statements))
+        bad = [f"{name}: {line}" for (name, _), line in zip(statements, lines)
+               if not line.startswith("ok\t")]
+        self.assertEqual(bad, [], "\n".join(bad))
+
+
+class StoreOnMariaDB(unittest.TestCase):
+    def test_schema_leases_and_reads(self):
+        build = binary().parent
+        r = subprocess.run([str(build / "test_store_mysql")], env=mysql_env(),
+                           capture_output=True, text=True, timeout=300)
+        out = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 0, out)
+        self.assertRegex(out, r"\[  PASSED  \] 3 test\(s\)")
+        self.assertNotIn("SKIPPED", out)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 #include "db_dialect.h"
 
 static const char *const tables[] = { "inbox", "ledger", "kv", "history",
-	"problems", NULL };
+	"problems", "keycrm_requests", NULL };
 static const struct kc_db_dialect dialect = { "wp_kc_", tables };
 
 struct row {
@@ -24,6 +24,24 @@ static const struct row rows[] = {
 	{ "UPDATE ledger SET seq = 1 WHERE ledger.seq = 2",
 	  "UPDATE wp_kc_ledger SET seq = 1 WHERE wp_kc_ledger.seq = 2" },
 	{ "SELECT x.inbox FROM t x", "SELECT x.inbox FROM t x" },
+	/* A column named like a table keeps its name. */
+	{ "INSERT INTO history(kind, keycrm_requests) VALUES (?1, ?2)",
+	  "INSERT INTO wp_kc_history(kind, keycrm_requests) VALUES (?1, ?2)" },
+	{ "SELECT keycrm_requests, (SELECT COUNT(*) FROM keycrm_requests) "
+	  "FROM history WHERE keycrm_requests > 0",
+	  "SELECT keycrm_requests, (SELECT COUNT(*) FROM wp_kc_keycrm_requests) "
+	  "FROM wp_kc_history WHERE keycrm_requests > 0" },
+	{ "SELECT 1 FROM inbox i, ledger AS l WHERE inbox = 1",
+	  "SELECT 1 FROM wp_kc_inbox i, wp_kc_ledger AS l WHERE inbox = 1" },
+	{ "CREATE INDEX inbox_by_seq ON inbox(seq)",
+	  "CREATE INDEX inbox_by_seq ON wp_kc_inbox(seq)" },
+	{ "CREATE TABLE IF NOT EXISTS kv(a INT)",
+	  "CREATE TABLE IF NOT EXISTS wp_kc_kv(a INT)" },
+	{ "DELETE FROM keycrm_requests WHERE t < ?1",
+	  "DELETE FROM wp_kc_keycrm_requests WHERE t < ?1" },
+	{ "SELECT EXISTS (SELECT 1 FROM inbox WHERE x IN (SELECT a FROM ledger, kv))",
+	  "SELECT EXISTS (SELECT 1 FROM wp_kc_inbox WHERE x IN (SELECT a FROM wp_kc_ledger, wp_kc_kv))" },
+	{ "SELECT a, inbox FROM t, kv", "SELECT a, inbox FROM t, wp_kc_kv" },
 	{ "SELECT 'it''s inbox', \"inbox\" FROM kv",
 	  "SELECT 'it''s inbox', \"inbox\" FROM wp_kc_kv" },
 	/* key is reserved in MariaDB; PRIMARY KEY stays a keyword. */
@@ -73,7 +91,8 @@ static const struct row rows[] = {
 	{ "UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value",
 	  NULL },
 	{ "SELECT key FROM kv WHERE key GLOB 'flash:*'", NULL },
-	{ "SELECT last_insert_rowid()", NULL },
+	{ "DELETE FROM history WHERE id <= last_insert_rowid() - 2000",
+	  "DELETE FROM wp_kc_history WHERE id <= LAST_INSERT_ID() - 2000" },
 	{ "SELECT * FROM inbox ORDER BY random()", NULL },
 	{ "PRAGMA user_version", NULL },
 	{ "SELECT * FROM inbox LIMIT -1", NULL },

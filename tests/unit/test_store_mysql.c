@@ -1,0 +1,131 @@
+/*
+ * test_store_mysql.c - the store on MariaDB: its schema made once and
+ * found again, leases between two holders, the store's own statements.
+ *
+ * Runs when KC_TEST_MYSQL_SOCKET names a server
+ * (tests/integration/test_db.py starts one); skipped otherwise.
+ */
+#include "unit.h"
+
+#include <unistd.h>
+
+#include "db.h"
+#include "store.h"
+#include "store_lease.h"
+#include "store_mysql.h"
+
+static struct kc_store_mysql
+where(const char *prefix)
+{
+	struct kc_store_mysql p = {
+		.host = getenv("KC_TEST_MYSQL_SOCKET"),
+		.database = getenv("KC_TEST_MYSQL_DATABASE"),
+		.user = getenv("KC_TEST_MYSQL_USER"),
+		.password = getenv("KC_TEST_MYSQL_PASSWORD"),
+		.table_prefix = prefix,
+	};
+	return p;
+}
+
+static void
+open_store(struct kc_store *st, const char *prefix)
+{
+	struct kc_store_mysql p = where(prefix);
+	struct kc_error err = { "" };
+
+	if (!p.host)
+		skip();
+	if (kc_store_open_mysql(st, &p, &err) != 0)
+		fail_msg("open: %s", err.msg);
+}
+
+/* Tables made under the prefix, at the SQLite schema's version; again: no-op. */
+static void
+test_schema(void **state)
+{
+	struct kc_store a, b;
+	struct kc_db_stmt *s;
+	int tables = 0;
+
+	(void)state;
+	open_store(&a, "kc_schema_");
+	assert_int_equal(kc_db_prepare(a.db, "SELECT COUNT(*) FROM "
+	    "information_schema.tables WHERE table_schema = DATABASE() AND "
+	    "table_name LIKE 'kc\\\\_schema\\\\_%'", &s), 0);
+	assert_int_equal(kc_db_step(s), KC_DB_ROW);
+	tables = (int)kc_db_column_int64(s, 0);
+	kc_db_finalize(s);
+	assert_int_equal(tables, 18);
+	assert_int_equal(kc_db_prepare(a.db, "SELECT version FROM schema_version",
+	    &s), 0);
+	assert_int_equal(kc_db_step(s), KC_DB_ROW);
+	assert_int_equal(kc_db_column_int64(s, 0), KC_STORE_MYSQL_VERSION);
+	kc_db_finalize(s);
+	open_store(&b, "kc_schema_");
+	kc_store_close(&b);
+	kc_store_close(&a);
+}
+
+static void
+test_leases(void **state)
+{
+	struct kc_store a, b;
+	struct kc_lease la, lb;
+	struct kc_error err;
+
+	(void)state;
+	open_store(&a, "kc_lease_");
+	open_store(&b, "kc_lease_");
+	assert_int_equal(kc_lease_take(&a, &la, "apply", 30, &err), 0);
+	assert_int_equal(kc_lease_take(&b, &lb, "apply", 30, &err),
+	    KC_LEASE_BUSY);
+	assert_int_equal(kc_lease_renew(&a, &la, &err), 0);
+	/* Another name is another lease. */
+	assert_int_equal(kc_lease_take(&b, &lb, "sync", 30, &err), 0);
+	kc_lease_release(&b, &lb);
+	kc_lease_release(&a, &la);
+	assert_int_equal(kc_lease_take(&b, &lb, "apply", 0.2, &err), 0);
+	/* b stops renewing (as a dead server would): a takes over... */
+	usleep(300000);
+	assert_int_equal(kc_lease_take(&a, &la, "apply", 30, &err), 0);
+	/* ...and b learns it has lost the lease at its next renewal. */
+	assert_int_equal(kc_lease_renew(&b, &lb, &err), KC_LEASE_BUSY);
+	kc_lease_release(&b, &lb);	/* not its own any more: no effect */
+	assert_int_equal(kc_lease_take(&b, &lb, "apply", 30, &err),
+	    KC_LEASE_BUSY);
+	kc_lease_release(&a, &la);
+	kc_store_close(&a);
+	kc_store_close(&b);
+}
+
+/* The store's key-value reads and writes, through the dialect. */
+static void
+test_kv(void **state)
+{
+	struct kc_store st;
+	struct kc_error err;
+	char out[64];
+
+	(void)state;
+	open_store(&st, "kc_kv_");
+	assert_int_equal(kc_store_kv_set(&st, "scan.cursor", "42", &err), 0);
+	assert_int_equal(kc_store_kv_set(&st, "scan.cursor", "43", &err), 0);
+	assert_int_equal(kc_store_kv_get(&st, "scan.cursor", out, sizeof(out)), 0);
+	assert_str(out, "43");
+	assert_int_equal(kc_store_kv_set(&st, "scan.cursor", NULL, &err), 0);
+	assert_int_equal(kc_store_kv_get(&st, "scan.cursor", out, sizeof(out)),
+	    KC_STORE_ABSENT);
+	kc_store_close(&st);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_schema),
+		cmocka_unit_test(test_leases),
+		cmocka_unit_test(test_kv),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
