@@ -28,7 +28,9 @@ enum value_type {
 	T_YESNO,
 	T_MANAGE,
 	T_LOGLEVEL,
-	T_LANGUAGE	/* auto, en or uk; kept as text */
+	T_LANGUAGE,	/* auto, en or uk; kept as text */
+	T_DBHOST,	/* host, host:port or a socket's absolute path */
+	T_PREFIX	/* [a-z0-9_], at most 32 */
 };
 
 struct key_spec {
@@ -119,6 +121,24 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_TIMEZONE] = { "timezone", T_TEXT, OFF(timezone), 0, 0, 0, 0,
 	    NULL, NULL,
 	    "The time zone the settings page shows times in, a tz database name such as Europe/Kyiv." },
+	[KC_KEY_MYSQL_HOST] = { "mysql_host", T_DBHOST, OFF(mysql_host), 0, 0, 0, 0,
+	    "Several web servers", "/run/mysqld/mysqld.sock",
+	    "Set it to keep the state in MariaDB/MySQL instead of SQLite, for a shop served by several web servers: host, host:port or the server's socket path. Every server then shares the inbox, the ledger, the locks and KeyCRM's request limit. Optional." },
+	[KC_KEY_MYSQL_DATABASE] = { "mysql_database", T_TEXT, OFF(mysql_database), 0, 0, 0, 0,
+	    NULL, "wordpress",
+	    "The database that holds the tables (the shop's own WordPress database will do). Required with mysql_host." },
+	[KC_KEY_MYSQL_USER] = { "mysql_user", T_TEXT, OFF(mysql_user), 0, 0, 0, 0,
+	    NULL, "keycrm_sync",
+	    "The account the programs use; it needs SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX and DROP on that database only. Required with mysql_host." },
+	[KC_KEY_MYSQL_PASSWORD] = { "mysql_password", T_TEXT, OFF(mysql_password), 0, 0, 1, 0,
+	    NULL, NULL,
+	    "That account's password (none for socket authentication)." },
+	[KC_KEY_MYSQL_TABLE_PREFIX] = { "mysql_table_prefix", T_PREFIX, OFF(mysql_table_prefix), 0, 0, 0, 0,
+	    NULL, NULL,
+	    "Put before the name of every table the programs create, so they never meet WordPress's." },
+	[KC_KEY_MYSQL_REQUIRE_TLS] = { "mysql_require_tls", T_YESNO, OFF(mysql_require_tls), 0, 0, 0, 0,
+	    NULL, NULL,
+	    "yes: refuse a database server that does not offer TLS. Whenever TLS is used, the server's certificate is verified (against ca_file when set)." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
@@ -170,6 +190,12 @@ values_text(const struct key_spec *ks, char *out, size_t outsz)
 	case T_LANGUAGE:
 		kc_strlcpy(out, "auto, en or uk", outsz);
 		break;
+	case T_DBHOST:
+		kc_strlcpy(out, "host, host:port or socket path", outsz);
+		break;
+	case T_PREFIX:
+		kc_strlcpy(out, "a-z, 0-9 and _, at most 32", outsz);
+		break;
 	}
 }
 
@@ -215,6 +241,7 @@ kc_config_defaults(struct kc_config *cfg)
 	cfg->log_level = KC_LOG_INFO;
 	cfg->language = kc_strdup("auto");
 	cfg->timezone = kc_strdup("UTC");
+	cfg->mysql_table_prefix = kc_strdup("keycrm_sync_");
 }
 
 void
@@ -304,6 +331,27 @@ check_hostport(const char *v, struct kc_error *err)
 	return 0;
 }
 
+/* host, host:port, [v6]:port or the absolute path of a socket. */
+static int
+check_dbhost(const char *v, struct kc_error *err)
+{
+	const char *colon = strrchr(v, ':');
+
+	if (!all_printable_nospace(v) || strlen(v) > 255) {
+		kc_error_set(err, "must be a host name, host:port or a socket path, without spaces");
+		return -1;
+	}
+	if (v[0] == '/')
+		return 0;
+	if (v[0] == '\0' || v[0] == ':') {
+		kc_error_set(err, "has no host name");
+		return -1;
+	}
+	if (colon == NULL || (v[0] == '[' && colon[-1] != ']'))
+		return 0;
+	return check_hostport(v, err);
+}
+
 static int
 parse_long(const char *v, long min, long max, long *out, struct kc_error *err)
 {
@@ -358,6 +406,16 @@ set_value(struct kc_config *cfg, enum kc_key key, const char *v,
 	case T_HOSTPORT:
 		if (check_hostport(v, err) != 0)
 			return -1;
+		break;
+	case T_DBHOST:
+		if (check_dbhost(v, err) != 0)
+			return -1;
+		break;
+	case T_PREFIX:
+		if (len > 32 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != len) {
+			kc_error_set(err, "may contain only a-z, 0-9 and _ (at most 32)");
+			return -1;
+		}
 		break;
 	case T_PATH:
 		if (v[0] != '/' || len > 1024 || strchr(v, '\n') != NULL) {
@@ -676,6 +734,13 @@ kc_config_load(struct kc_config *cfg, const char *path, struct kc_error *err)
 	if (cfg->ca_file != NULL && access(cfg->ca_file, R_OK) != 0) {
 		kc_error_set(err, "%s: ca_file %s cannot be read: %s", path,
 		    cfg->ca_file, strerror(errno));
+		kc_config_free(cfg);
+		return -1;
+	}
+	if (cfg->mysql_host != NULL &&
+	    (cfg->mysql_database == NULL || cfg->mysql_user == NULL)) {
+		kc_error_set(err, "%s: mysql_host is set, so mysql_database and mysql_user must be set too",
+		    path);
 		kc_config_free(cfg);
 		return -1;
 	}

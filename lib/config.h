@@ -48,6 +48,12 @@ enum kc_key {
 	KC_KEY_LANGUAGE,
 	KC_KEY_WOO_SKU_MAP_SECONDS,
 	KC_KEY_TIMEZONE,
+	KC_KEY_MYSQL_HOST,
+	KC_KEY_MYSQL_DATABASE,
+	KC_KEY_MYSQL_USER,
+	KC_KEY_MYSQL_PASSWORD,
+	KC_KEY_MYSQL_TABLE_PREFIX,
+	KC_KEY_MYSQL_REQUIRE_TLS,
 	KC_KEY__MAX
 };
 
@@ -77,6 +83,12 @@ struct kc_config {
 	char *language;				/* "auto", "en" or "uk" (kc_i18n_select) */
 	long woo_sku_map_seconds;		/* trust a confirmed SKU -> product this long */
 	char *timezone;				/* the settings page's times: a tz database name */
+	char *mysql_host;			/* set: the state is in MariaDB/MySQL */
+	char *mysql_database;
+	char *mysql_user;
+	char *mysql_password;
+	char *mysql_table_prefix;
+	int mysql_require_tls;
 
 	enum kc_source source[KC_KEY__MAX];
 };

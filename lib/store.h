@@ -83,6 +83,10 @@ struct kc_history {
 int kc_store_open(struct kc_store *st, const char *state_dir,
     struct kc_error *err);
 void kc_store_close(struct kc_store *st);
+struct kc_config;
+/* The store the configuration names: state_dir's file, or mysql_host's. */
+int kc_store_open_config(struct kc_store *st, const struct kc_config *cfg,
+    struct kc_error *err);
 
 /* The schema version this build writes. */
 int kc_store_schema_version(void);

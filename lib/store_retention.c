@@ -86,15 +86,21 @@ drop_old_rows(struct kc_store *st, double now, struct kc_retention_result *res,
 	    " ON CONFLICT(key) DO UPDATE SET value = excluded.value", now, 0, err) < 0 ? -1 : 0;
 }
 
-/* VACUUM once a quarter of the file (and at least 1 MiB) is free pages. */
+/*
+ * VACUUM once a quarter of the file (and at least 1 MiB) is free pages.
+ * MariaDB's InnoDB reuses its free pages itself.
+ */
 static int
 give_space_back(struct kc_store *st, struct kc_retention_result *res,
     struct kc_error *err)
 {
-	double pages = number(st, "PRAGMA page_count");
-	double free_pages = number(st, "PRAGMA freelist_count");
-	double page_size = number(st, "PRAGMA page_size");
+	double pages, free_pages, page_size;
 
+	if (kc_db_engine(st->db) != KC_DB_SQLITE)
+		return 0;
+	pages = number(st, "PRAGMA page_count");
+	free_pages = number(st, "PRAGMA freelist_count");
+	page_size = number(st, "PRAGMA page_size");
 	if (pages <= 0 || free_pages * 4 < pages || free_pages * page_size < 1048576)
 		return 0;
 	if (kc_db_exec(st->db, "VACUUM") != 0)
