@@ -9,7 +9,9 @@
 
 #include <unistd.h>
 
+#include "config.h"
 #include "db.h"
+#include "runlock.h"
 #include "store.h"
 #include "store_lease.h"
 #include "store_mysql.h"
@@ -118,6 +120,35 @@ test_kv(void **state)
 	kc_store_close(&st);
 }
 
+/* The run lock of a configuration that names the database is a lease. */
+static void
+test_runlock(void **state)
+{
+	struct kc_store_mysql p = where("kc_runlock_");
+	struct kc_config cfg;
+	struct kc_runlock *a, *b;
+	struct kc_error err = { "" };
+
+	(void)state;
+	if (!p.host)
+		skip();
+	kc_config_defaults(&cfg);
+	cfg.mysql_host = strdup(p.host);
+	cfg.mysql_database = strdup(p.database);
+	cfg.mysql_user = strdup(p.user);
+	cfg.mysql_password = strdup(p.password);
+	free(cfg.mysql_table_prefix);
+	cfg.mysql_table_prefix = strdup(p.table_prefix);
+	if (kc_runlock_take(&cfg, "sync", 0, &a, &err) != 0)
+		fail_msg("take: %s", err.msg);
+	assert_int_equal(kc_runlock_take(&cfg, "sync", 300, &b, &err), 1);
+	assert_false(kc_runlock_lost(a));
+	kc_runlock_release(a);
+	assert_int_equal(kc_runlock_take(&cfg, "sync", 0, &b, &err), 0);
+	kc_runlock_release(b);
+	kc_config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -125,6 +156,7 @@ main(void)
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_leases),
 		cmocka_unit_test(test_kv),
+		cmocka_unit_test(test_runlock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
