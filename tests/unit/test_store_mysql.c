@@ -15,6 +15,7 @@
 #include "store.h"
 #include "store_lease.h"
 #include "store_mysql.h"
+#include "store_settings.h"
 
 static struct kc_store_mysql
 where(const char *prefix)
@@ -149,6 +150,33 @@ test_runlock(void **state)
 	kc_config_free(&cfg);
 }
 
+/* Settings saved in the database are laid over the file's, checked again. */
+static void
+test_settings(void **state)
+{
+	struct kc_store st;
+	struct kc_config cfg;
+	struct kc_error err = { "" };
+
+	(void)state;
+	open_store(&st, "kc_settings_");
+	kc_config_defaults(&cfg);
+	assert_int_equal(kc_store_settings_apply(&st, &cfg, &err), 0);
+	assert_int_equal(cfg.subtract_reserve, 1);
+	assert_int_equal(kc_store_settings_put(&st, "subtract_reserve = no\n"
+	    "keycrm_warehouse_id = 7\n", 1000, &err), 0);
+	assert_int_equal(kc_store_settings_apply(&st, &cfg, &err), 0);
+	assert_int_equal(cfg.subtract_reserve, 0);
+	assert_int_equal(cfg.keycrm_warehouse_id, 7);
+	/* A key the page may not set is refused, naming where it came from. */
+	assert_int_equal(kc_store_settings_put(&st, "webhook_secret = "
+	    "0123456789abcdef0123456789abcdef\n", 1001, &err), 0);
+	assert_int_equal(kc_store_settings_apply(&st, &cfg, &err), -1);
+	assert_non_null(strstr(err.msg, "database"));
+	kc_config_free(&cfg);
+	kc_store_close(&st);
+}
+
 int
 main(void)
 {
@@ -157,6 +185,7 @@ main(void)
 		cmocka_unit_test(test_leases),
 		cmocka_unit_test(test_kv),
 		cmocka_unit_test(test_runlock),
+		cmocka_unit_test(test_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
