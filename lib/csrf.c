@@ -2,6 +2,7 @@
  * csrf.c - see csrf.h.
  */
 #include "csrf.h"
+#include "store_settings.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -197,4 +198,11 @@ kc_csrf_check(const struct kc_csrf *c, const char *user, const char *given,
 	ok = (CRYPTO_memcmp(given, cur, KC_CSRF_TOKEN_LEN) == 0) |
 	    (CRYPTO_memcmp(given, prev, KC_CSRF_TOKEN_LEN) == 0);
 	return ok;
+}
+
+int
+kc_csrf_init_store(struct kc_csrf *c, struct kc_store *st,
+    struct kc_error *err)
+{
+	return kc_store_shared_secret(st, "csrf", c->key, sizeof(c->key), err);
 }

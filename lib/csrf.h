@@ -32,6 +32,13 @@ struct kc_csrf {
  */
 int kc_csrf_init(struct kc_csrf *c, const char *state_dir,
     struct kc_error *err);
+struct kc_store;
+/*
+ * The key kept in the shared database instead (state in MariaDB): a form
+ * shown by one web server is posted to whichever the balancer picks.
+ */
+int kc_csrf_init_store(struct kc_csrf *c, struct kc_store *st,
+    struct kc_error *err);
 /* Wipes the key from memory. */
 void kc_csrf_clear(struct kc_csrf *c);
 

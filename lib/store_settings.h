@@ -18,4 +18,11 @@ int kc_store_settings_put(struct kc_store *st, const char *text, double now,
 int kc_store_settings_apply(struct kc_store *st, struct kc_config *cfg,
     struct kc_error *err);
 
+/*
+ * A random secret of len bytes (len <= 64) shared by every server: made by
+ * the first to ask, kept in the database.  0 with out filled, or -1.
+ */
+int kc_store_shared_secret(struct kc_store *st, const char *name,
+    unsigned char *out, size_t len, struct kc_error *err);
+
 #endif

@@ -5,6 +5,11 @@ with FastCGI workers, Apache with mod_cgid).
 
 Which binaries are tested comes from KC_BINDIR (default cgi-bin/), so the
 same tests run against the normal and the sanitizer build.
+
+Where the state is comes from KC_STORE: "sqlite" (default, state.db in each
+state directory) or "mysql": a private MariaDB server (harness/mariadb.py)
+started on first use, one database per state directory, and every
+configuration written for a state directory points at its database.
 """
 
 import fcntl
@@ -38,7 +43,20 @@ WEBHOOK_SECRET = secrets.token_urlsafe(32)
 SYNC_TOKEN = secrets.token_urlsafe(32)
 KEYCRM_KEY = secrets.token_urlsafe(36)
 
+STORE = os.environ.get("KC_STORE", "sqlite")
+if STORE not in ("sqlite", "mysql"):
+    raise SystemExit(f"KC_STORE must be sqlite or mysql, not {STORE!r}")
+DB_USER = "kcsync"
+DB_PASSWORD = "kc-" + secrets.token_hex(12)
+DB_PREFIX = "keycrm_sync_"
+STORE_TABLES = ("counters", "inbox", "ledger", "sku_map", "problems", "history", "kv",
+                "keycrm_requests", "shop_parents", "order_lines", "order_events",
+                "shop_changes", "compare_shop", "compare_keycrm", "compare_parents",
+                "leases", "settings", "schema_version")
+
 _root = None
+_mariadb = None
+_databases = {}
 
 
 def root():
@@ -232,6 +250,8 @@ class FakeShop(Fake):
 def write_config(path, **values):
     """A configuration file as an administrator writes it, readable by
     root and the web server's group only."""
+    if "mysql_host" not in values and values.get("state_dir") is not None:
+        values = {**values, **mysql_keys(values["state_dir"])}
     lines = [f"{k} = {v}" for k, v in values.items() if v is not None]
     Path(path).write_text("# written by the tests\n" + "\n".join(lines) + "\n")
     servers.prepare_for_www_data(str(path))
@@ -241,19 +261,54 @@ def write_config(path, **values):
 _state_dirs = {}
 
 
+def mariadb():
+    """The run's MariaDB server (KC_STORE=mysql), started on first use."""
+    global _mariadb
+    if _mariadb is None:
+        from harness.mariadb import MariaDB
+        _mariadb = MariaDB(root() / "mariadb").start()
+        os.chmod(_mariadb.dir, 0o755)       # www-data reaches the socket
+    return _mariadb
+
+
 def make_state_dir(name):
     """A new, empty state directory for each call, even under a name used
     before: a detached applier of an earlier test may still be starting,
-    and must find its own directory, not this one."""
+    and must find its own directory, not this one. With KC_STORE=mysql it
+    gets a new, empty database too."""
     n = _state_dirs[name] = _state_dirs.get(name, 0) + 1
     d = root() / (name if n == 1 else f"{name}.{n}")
     d.mkdir()
     servers.prepare_for_www_data(str(d))
+    if STORE == "mysql":
+        db = "kc_" + "".join(c if c.isalnum() else "_" for c in d.name)[:50]
+        mariadb().create_database(db, user=DB_USER, password=DB_PASSWORD)
+        _databases[str(d)] = db
     return d
+
+
+def database_of(state_dir):
+    """The MariaDB database of a state directory (KC_STORE=mysql), or None."""
+    return _databases.get(str(state_dir))
+
+
+def mysql_keys(state_dir):
+    """The configuration keys that put a state directory's state in its database."""
+    db = database_of(state_dir)
+    if db is None:
+        return {}
+    return dict(mysql_host=mariadb().socket, mysql_database=db, mysql_user=DB_USER,
+                mysql_password=DB_PASSWORD, mysql_table_prefix=DB_PREFIX)
 
 
 def inbox(state_dir):
     """The webhook inbox as {sku: (in_stock, in_reserve)}."""
+    if database_of(state_dir) is not None:
+        try:
+            return {r[0]: (r[1], r[2]) for r in
+                    query(state_dir, "SELECT sku, in_stock, in_reserve FROM inbox")}
+        except _mysql_missing_table():
+            return {}
     db = Path(state_dir) / "state.db"
     if not db.exists():
         return {}
@@ -265,7 +320,32 @@ def inbox(state_dir):
         con.close()
 
 
+def _mysql_missing_table():
+    import pymysql
+    return pymysql.err.ProgrammingError
+
+
+def _mysql_query(state_dir, sql, args):
+    """A test's SQLite query on the state directory's MariaDB database."""
+    import re
+    import pymysql
+    for table in STORE_TABLES:
+        sql = re.sub(rf"(?<![\w.])({table})(?![\w])(?=\s*(?:$|[\s,;)(]|WHERE|ORDER|GROUP|LIMIT))",
+                     DB_PREFIX + table, sql) if re.search(rf"(FROM|JOIN|INTO|UPDATE|TABLE)\s+{table}\b", sql) else sql
+    sql = re.sub(r"\?\d*", "%s", sql)
+    con = pymysql.connect(unix_socket=mariadb().socket, user=DB_USER, password=DB_PASSWORD,
+                          database=database_of(state_dir), sql_mode="ANSI_QUOTES,PIPES_AS_CONCAT")
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+    finally:
+        con.close()
+
+
 def query(state_dir, sql, *args):
+    if database_of(state_dir) is not None:
+        return _mysql_query(state_dir, sql, args)
     con = sqlite3.connect(f"file:{Path(state_dir) / 'state.db'}?mode=ro", uri=True, timeout=10)
     try:
         return con.execute(sql, args).fetchall()

@@ -120,7 +120,7 @@ class StoreOnMariaDB(unittest.TestCase):
                            capture_output=True, text=True, timeout=300)
         out = r.stdout + r.stderr
         self.assertEqual(r.returncode, 0, out)
-        self.assertRegex(out, r"\[  PASSED  \] 5 test\(s\)")
+        self.assertRegex(out, r"\[  PASSED  \] 6 test\(s\)")
         self.assertNotIn("SKIPPED", out)
 
 

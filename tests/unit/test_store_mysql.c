@@ -177,6 +177,28 @@ test_settings(void **state)
 	kc_store_close(&st);
 }
 
+/* One CSRF key for every server, made once. */
+static void
+test_shared_secret(void **state)
+{
+	struct kc_store a, b;
+	unsigned char ka[32], kb[32], zero[32] = { 0 };
+	struct kc_error err;
+
+	(void)state;
+	open_store(&a, "kc_secret_");
+	open_store(&b, "kc_secret_");
+	assert_int_equal(kc_store_shared_secret(&a, "csrf", ka, sizeof(ka), &err), 0);
+	assert_int_equal(kc_store_shared_secret(&b, "csrf", kb, sizeof(kb), &err), 0);
+	assert_memory_equal(ka, kb, sizeof(ka));
+	assert_memory_not_equal(ka, zero, sizeof(ka));
+	/* Another name, another secret. */
+	assert_int_equal(kc_store_shared_secret(&b, "other", kb, sizeof(kb), &err), 0);
+	assert_memory_not_equal(ka, kb, sizeof(ka));
+	kc_store_close(&a);
+	kc_store_close(&b);
+}
+
 int
 main(void)
 {
@@ -186,6 +208,7 @@ main(void)
 		cmocka_unit_test(test_kv),
 		cmocka_unit_test(test_runlock),
 		cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_shared_secret),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
