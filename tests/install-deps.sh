@@ -6,7 +6,7 @@ PACKAGES="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libfcgi
 libfcgi-bin libsqlite3-dev sqlite3 libssl-dev libunistring-dev libcmocka-dev gettext python3 openssl curl
 nginx-light apache2 apache2-utils spawn-fcgi fcgiwrap valgrind chromium
 clang libclang-rt-14-dev wrk logrotate tzdata
-libmariadb-dev mariadb-server mariadb-client"
+libmariadb-dev mariadb-server mariadb-client python3-pymysql"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
