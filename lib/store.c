@@ -419,15 +419,28 @@ kc_sql_next_counter(struct kc_store *st, const char *name, struct kc_error *err)
 	struct kc_db_stmt *s;
 	int64_t v = -1;
 
-	s = kc_sql_prepare(st, "UPDATE counters SET value = value + 1 WHERE name = ?1 "
-	    "RETURNING value", err);
+	/* MariaDB has no UPDATE ... RETURNING: LAST_INSERT_ID(x) hands x back. */
+	s = kc_sql_prepare(st, KC_SQL_FOR(st,
+	    "UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value",
+	    "UPDATE counters SET value = LAST_INSERT_ID(value + 1) WHERE name = ?1"),
+	    err);
 	if (s == NULL)
 		return -1;
 	kc_db_bind_text(s, 1, name);
-	if (kc_db_step(s) == KC_DB_ROW)
+	switch (kc_db_step(s)) {
+	case KC_DB_ROW:
 		v = kc_db_column_int64(s, 0);
-	else
+		break;
+	case KC_DB_DONE:
+		if (kc_db_engine(st->db) == KC_DB_MYSQL && kc_db_changes(st->db) == 1)
+			v = kc_db_last_insert_id(st->db);
+		else
+			kc_error_set(err, "state database %s: counter %s is missing",
+			    st->path, name);
+		break;
+	default:
 		kc_sql_db_error(st, err, "counter");
+	}
 	kc_sql_release(st, s);
 	return v;
 }

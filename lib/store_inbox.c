@@ -109,12 +109,12 @@ kc_store_accept_group(struct kc_store *st, struct kc_accept *const *items,
 		    ((a->n > 0 && enqueue_rows(st, a->reports, a->n, a->now, &a->err) != 0) ||
 		    (a->history != NULL && kc_store_history_add(st, a->history, &a->err) != 0))) {
 			a->rc = -1;
-			if (kc_sql_exec(st, "ROLLBACK TO one_webhook", err) != 0) {
+			if (kc_sql_exec(st, "ROLLBACK TO SAVEPOINT one_webhook", err) != 0) {
 				kc_store_rollback(st);
 				return -1;
 			}
 		}
-		if (kc_sql_exec(st, "RELEASE one_webhook", err) != 0) {
+		if (kc_sql_exec(st, "RELEASE SAVEPOINT one_webhook", err) != 0) {
 			kc_store_rollback(st);
 			return -1;
 		}

@@ -117,14 +117,30 @@ kc_store_ledger_sent(struct kc_store *st, const char *sku, int64_t if_seq,
 	if (seq < 0)
 		return -1;
 	/* Only when nothing changed since the decision (if_seq 0: new SKU). */
-	s = kc_sql_prepare(st, "INSERT INTO ledger(sku_key, sku, agreed_qty, agreed_at,"
+	/*
+	 * MariaDB's upsert has no WHERE: each column keeps its value unless
+	 * seq is still ?6, and seq, which the test reads, is assigned last
+	 * (MariaDB assigns left to right, each seeing the ones before).
+	 */
+	s = kc_sql_prepare(st, KC_SQL_FOR(st,
+	    "INSERT INTO ledger(sku_key, sku, agreed_qty, agreed_at,"
 	    " keycrm_in_stock, keycrm_in_reserve, keycrm_at, seq)"
 	    " VALUES (kc_sku_key(?1), ?1, ?2, ?3, ?4, ?7, ?3, ?5)"
 	    " ON CONFLICT(sku_key) DO UPDATE SET agreed_qty = excluded.agreed_qty,"
 	    " agreed_at = excluded.agreed_at, keycrm_in_stock = excluded.keycrm_in_stock,"
 	    " keycrm_in_reserve = excluded.keycrm_in_reserve,"
 	    " keycrm_at = excluded.keycrm_at, seq = excluded.seq"
-	    " WHERE ledger.seq = ?6", err);
+	    " WHERE ledger.seq = ?6",
+	    "INSERT INTO ledger(sku_key, sku, agreed_qty, agreed_at,"
+	    " keycrm_in_stock, keycrm_in_reserve, keycrm_at, seq)"
+	    " VALUES (kc_sku_key(?1), ?1, ?2, ?3, ?4, ?7, ?3, ?5)"
+	    " ON CONFLICT(sku_key) DO UPDATE SET"
+	    " agreed_qty = IF(seq = ?6, excluded.agreed_qty, agreed_qty),"
+	    " agreed_at = IF(seq = ?6, excluded.agreed_at, agreed_at),"
+	    " keycrm_in_stock = IF(seq = ?6, excluded.keycrm_in_stock, keycrm_in_stock),"
+	    " keycrm_in_reserve = IF(seq = ?6, excluded.keycrm_in_reserve, keycrm_in_reserve),"
+	    " keycrm_at = IF(seq = ?6, excluded.keycrm_at, keycrm_at),"
+	    " seq = IF(seq = ?6, excluded.seq, seq)"), err);
 	if (s == NULL)
 		return -1;
 	kc_db_bind_text(s, 1, sku);

@@ -158,7 +158,7 @@ kc_store_flash_purge(struct kc_store *st, double before, struct kc_error *err)
 	struct kc_db_stmt *s;
 	int rc;
 
-	if (kc_db_prepare(st->db, "DELETE FROM kv WHERE key GLOB 'flash:*'"
+	if (kc_db_prepare(st->db, "DELETE FROM kv WHERE key LIKE 'flash:%'"
 	    " AND coalesce(json_extract(value, '$.t'), 0) < ?1", &s) != 0) {
 		kc_error_set(err, "state database %s: %s", st->path, kc_db_errmsg(st->db));
 		return -1;

@@ -11,6 +11,13 @@
 #include "db.h"
 #include "store.h"
 
+/*
+ * The statement for this engine, where MariaDB needs its own spelling
+ * (db_dialect.h translates the rest); both must be string literals.
+ */
+#define KC_SQL_FOR(st, sqlite_sql, mysql_sql) \
+	(kc_db_engine((st)->db) == KC_DB_MYSQL ? (mysql_sql) : (sqlite_sql))
+
 /* A cached statement for a string literal (reset, bindings cleared). */
 struct kc_db_stmt *kc_sql_prepare(struct kc_store *st, const char *sql,
     struct kc_error *err);

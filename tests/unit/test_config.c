@@ -269,7 +269,7 @@ documents_every_key(void **state)
 		assert_int_equal(d.secret, kc_config_key_is_secret((enum kc_key)k));
 		sections += d.section != NULL;
 	}
-	assert_int_equal(sections, 4);
+	assert_int_equal(sections, 5);
 	kc_config_key_doc(KC_KEY_KEYCRM_REQUESTS_PER_MINUTE, &d);
 	assert_string_equal(d.default_value, "60");
 	assert_string_equal(d.values, "1-600");

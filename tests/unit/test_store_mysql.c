@@ -16,6 +16,7 @@
 #include "store_lease.h"
 #include "store_mysql.h"
 #include "store_settings.h"
+#include "store_sql.h"
 
 static struct kc_store_mysql
 where(const char *prefix)
@@ -199,6 +200,24 @@ test_shared_secret(void **state)
 	kc_store_close(&b);
 }
 
+/* The change counter counts on MariaDB too (no UPDATE ... RETURNING there). */
+static void
+test_counter(void **state)
+{
+	struct kc_store st;
+	struct kc_error err;
+	int64_t a, b;
+
+	(void)state;
+	open_store(&st, "kc_counter_");
+	a = kc_sql_next_counter(&st, "change_seq", &err);
+	b = kc_sql_next_counter(&st, "change_seq", &err);
+	assert_true(a >= 1);
+	assert_int_equal(b, a + 1);
+	assert_int_equal(kc_sql_next_counter(&st, "no_such_counter", &err), -1);
+	kc_store_close(&st);
+}
+
 int
 main(void)
 {
@@ -209,6 +228,7 @@ main(void)
 		cmocka_unit_test(test_runlock),
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_shared_secret),
+		cmocka_unit_test(test_counter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
