@@ -379,30 +379,31 @@ record(struct kc_store *st, const struct kc_apply_result *res, double started)
 }
 
 int
-kc_apply_lock(const struct kc_config *cfg, long wait_ms, int *fd,
-    struct kc_error *err)
+kc_apply_lock(const struct kc_config *cfg, long wait_ms,
+    struct kc_runlock **lock, struct kc_error *err)
 {
-	return kc_lock_take(cfg->state_dir, "apply.lock", wait_ms, fd, err);
+	return kc_runlock_take(cfg, "apply", wait_ms, lock, err);
 }
 
 int
 kc_apply_run(const struct kc_config *cfg, struct kc_store *given, long wait_ms,
-    int held_fd, struct kc_apply_result *res, struct kc_error *err)
+    struct kc_runlock *held, struct kc_apply_result *res, struct kc_error *err)
 {
 	int64_t deadline = kc_monotonic_ms() + cfg->sync_max_seconds * 1000;
 	struct kc_store own, *st = given;
 	int64_t run_id;
-	int fd = held_fd, rc;
+	struct kc_runlock *lock = held;
+	int rc;
 
 	/*
 	 * The lock first: most webhooks find an applier already at work and
 	 * leave their reports to it, so they need not open the database.
 	 */
-	if (fd < 0 && (rc = kc_apply_lock(cfg, wait_ms, &fd, err)) != 0)
+	if (lock == NULL && (rc = kc_apply_lock(cfg, wait_ms, &lock, err)) != 0)
 		return rc;
 	if (st == NULL) {
-		if (kc_store_open(&own, cfg->state_dir, err) != 0) {
-			kc_lock_release(fd);
+		if (kc_store_open_config(&own, cfg, err) != 0) {
+			kc_runlock_release(lock);
 			return -1;
 		}
 		st = &own;
@@ -412,7 +413,7 @@ kc_apply_run(const struct kc_config *cfg, struct kc_store *given, long wait_ms,
 		kc_error_set(err, "cannot draw a run id");
 		if (st == &own)
 			kc_store_close(&own);
-		kc_lock_release(fd);
+		kc_runlock_release(lock);
 		return -1;
 	}
 	/*
@@ -422,12 +423,12 @@ kc_apply_run(const struct kc_config *cfg, struct kc_store *given, long wait_ms,
 	for (int pass = 0; pass < 100; pass++) {
 		double started;
 
-		if (pass > 0 && kc_apply_lock(cfg, 0, &fd, err) != 0)
+		if (pass > 0 && kc_apply_lock(cfg, 0, &lock, err) != 0)
 			break;
 		started = kc_now();
 		kc_apply_inbox(cfg, st, run_id, deadline, res);
 		record(st, res, started);
-		kc_lock_release(fd);
+		kc_runlock_release(lock);
 		if (res->error[0] || kc_apply_stop || kc_monotonic_ms() >= deadline ||
 		    kc_store_inbox_untried(st, run_id) <= 0)
 			break;
@@ -441,10 +442,10 @@ int
 kc_apply_lock_free(const struct kc_config *cfg)
 {
 	struct kc_error err = { { 0 } };
-	int fd = -1;
+	struct kc_runlock *lock;
 
-	if (kc_apply_lock(cfg, 0, &fd, &err) != 0)
+	if (kc_apply_lock(cfg, 0, &lock, &err) != 0)
 		return 0;
-	kc_lock_release(fd);
+	kc_runlock_release(lock);
 	return 1;
 }

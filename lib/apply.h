@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "runlock.h"
 #include "store.h"
 
 struct kc_apply_result {
@@ -52,20 +53,20 @@ int kc_apply_inbox(const struct kc_config *cfg, struct kc_store *st,
  * log, and repeats while reports arrived that no run has tried yet.
  * st: an open store to use (a worker's), or NULL to open one here.
  * wait_ms: how long to wait for a running applier (0: leave it the work).
- * held_fd: the apply lock when the caller already holds it (it is released
- * here), else -1.  Returns 0 when it ran, 1 when another applier was busy,
+ * held: the apply lock when the caller already holds it (it is released
+ * here), else NULL.  Returns 0 when it ran, 1 when another applier was busy,
  * -1 on error.
  */
 int kc_apply_run(const struct kc_config *cfg, struct kc_store *st,
-    long wait_ms, int held_fd, struct kc_apply_result *res,
+    long wait_ms, struct kc_runlock *held, struct kc_apply_result *res,
     struct kc_error *err);
 
 /* Whether no applier holds the apply lock right now (a hint: it may change). */
 int kc_apply_lock_free(const struct kc_config *cfg);
 
-/* Takes the apply lock; see kc_lock_take(). */
-int kc_apply_lock(const struct kc_config *cfg, long wait_ms, int *fd,
-    struct kc_error *err);
+/* Takes the apply lock; see kc_runlock_take(). */
+int kc_apply_lock(const struct kc_config *cfg, long wait_ms,
+    struct kc_runlock **lock, struct kc_error *err);
 
 /* Set from a signal handler: finish the current round and stop. */
 extern volatile int kc_apply_stop;

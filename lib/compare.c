@@ -15,7 +15,7 @@
 
 #include "apply.h"
 #include "keycrm.h"
-#include "lock.h"
+#include "runlock.h"
 #include "sku.h"
 #include "store.h"
 #include "woo.h"
@@ -388,16 +388,17 @@ kc_compare_run(const struct kc_config *cfg, const struct kc_compare_options *opt
 {
 	struct cmp c;
 	double started = kc_now();
-	int lock_fd, rc;
+	struct kc_runlock *lock;
+	int rc;
 
 	memset(&c, 0, sizeof(c));
 	c.cfg = cfg;
 	c.opts = opts;
 	c.res = res;
 	c.deadline = kc_monotonic_ms() + cfg->sync_max_seconds * 1000;
-	if (kc_store_open(&c.st, cfg->state_dir, err) != 0)
+	if (kc_store_open_config(&c.st, cfg, err) != 0)
 		return -1;
-	rc = kc_lock_take(cfg->state_dir, "compare.lock", 0, &lock_fd, err);
+	rc = kc_runlock_take(cfg, "compare", 0, &lock, err);
 	if (rc != 0) {
 		kc_store_close(&c.st);
 		res->busy = rc > 0;
@@ -422,7 +423,7 @@ kc_compare_run(const struct kc_config *cfg, const struct kc_compare_options *opt
 		kc_keycrm_cleanup(&c.crm);
 	}
 	res->seconds = kc_now() - started;
-	kc_lock_release(lock_fd);
+	kc_runlock_release(lock);
 	kc_store_close(&c.st);
 	if (rc != 0)
 		return -1;

@@ -2,6 +2,7 @@
  * context.c - see context.h.
  */
 #include "context.h"
+#include "store_settings.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -81,6 +82,45 @@ still_current(struct kc_context *ctx, const char *path)
 	    same_stamp(&settings_now, &ctx->settings_stamp);
 }
 
+/*
+ * With the state in MariaDB the page's settings are saved there, not in
+ * state_dir: each request asks when they were last saved (one indexed
+ * read), and a change reloads the configuration as a changed file does.
+ */
+static int
+shared_settings_current(struct kc_context *ctx)
+{
+	struct kc_store *st;
+	struct kc_error err;
+	double saved_at = 0;
+	int rc;
+
+	if (!ctx->loaded || ctx->cfg.mysql_host == NULL)
+		return 1;
+	if (kc_context_store(ctx, &st, &err) != 0)
+		return 0;
+	rc = kc_store_settings_saved_at(st, &saved_at);
+	if (rc < 0) {
+		/* A dropped connection is reopened with the reload. */
+		kc_context_close_store(ctx);
+		return 0;
+	}
+	return saved_at == ctx->settings_saved_at;
+}
+
+static int
+load_shared_settings(struct kc_context *ctx, struct kc_error *err)
+{
+	struct kc_store *st;
+
+	if (kc_context_store(ctx, &st, err) != 0 ||
+	    kc_store_settings_saved_at(st, &ctx->settings_saved_at) < 0 ||
+	    kc_store_settings_apply(st, &ctx->cfg, err) != 0)
+		return -1;
+	kc_log_set_level(ctx->cfg.log_level);
+	return 0;
+}
+
 int
 kc_context_config(struct kc_context *ctx, const char *path,
     const struct kc_config **cfg, struct kc_error *err)
@@ -88,7 +128,7 @@ kc_context_config(struct kc_context *ctx, const char *path,
 	char spath[PATH_MAX];
 
 	*cfg = NULL;
-	if (still_current(ctx, path)) {
+	if (still_current(ctx, path) && shared_settings_current(ctx)) {
 		/* kc_config_load() sets the level for what follows; so does this. */
 		kc_log_set_level(ctx->cfg.log_level);
 		*cfg = &ctx->cfg;
@@ -111,8 +151,14 @@ kc_context_config(struct kc_context *ctx, const char *path,
 	kc_strlcpy(ctx->path, path, sizeof(ctx->path));
 	ctx->loaded = 1;
 	ctx->reloads++;
-	if (ctx->store_open && strcmp(ctx->store_dir, ctx->cfg.state_dir) != 0)
+	/* The database's address may have changed with the file: reconnect. */
+	if (ctx->store_open && (ctx->cfg.mysql_host != NULL ||
+	    strcmp(ctx->store_dir, ctx->cfg.state_dir) != 0))
 		kc_context_close_store(ctx);
+	if (ctx->cfg.mysql_host != NULL && load_shared_settings(ctx, err) != 0) {
+		forget_config(ctx);
+		return -1;
+	}
 	*cfg = &ctx->cfg;
 	return 0;
 }
@@ -131,7 +177,7 @@ kc_context_store(struct kc_context *ctx, struct kc_store **st,
 			kc_error_set(err, "state_dir is too long");
 			return -1;
 		}
-		if (kc_store_open(&ctx->st, ctx->cfg.state_dir, err) != 0)
+		if (kc_store_open_config(&ctx->st, &ctx->cfg, err) != 0)
 			return -1;
 		kc_strlcpy(ctx->store_dir, ctx->cfg.state_dir, sizeof(ctx->store_dir));
 		ctx->store_open = 1;

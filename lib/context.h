@@ -38,6 +38,7 @@ struct kc_context {
 	int store_open;
 	struct kc_store st;
 	char store_dir[PATH_MAX];	/* the state_dir st was opened in */
+	double settings_saved_at;	/* MariaDB: of the settings laid over cfg */
 	unsigned long reloads;		/* for the tests and the figures */
 };
 

@@ -373,8 +373,11 @@ word(struct xlate *x, int *i)
 		emit_column(x, next(x, n));
 		emit(x, ")");
 		*i = next(x, n);
-	} else if (is(x, *i, "last_insert_rowid")) {
-		emit(x, "LAST_INSERT_ID");
+	} else if (is(x, *i, "last_insert_rowid") && is_punct(x, n, '(') &&
+	    is_punct(x, next(x, n), ')')) {
+		/* Unsigned in MariaDB: signed, so that arithmetic may go below 0. */
+		emit(x, "CAST(LAST_INSERT_ID() AS SIGNED)");
+		*i = next(x, n);
 	} else if (is(x, *i, "kc_sku_key")) {
 		return sku_key_param(x, i);
 	} else if (is(x, *i, "total") && is_punct(x, n, '(')) {

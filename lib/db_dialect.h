@@ -16,7 +16,7 @@
  *   MIN(a, b) / MAX(a, b)           LEAST(a, b) / GREATEST(a, b)
  *   CAST(x AS REAL/INTEGER/TEXT)    CAST(x AS DOUBLE/SIGNED/CHAR)
  *   key (a column)                  "key" (reserved in MariaDB)
- *   last_insert_rowid()             LAST_INSERT_ID()
+ *   last_insert_rowid()             CAST(LAST_INSERT_ID() AS SIGNED)
  *   kc_sku_key(?N)                  a parameter the driver computes from ?N
  *
  * What has no faithful spelling is refused with a reason, never guessed:

@@ -132,6 +132,9 @@ fail_stmt(struct mysql_stmt *st, struct kc_error *err, const char *what)
 	    mysql_stmt_error(st->s), err, what);
 }
 
+static const char ISOLATION_SQL[] =
+    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
 /* Settings every session starts with, so the store's SQL means one thing. */
 static const char SESSION_SQL[] =
     "SET SESSION sql_mode = 'ANSI_QUOTES,PIPES_AS_CONCAT,STRICT_ALL_TABLES,"
@@ -177,7 +180,9 @@ connect_db(struct mysql_db *db, struct kc_error *err)
 		mysql_close(h);
 		return -1;
 	}
-	if (mysql_real_query(h, SESSION_SQL, sizeof(SESSION_SQL) - 1)) {
+	/* Each statement sees what others committed before it (SQLite's view). */
+	if (mysql_real_query(h, SESSION_SQL, sizeof(SESSION_SQL) - 1) ||
+	    mysql_real_query(h, ISOLATION_SQL, sizeof(ISOLATION_SQL) - 1)) {
 		kc_error_set(err, "session settings: %s", mysql_error(h));
 		mysql_close(h);
 		return -1;

@@ -29,7 +29,7 @@ kc_job_apply(const struct kc_job *job)
 		return;
 	}
 	kc_apply_result_init(&res);
-	if (kc_apply_run(cfg, st, 0, -1, &res, &err) < 0)
+	if (kc_apply_run(cfg, st, 0, NULL, &res, &err) < 0)
 		kc_log(KC_LOG_ERROR, "cannot apply the inbox: %s", err.msg);
 	kc_apply_result_free(&res);
 }

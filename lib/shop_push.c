@@ -10,7 +10,7 @@
 
 #include "decide.h"
 #include "keycrm.h"
-#include "lock.h"
+#include "runlock.h"
 #include "sku.h"
 #include "stock.h"
 #include "store_shop.h"
@@ -361,10 +361,11 @@ kc_shop_push_run(const struct kc_config *cfg, struct kc_store *st,
 {
 	struct pass ps;
 	char flag[8];
-	int fd = -1, rc, first;
+	struct kc_runlock *lock;
+	int rc, first;
 
 	memset(res, 0, sizeof(*res));
-	if ((rc = kc_lock_take(cfg->state_dir, "push.lock", 0, &fd, err)) != 0)
+	if ((rc = kc_runlock_take(cfg, "push", 0, &lock, err)) != 0)
 		return rc;
 	if (delay_ms > 0)
 		sleep_ms(delay_ms);
@@ -396,7 +397,7 @@ kc_shop_push_run(const struct kc_config *cfg, struct kc_store *st,
 	res->queued = kc_store_shop_pending_count(st);
 	if (ps.crm_ready)
 		kc_keycrm_cleanup(&ps.crm);
-	kc_lock_release(fd);
+	kc_runlock_release(lock);
 	return rc;
 }
 

@@ -445,11 +445,39 @@ kc_sql_next_counter(struct kc_store *st, const char *name, struct kc_error *err)
 	return v;
 }
 
+/*
+ * SQLite lets one writer at a time in (BEGIN IMMEDIATE), and the store's
+ * read-then-write transactions rely on it: the KeyCRM window counts, then
+ * adds.  On MariaDB the same comes from one row every write transaction
+ * locks first; the servers' writers then take turns as SQLite's do.
+ */
+static int
+mysql_writer_lock(struct kc_store *st, struct kc_error *err)
+{
+	struct kc_db_stmt *s = kc_sql_prepare(st, "SELECT value FROM counters "
+	    "WHERE name = 'writer' FOR UPDATE", err);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	rc = kc_db_step(s);
+	kc_sql_release(st, s);
+	if (rc != KC_DB_ROW) {
+		kc_sql_db_error(st, err, "writer lock");
+		return -1;
+	}
+	return 0;
+}
+
 int
 kc_store_begin(struct kc_store *st, struct kc_error *err)
 {
 	if (kc_db_begin(st->db) != 0)
 		return kc_sql_db_error(st, err, "begin");
+	if (kc_db_engine(st->db) == KC_DB_MYSQL && mysql_writer_lock(st, err) != 0) {
+		kc_db_rollback(st->db);
+		return -1;
+	}
 	return 0;
 }
 

@@ -50,7 +50,8 @@ static const char *const migrations[] = {
 	/* 0 -> 5 */
 	"CREATE TABLE IF NOT EXISTS counters("
 	"  name VARCHAR(64) PRIMARY KEY, value BIGINT NOT NULL)" TABLE_OPTIONS ";"
-	"INSERT IGNORE INTO counters VALUES ('change_seq', 0), ('run_id', 0);"
+	"INSERT IGNORE INTO counters VALUES ('change_seq', 0), ('run_id', 0),"
+	" ('writer', 0);"
 	"CREATE TABLE IF NOT EXISTS inbox("
 	"  sku_key VARBINARY(768) PRIMARY KEY, sku TEXT NOT NULL,"
 	"  offer_id BIGINT, in_stock DOUBLE NOT NULL, in_reserve DOUBLE NOT NULL,"

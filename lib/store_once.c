@@ -34,7 +34,7 @@ kc_store_use_once(struct kc_store *st, const char *key, double now,
 	char value[64];
 	int first;
 
-	if (kc_db_begin(st->db) != 0)
+	if (kc_store_begin(st, NULL) != 0)
 		return fail(st, err);
 	if (kc_db_prepare(st->db, "DELETE FROM kv WHERE key LIKE '" PREFIX "%'"
 	    " AND CAST(value AS REAL) < ?1", &s) != 0)

@@ -19,7 +19,7 @@ kc_store_problems_prune_scan(struct kc_store *st, double scan_started,
 	};
 	int rc = 0;
 
-	if (kc_db_begin(st->db) != 0)
+	if (kc_store_begin(st, NULL) != 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && rc == 0; i++) {
 		struct kc_db_stmt *s;

@@ -121,7 +121,7 @@ kc_store_retention(struct kc_store *st, double now, int force,
 	last = number(st, "SELECT CAST(value AS REAL) FROM kv WHERE key = '" KV_LAST_RUN "'");
 	if (!force && last > 0 && now - last < KC_RETENTION_EVERY_S && now >= last)
 		return 0;
-	if (kc_db_begin(st->db) != 0)
+	if (kc_store_begin(st, NULL) != 0)
 		return fail(st, err, "begin");
 	if (drop_old_rows(st, now, res, err) != 0) {
 		kc_db_rollback(st->db);
@@ -154,14 +154,14 @@ kc_store_disk_bytes(const char *state_dir)
 }
 
 void
-kc_store_retention_after_run(const char *state_dir)
+kc_store_retention_after_run(const struct kc_config *cfg)
 {
 	struct kc_store st;
 	struct kc_retention_result res;
 	struct kc_error err = { { 0 } };
 	int rc;
 
-	if (kc_store_open(&st, state_dir, &err) != 0) {
+	if (kc_store_open_config(&st, cfg, &err) != 0) {
 		kc_log(KC_LOG_WARN, "retention: %s", err.msg);
 		return;
 	}

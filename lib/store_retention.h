@@ -47,6 +47,7 @@ int kc_store_retention(struct kc_store *st, double now, int force,
 long long kc_store_disk_bytes(const char *state_dir);
 
 /* Retention after a run, logged; never fails the caller. */
-void kc_store_retention_after_run(const char *state_dir);
+struct kc_config;
+void kc_store_retention_after_run(const struct kc_config *cfg);
 
 #endif

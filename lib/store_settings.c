@@ -37,6 +37,24 @@ kc_store_settings_get(struct kc_store *st, struct kc_buf *text,
 }
 
 int
+kc_store_settings_saved_at(struct kc_store *st, double *saved_at)
+{
+	struct kc_db_stmt *s;
+	int rc;
+
+	*saved_at = 0;
+	s = kc_sql_prepare(st, "SELECT saved_at FROM settings "
+	    "WHERE name = '" NAME "'", NULL);
+	if (!s)
+		return -1;
+	rc = kc_db_step(s);
+	if (rc == KC_DB_ROW)
+		*saved_at = kc_db_column_double(s, 0);
+	kc_sql_release(st, s);
+	return rc == KC_DB_ROW || rc == KC_DB_DONE ? 0 : -1;
+}
+
+int
 kc_store_settings_put(struct kc_store *st, const char *text, double now,
     struct kc_error *err)
 {

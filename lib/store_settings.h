@@ -11,6 +11,8 @@ struct kc_config;
 /* settings.conf's text as saved: 0, KC_STORE_ABSENT or -1. */
 int kc_store_settings_get(struct kc_store *st, struct kc_buf *text,
     double *saved_at);
+/* When they were last saved (0 never): 0, or -1 when it cannot be read. */
+int kc_store_settings_saved_at(struct kc_store *st, double *saved_at);
 /* Replaces it (the caller has checked it with the configuration parser). */
 int kc_store_settings_put(struct kc_store *st, const char *text, double now,
     struct kc_error *err);

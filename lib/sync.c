@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "apply.h"
-#include "lock.h"
+#include "runlock.h"
 #include "settings_firstinstall.h"
 #include "store_problems.h"
 #include "store_runstate.h"
@@ -170,7 +170,7 @@ apply_inbox(struct run *run)
 
 	kc_apply_result_init(&ares);
 	rc = kc_apply_run(run->cfg, &run->st,
-	    left < APPLY_WAIT_MS ? left / 2 : APPLY_WAIT_MS, -1, &ares, &err);
+	    left < APPLY_WAIT_MS ? left / 2 : APPLY_WAIT_MS, NULL, &ares, &err);
 	if (rc < 0)
 		sync_add_error(run->res, err.msg);
 	else if (rc > 0)
@@ -281,16 +281,17 @@ kc_sync_run(const struct kc_config *cfg, const struct kc_sync_options *opts,
 {
 	struct run run;
 	double started = kc_now();
-	int lock_fd, rc;
+	struct kc_runlock *lock;
+	int rc;
 
 	memset(&run, 0, sizeof(run));
 	run.cfg = cfg;
 	run.opts = opts;
 	run.res = res;
 	run.deadline = kc_monotonic_ms() + cfg->sync_max_seconds * 1000;
-	if (kc_store_open(&run.st, cfg->state_dir, err) != 0)
+	if (kc_store_open_config(&run.st, cfg, err) != 0)
 		return -1;
-	rc = kc_lock_take(cfg->state_dir, "sync.lock", 0, &lock_fd, err);
+	rc = kc_runlock_take(cfg, "sync", 0, &lock, err);
 	if (rc != 0) {
 		kc_store_close(&run.st);
 		res->busy = rc > 0;
@@ -321,7 +322,7 @@ kc_sync_run(const struct kc_config *cfg, const struct kc_sync_options *opts,
 		record(&run, started);
 	first_install_state(&run, opts, res);
 	prune_after_full_scan(&run, opts, res);
-	kc_lock_release(lock_fd);
+	kc_runlock_release(lock);
 	kc_store_close(&run.st);
 	log_run(opts, res);
 	return 0;

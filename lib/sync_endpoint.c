@@ -43,7 +43,7 @@ respond_csv(struct kc_request *req, const struct kc_config *cfg)
 	struct kc_store st;
 	struct kc_error err = { { 0 } };
 
-	if (kc_store_open(&st, cfg->state_dir, &err) != 0) {
+	if (kc_store_open_config(&st, cfg, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "compare: %s", err.msg);
 		kc_respond_error(req, 500, err.msg);
 		return;
@@ -81,7 +81,7 @@ handle_compare(struct kc_request *req, const struct kc_config *cfg)
 	} else if (res.complete && format != NULL && strcmp(format, "csv") == 0) {
 		respond_csv(req, cfg);
 	} else {
-		int have = res.complete && kc_store_open(&st, cfg->state_dir, &err) == 0;
+		int have = res.complete && kc_store_open_config(&st, cfg, &err) == 0;
 		json_t *ans = kc_compare_result_json(&res, have ? &st : NULL, 1);
 		kc_respond_json(req, run_status(res.errors), ans);
 		if (have)
@@ -301,7 +301,7 @@ shell_compare(const struct kc_config *cfg, int csv, FILE *out, FILE *errout)
 		fprintf(errout, "compare: %s page %ld of %ld read; stopped by sync_max_seconds,"
 		    " run again to continue\n", strcmp(res.phase, "keycrm") == 0 ? "KeyCRM" :
 		    "shop", res.page, res.pages);
-	} else if (kc_store_open(&st, cfg->state_dir, &err) != 0) {
+	} else if (kc_store_open_config(&st, cfg, &err) != 0) {
 		fprintf(errout, "sync.cgi: %s\n", err.msg);
 		rc = 1;
 	} else {
@@ -404,7 +404,7 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 	}
 	kc_sync_result_free(&res);
 	if (rc != 3 && !opts.dry_run)
-		kc_store_retention_after_run(cfg.state_dir);
+		kc_store_retention_after_run(&cfg);
 	kc_config_free(&cfg);
 	return rc;
 }

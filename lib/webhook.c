@@ -346,7 +346,11 @@ store_reports(const struct kc_job *job, const struct kc_config *cfg,
 		int rc;
 
 		webhook_history(body, started, &h);
-		if (job->group != NULL)		/* several in flight: one commit */
+		/*
+		 * Several in flight: one commit.  MariaDB groups the commits of
+		 * its connections itself, so there each thread commits its own.
+		 */
+		if (job->group != NULL && cfg->mysql_host == NULL)
 			rc = kc_group_accept(job->group, cfg->state_dir, body->reports,
 			    body->count, kc_now(), &h, err);
 		else if ((rc = kc_context_store(job->ctx, &st, err)) == 0)
@@ -370,11 +374,12 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
     struct kc_webhook_body *body, struct kc_job *job, double started)
 {
 	struct kc_error err = { { 0 } };
-	int wait = wants_wait(req) && body->count > 0, lock_fd = -1, busy = 0;
+	struct kc_runlock *lock = NULL;
+	int wait = wants_wait(req) && body->count > 0, busy = 0;
 	json_t *ans;
 
 	if (wait) {
-		int rc = kc_apply_lock(cfg, cfg->sync_max_seconds * 1000, &lock_fd, &err);
+		int rc = kc_apply_lock(cfg, cfg->sync_max_seconds * 1000, &lock, &err);
 		if (rc < 0)
 			kc_log(KC_LOG_WARN, "webhook: %s", err.msg);
 		busy = rc != 0;
@@ -382,7 +387,7 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 	if (store_reports(job, cfg, body, started, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "webhook: cannot store %zu reports: %s",
 		    body->count, err.msg);
-		kc_lock_release(lock_fd);
+		kc_runlock_release(lock);
 		kc_respond_error(req, 503, "the update could not be stored right now, so none of it was accepted; please send it again");
 		return;
 	}
@@ -399,9 +404,9 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 		kc_apply_result_init(&res);
 		rc = kc_context_store(job->ctx, &st, &err);
 		if (rc == 0)
-			rc = kc_apply_run(cfg, st, 0, lock_fd, &res, &err);
+			rc = kc_apply_run(cfg, st, 0, lock, &res, &err);
 		else
-			kc_lock_release(lock_fd);
+			kc_runlock_release(lock);
 		if (rc == 0)
 			add_apply_result(ans, &res);
 		else

@@ -56,7 +56,7 @@ kc_webhook_shell(int argc, char **argv, FILE *out, FILE *errout)
 		return 2;
 	}
 	kc_apply_result_init(&res);
-	rc = kc_apply_run(&cfg, NULL, cfg.sync_max_seconds * 1000, -1, &res, &err);
+	rc = kc_apply_run(&cfg, NULL, cfg.sync_max_seconds * 1000, NULL, &res, &err);
 	/* Messages may quote the shop: escaped for the terminal. */
 	kc_term_escape(safe, sizeof(safe), rc < 0 ? err.msg : res.error);
 	if (rc < 0)

@@ -92,7 +92,7 @@ static const struct row rows[] = {
 	  NULL },
 	{ "SELECT key FROM kv WHERE key GLOB 'flash:*'", NULL },
 	{ "DELETE FROM history WHERE id <= last_insert_rowid() - 2000",
-	  "DELETE FROM wp_kc_history WHERE id <= LAST_INSERT_ID() - 2000" },
+	  "DELETE FROM wp_kc_history WHERE id <= CAST(LAST_INSERT_ID() AS SIGNED) - 2000" },
 	{ "SELECT * FROM inbox ORDER BY random()", NULL },
 	{ "PRAGMA user_version", NULL },
 	{ "SELECT * FROM inbox LIMIT -1", NULL },

@@ -1,0 +1,169 @@
+"""Two web servers, one MariaDB: the state shared as SPEC section 1 describes.
+
+Two nginx instances, each with its own FastCGI workers and its own state_dir,
+configured with the same mysql_* keys, in front of one private MariaDB
+(harness/mariadb.py) and the simulated shop and KeyCRM:
+
+- KeyCRM's webhooks land on either server, alternating, with overlapping SKUs:
+  the shop ends with exactly the last value sent for every SKU, whichever
+  server applied it;
+- a sync started on both servers at once runs once: the other answers 409;
+- settings saved in the database are used by the other server's next request;
+- every KeyCRM request of both servers is counted in the one shared window.
+"""
+
+import json
+import secrets
+import threading
+import time
+import unittest
+
+import kctest
+from kctest import (SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop, ThroughServer,
+                    crm_like_shop, full_config, make_state_dir, wait_for)
+
+SHOP = CRM = DB = None
+DATABASE = "kc_cluster"
+PREFIX = "keycrm_sync_"
+SERVERS = []
+SKUS = {"RW-SIMPLE-001": 10, "RW-SIMPLE-003": 12, "RW-SIMPLE-004": 13, "RW-SIMPLE-005": 14,
+        "RW-TEE-S": 22, "RW-TEE-M": 23}
+
+
+def shared_keys():
+    return dict(mysql_host=DB.socket, mysql_database=DATABASE, mysql_user=kctest.DB_USER,
+                mysql_password=kctest.DB_PASSWORD, mysql_table_prefix=PREFIX)
+
+
+def setUpModule():
+    global SHOP, CRM, DB
+    SHOP, CRM = FakeShop(), FakeCRM()
+    DB = kctest.mariadb()
+    DB.create_database(DATABASE, user=kctest.DB_USER, password=kctest.DB_PASSWORD)
+    SHOP.reset()
+    CRM.reset(**crm_like_shop(SHOP))
+    for name in ("cluster-a", "cluster-b"):
+        conf = full_config(f"{name}.conf", make_state_dir(name), SHOP, CRM, **shared_keys())
+        SERVERS.append(ThroughServer("nginx", conf, workers=2,
+                                     programs=("webhook.cgi", "sync.cgi")))
+
+
+def tearDownModule():
+    for srv in SERVERS:
+        srv.stop()
+    for fake in (SHOP, CRM):
+        if fake is not None:
+            fake.stop()
+
+
+def sql(statement, *args):
+    import pymysql
+    con = pymysql.connect(unix_socket=DB.socket, user=kctest.DB_USER,
+                          password=kctest.DB_PASSWORD, database=DATABASE, autocommit=True)
+    try:
+        with con.cursor() as cur:
+            cur.execute(statement, args)
+            return list(cur.fetchall())
+    finally:
+        con.close()
+
+
+def url(i, path):
+    return f"{SERVERS[i].server.url}{path}"
+
+
+def webhook(i, items):
+    return kctest.servers.http_request(url(i, f"/keycrm/webhook?secret={WEBHOOK_SECRET}"),
+                                       method="POST", body=json.dumps(items).encode(),
+                                       timeout=120)
+
+
+def sync(i):
+    return kctest.servers.http_request(url(i, f"/keycrm/sync?token={SYNC_TOKEN}"), timeout=180)
+
+
+def inbox_empty():
+    return sql(f"SELECT COUNT(*) FROM {PREFIX}inbox")[0][0] == 0
+
+
+class SharedState(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        r = sync(0)
+        assert r.status == 200, r.text
+
+    def test_a_webhooks_on_either_server_end_in_the_last_value(self):
+        rng = secrets.SystemRandom()
+        last = {}
+        for n in range(12):
+            skus = rng.sample(sorted(SKUS), 3)
+            items = [{"sku": s, "in_stock": 30 + n, "in_reserve": 0} for s in skus]
+            r = webhook(n % 2, items)
+            self.assertEqual(r.status, 200, r.text)
+            self.assertEqual(r.json()["queued"], 3)
+            last.update({s: 30 + n for s in skus})
+        wait_for(inbox_empty, timeout=60, what="the shared inbox to drain")
+        shop = SHOP.products()
+        for sku, value in last.items():
+            self.assertEqual(shop[SKUS[sku]]["stock_quantity"], value, sku)
+        # One ledger for both servers: each SKU agreed once, at its last value.
+        agreed = dict(sql(f"SELECT sku, agreed_qty FROM {PREFIX}ledger"))
+        for sku, value in last.items():
+            self.assertEqual(agreed[sku], value, sku)
+
+    def test_b_a_sync_runs_on_one_server_at_a_time(self):
+        SHOP.faults(latency_ms=400)
+        answers = [None, None]
+        start = threading.Barrier(2)
+
+        def run(i):
+            start.wait()
+            answers[i] = sync(i)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(240)
+        finally:
+            SHOP.faults()
+        statuses = sorted(a.status for a in answers)
+        self.assertEqual(statuses, [200, 409], [a.text for a in answers])
+        busy = [a for a in answers if a.status == 409][0]
+        self.assertEqual(busy.json(), {"status": "busy"})
+
+    def test_c_settings_saved_in_the_database_reach_every_server(self):
+        # As the settings page saves them: settings.conf's text in the shared table.
+        sql(f"REPLACE INTO {PREFIX}settings(name, value, saved_at) VALUES "
+            "('settings.conf', 'subtract_reserve = no\\n', UNIX_TIMESTAMP())")
+        try:
+            r = webhook(1, [{"sku": "RW-SIMPLE-005", "in_stock": 9, "in_reserve": 4}])
+            self.assertEqual(r.status, 200, r.text)
+            wait_for(inbox_empty, timeout=60, what="the shared inbox to drain")
+            self.assertEqual(SHOP.qty(SKUS["RW-SIMPLE-005"]), 9)
+        finally:
+            sql(f"DELETE FROM {PREFIX}settings")
+        r = webhook(0, [{"sku": "RW-SIMPLE-005", "in_stock": 9, "in_reserve": 4}])
+        self.assertEqual(r.status, 200, r.text)
+        wait_for(inbox_empty, timeout=60, what="the shared inbox to drain")
+        self.assertEqual(SHOP.qty(SKUS["RW-SIMPLE-005"]), 5)
+
+    def test_d_one_window_counts_both_servers_keycrm_requests(self):
+        started = time.time() - 1
+        CRM.clear_log()
+        for i in (0, 1):
+            SHOP.control("sale", {"id": SKUS["RW-TEE-S"], "quantity": 1})
+            r = sync(i)
+            self.assertEqual(r.status, 200, r.text)
+            self.assertEqual(r.json()["errors"], [], r.text)
+        made = len([e for e in CRM.log() if e["path"].startswith("/v1/")])
+        counted = sql(f"SELECT COUNT(*) FROM {PREFIX}keycrm_requests WHERE t >= %s",
+                      started)[0][0]
+        self.assertGreater(made, 0)
+        self.assertEqual(counted, made)
+        self.assertFalse([e for e in CRM.log() if e.get("over_limit")])
+
+
+if __name__ == "__main__":
+    unittest.main()
