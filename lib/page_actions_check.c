@@ -15,6 +15,7 @@
 #include "settings_file.h"
 #include "store_page.h"
 #include "woo_check.h"
+#include "store_settings.h"
 
 static int64_t
 deadline(void)
@@ -240,7 +241,13 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 		goto out;
 	if (ck[0] != '\0' && woo_key_refused(p, ck, cs, f))
 		goto out;
-	if (kc_settings_file_write(p->cfg.state_dir, &v, p->user, &err) != 0) {
+	/* Several servers share them through the database; one keeps a file. */
+	if (p->cfg.mysql_host != NULL ?
+	    (!p->have_store ||
+	    kc_store_settings_put(&p->st, text.data, p->now, &err) != 0) :
+	    kc_settings_file_write(p->cfg.state_dir, &v, p->user, &err) != 0) {
+		if (p->cfg.mysql_host != NULL && !p->have_store)
+			err = p->store_err;
 		kc_log(KC_LOG_ERROR, "settings: cannot save: %s", err.msg);
 		flash_say(f, L_BAD, _("Nothing was saved: %s%s"), err.msg, page_period(err.msg));
 		goto out;

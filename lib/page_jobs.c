@@ -88,7 +88,7 @@ child(struct job *j, const struct kc_form *form, page_action_fn *run, int lock_f
 	json_t *rec;
 
 	detach_descriptors(lock_fd);
-	if (kc_store_open(&p->st, p->cfg.state_dir, &p->store_err) != 0)
+	if (kc_store_open_config(&p->st, &p->cfg, &p->store_err) != 0)
 		_exit(1);
 	p->have_store = 1;
 	p->progress = progress;
@@ -153,7 +153,7 @@ page_job_start(struct page *p, const struct kc_form *form, const char *action,
 			;
 	/* Closed, not released: the grandchild holds the lock now. */
 	close(fd);
-	p->have_store = kc_store_open(&p->st, p->cfg.state_dir, &p->store_err) == 0;
+	p->have_store = kc_store_open_config(&p->st, &p->cfg, &p->store_err) == 0;
 	if (pid < 0) {
 		kc_log(KC_LOG_ERROR, "settings: cannot fork for %s: %s", action, strerror(errno));
 		flash_say(f, L_BAD, _("%s could not start: %s"), label, strerror(errno));

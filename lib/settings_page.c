@@ -15,6 +15,7 @@
 #include "page.h"
 #include "page_time.h"
 #include "settings_firstinstall.h"
+#include "store_settings.h"
 
 #define DEFAULT_PATH "/keycrm/settings"
 #define DEFAULT_PREFIX "/keycrm"
@@ -338,8 +339,22 @@ kc_settings_handle(struct kc_request *req, struct kc_job *job)
 	kc_i18n_for_request(p.cfg.language,
 	    kc_request_env(req, "HTTP_ACCEPT_LANGUAGE"));
 	p.tz_ok = page_tz_use(p.cfg.timezone) == 0;
-	p.have_store = kc_store_open(&p.st, p.cfg.state_dir, &p.store_err) == 0;
-	p.have_csrf = kc_csrf_init(&p.csrf, p.cfg.state_dir, &p.csrf_err) == 0;
+	p.have_store = kc_store_open_config(&p.st, &p.cfg, &p.store_err) == 0;
+	/* Several servers: the saved settings and the form key are the database's. */
+	if (p.cfg.mysql_host != NULL && p.have_store &&
+	    kc_store_settings_apply(&p.st, &p.cfg, &err) != 0) {
+		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
+		page_send_config_error(req, p.user, job->config_path, err.msg);
+		kc_store_close(&p.st);
+		page_tz_restore();
+		kc_config_free(&p.cfg);
+		return;
+	}
+	if (p.cfg.mysql_host != NULL)
+		p.have_csrf = p.have_store &&
+		    kc_csrf_init_store(&p.csrf, &p.st, &p.csrf_err) == 0;
+	else
+		p.have_csrf = kc_csrf_init(&p.csrf, p.cfg.state_dir, &p.csrf_err) == 0;
 	if (p.have_csrf)
 		kc_csrf_token(&p.csrf, p.user, (int64_t)p.now, p.token);
 	if (is_method(req, "POST"))

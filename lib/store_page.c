@@ -1,13 +1,13 @@
 /*
  * store_page.c - see store_page.h.
  */
+#include "db.h"
 #include "store_page.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #define KEY_JOB "page.job"
 #define KEY_PLAN "page.plan"
@@ -144,34 +144,34 @@ kc_store_problems_each(struct kc_store *st, const char *kind, long offset,
     long limit, int (*fn)(void *ctx, const struct kc_page_problem *row),
     void *ctx, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT sku, detail, count, first_seen,"
+	if (kc_db_prepare(st->db, "SELECT sku, detail, count, first_seen,"
 	    " last_seen FROM problems WHERE kind = ?1 ORDER BY last_seen DESC, sku"
-	    " LIMIT ?2 OFFSET ?3", -1, &s, NULL) != SQLITE_OK) {
-		kc_error_set(err, "state database %s: %s", st->path, sqlite3_errmsg(st->db));
+	    " LIMIT ?2 OFFSET ?3", &s) != 0) {
+		kc_error_set(err, "state database %s: %s", st->path, kc_db_errmsg(st->db));
 		return -1;
 	}
-	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, limit);
-	sqlite3_bind_int64(s, 3, offset < 0 ? 0 : offset);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	kc_db_bind_text(s, 1, kind);
+	kc_db_bind_int64(s, 2, limit);
+	kc_db_bind_int64(s, 3, offset < 0 ? 0 : offset);
+	while ((rc = kc_db_step(s)) == KC_DB_ROW) {
 		struct kc_page_problem row = {
-			(const char *)sqlite3_column_text(s, 0),
-			(const char *)sqlite3_column_text(s, 1),
-			(long)sqlite3_column_int64(s, 2),
-			sqlite3_column_double(s, 3), sqlite3_column_double(s, 4),
+			kc_db_column_text(s, 0),
+			kc_db_column_text(s, 1),
+			(long)kc_db_column_int64(s, 2),
+			kc_db_column_double(s, 3), kc_db_column_double(s, 4),
 		};
 		if (row.sku == NULL)
 			row.sku = "";
 		if (fn(ctx, &row) != 0) {
-			rc = SQLITE_DONE;
+			rc = KC_DB_DONE;
 			break;
 		}
 	}
-	if (rc != SQLITE_DONE)
-		kc_error_set(err, "state database %s: %s", st->path, sqlite3_errmsg(st->db));
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : -1;
+	if (rc != KC_DB_DONE)
+		kc_error_set(err, "state database %s: %s", st->path, kc_db_errmsg(st->db));
+	kc_db_finalize(s);
+	return rc == KC_DB_DONE ? 0 : -1;
 }

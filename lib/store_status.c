@@ -2,6 +2,7 @@
  * store_status.c - see store_status.h.
  */
 #include "db.h"
+#include "store_sql.h"
 #include "store_status.h"
 
 #include <stdio.h>
@@ -251,7 +252,7 @@ kc_status_history(struct kc_store *st, enum kc_history_filter filter,
     long *total, struct kc_error *err)
 {
 	char sql[256];
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	int rc;
 
 	*runs = NULL;
@@ -263,11 +264,11 @@ kc_status_history(struct kc_store *st, enum kc_history_filter filter,
 	}
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM history WHERE %s",
 	    filter_where[filter]);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (kc_db_prepare(st->db, sql, &s) != 0)
 		return fail(st, err);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		*total = (long)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	if (kc_db_step(s) == KC_DB_ROW)
+		*total = (long)kc_db_column_int64(s, 0);
+	kc_db_finalize(s);
 	*runs = calloc((size_t)limit, sizeof(**runs));
 	if (*runs == NULL) {
 		kc_error_set(err, "out of memory");
@@ -275,18 +276,18 @@ kc_status_history(struct kc_store *st, enum kc_history_filter filter,
 	}
 	snprintf(sql, sizeof(sql), "SELECT " HISTORY_COLUMNS " FROM history WHERE %s"
 	    " ORDER BY id DESC LIMIT ?1 OFFSET ?2", filter_where[filter]);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+	if (kc_db_prepare(st->db, sql, &s) != 0) {
 		free(*runs);
 		*runs = NULL;
 		return fail(st, err);
 	}
-	sqlite3_bind_int64(s, 1, limit);
-	sqlite3_bind_int64(s, 2, offset < 0 ? 0 : offset);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < (size_t)limit)
+	kc_db_bind_int64(s, 1, limit);
+	kc_db_bind_int64(s, 2, offset < 0 ? 0 : offset);
+	while ((rc = kc_db_step(s)) == KC_DB_ROW && *n < (size_t)limit)
 		if (read_run(s, &(*runs)[*n]) == 0)
 			(*n)++;
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+	kc_db_finalize(s);
+	if (rc != KC_DB_DONE && rc != KC_DB_ROW) {
 		kc_status_runs_free(*runs, *n);
 		*runs = NULL;
 		*n = 0;
@@ -307,42 +308,48 @@ int
 kc_status_hours(struct kc_store *st, double since,
     struct kc_status_hour **hours, size_t *n, struct kc_error *err)
 {
-	sqlite3_stmt *s;
+	struct kc_db_stmt *s;
 	size_t cap = 0;
 	int rc;
 
 	*hours = NULL;
 	*n = 0;
 	/* What a row moved: a webhook's reports, the applier's writes, a sync's sends. */
-	if (sqlite3_prepare_v2(st->db, "SELECT CAST(started_at / 3600 AS INTEGER) AS h,"
+	/* MariaDB's CAST rounds where SQLite's truncates: FLOOR there. */
+	if (kc_db_prepare(st->db, KC_SQL_FOR(st,
+	    "SELECT CAST(started_at / 3600 AS INTEGER) AS h,"
 	    " sum(kind IN ('sync', 'pull', 'apply')), sum(kind = 'webhook'),"
 	    " sum(CASE kind WHEN 'webhook' THEN received WHEN 'pull' THEN received"
 	    " ELSE applied END), sum(error IS NOT NULL)"
-	    " FROM history WHERE started_at >= ?1 GROUP BY h ORDER BY h", -1, &s,
-	    NULL) != SQLITE_OK)
+	    " FROM history WHERE started_at >= ?1 GROUP BY h ORDER BY h",
+	    "SELECT FLOOR(started_at / 3600) AS h,"
+	    " sum(kind IN ('sync', 'pull', 'apply')), sum(kind = 'webhook'),"
+	    " sum(CASE kind WHEN 'webhook' THEN received WHEN 'pull' THEN received"
+	    " ELSE applied END), sum(error IS NOT NULL)"
+	    " FROM history WHERE started_at >= ?1 GROUP BY h ORDER BY h"), &s) != 0)
 		return fail(st, err);
-	sqlite3_bind_double(s, 1, since);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	kc_db_bind_double(s, 1, since);
+	while ((rc = kc_db_step(s)) == KC_DB_ROW) {
 		struct kc_status_hour *h;
 		if (*n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
 			struct kc_status_hour *more = realloc(*hours, ncap * sizeof(*more));
 			if (more == NULL) {
-				rc = SQLITE_NOMEM;
+				rc = -1;
 				break;
 			}
 			*hours = more;
 			cap = ncap;
 		}
 		h = &(*hours)[(*n)++];
-		h->hour = sqlite3_column_int64(s, 0);
-		h->runs = (long)sqlite3_column_int64(s, 1);
-		h->webhooks = (long)sqlite3_column_int64(s, 2);
-		h->items = (long)sqlite3_column_int64(s, 3);
-		h->errors = (long)sqlite3_column_int64(s, 4);
+		h->hour = kc_db_column_int64(s, 0);
+		h->runs = (long)kc_db_column_int64(s, 1);
+		h->webhooks = (long)kc_db_column_int64(s, 2);
+		h->items = (long)kc_db_column_int64(s, 3);
+		h->errors = (long)kc_db_column_int64(s, 4);
 	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
+	kc_db_finalize(s);
+	if (rc != KC_DB_DONE) {
 		free(*hours);
 		*hours = NULL;
 		*n = 0;

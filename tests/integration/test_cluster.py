@@ -8,24 +8,28 @@ configured with the same mysql_* keys, in front of one private MariaDB
   the shop ends with exactly the last value sent for every SKU, whichever
   server applied it;
 - a sync started on both servers at once runs once: the other answers 409;
-- settings saved in the database are used by the other server's next request;
+- settings saved on one server's page (its form posted to the other) are used by the
+  other server's next request;
 - every KeyCRM request of both servers is counted in the one shared window.
 """
 
 import json
+import re
 import secrets
 import threading
 import time
 import unittest
+import urllib.parse
 
 import kctest
-from kctest import (SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop, ThroughServer,
+from kctest import (SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
                     crm_like_shop, full_config, make_state_dir, wait_for)
 
 SHOP = CRM = DB = None
 DATABASE = "kc_cluster"
 PREFIX = "keycrm_sync_"
 SERVERS = []
+USER, PASSWORD = "shopadmin", secrets.token_urlsafe(16)
 SKUS = {"RW-SIMPLE-001": 10, "RW-SIMPLE-003": 12, "RW-SIMPLE-004": 13, "RW-SIMPLE-005": 14,
         "RW-TEE-S": 22, "RW-TEE-M": 23}
 
@@ -42,10 +46,14 @@ def setUpModule():
     DB.create_database(DATABASE, user=kctest.DB_USER, password=kctest.DB_PASSWORD)
     SHOP.reset()
     CRM.reset(**crm_like_shop(SHOP))
+    htpasswd = kctest.servers.make_htpasswd(kctest.root() / "cluster.htpasswd", USER, PASSWORD)
     for name in ("cluster-a", "cluster-b"):
         conf = full_config(f"{name}.conf", make_state_dir(name), SHOP, CRM, **shared_keys())
-        SERVERS.append(ThroughServer("nginx", conf, workers=2,
-                                     programs=("webhook.cgi", "sync.cgi")))
+        srv = kctest.servers.Nginx(str(kctest.root()), str(kctest.BINDIR), conf,
+                                   htpasswd=htpasswd, workers=2, env=kctest.sanitizer_env(),
+                                   programs=("webhook.cgi", "sync.cgi", "settings.cgi"))
+        srv.start()
+        SERVERS.append(srv)
 
 
 def tearDownModule():
@@ -69,7 +77,20 @@ def sql(statement, *args):
 
 
 def url(i, path):
-    return f"{SERVERS[i].server.url}{path}"
+    return f"{SERVERS[i].url}{path}"
+
+
+def page(i, method="GET", fields=None):
+    body = urllib.parse.urlencode(fields).encode() if fields is not None else None
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+    return kctest.servers.http_request(url(i, "/keycrm/settings"), method, body, headers,
+                                       auth=(USER, PASSWORD), timeout=120)
+
+
+def csrf_token(r):
+    m = re.search(r'name="csrf" value="([0-9a-f]{64})"', r.text)
+    assert m, r.text[:2000]
+    return m.group(1)
 
 
 def webhook(i, items):
@@ -133,18 +154,27 @@ class SharedState(unittest.TestCase):
         busy = [a for a in answers if a.status == 409][0]
         self.assertEqual(busy.json(), {"status": "busy"})
 
-    def test_c_settings_saved_in_the_database_reach_every_server(self):
-        # As the settings page saves them: settings.conf's text in the shared table.
-        sql(f"REPLACE INTO {PREFIX}settings(name, value, saved_at) VALUES "
-            "('settings.conf', 'subtract_reserve = no\\n', UNIX_TIMESTAMP())")
+    def test_c_settings_saved_on_one_servers_page_are_used_by_the_other(self):
+        # The form is shown by one server and posted to the other, as a balancer may do:
+        # the form key is shared.
+        token = csrf_token(page(0))
+        r = page(1, "POST", dict(csrf=token, action="save", keycrm_warehouse_id="1",
+                                 subtract_reserve="no", manage_stock=""))
+        self.assertEqual(r.status, 303, r.text[:2000])
+        saved = sql(f"SELECT value FROM {PREFIX}settings")
+        self.assertEqual(len(saved), 1)
+        self.assertIn("subtract_reserve = no\n", saved[0][0])
         try:
-            r = webhook(1, [{"sku": "RW-SIMPLE-005", "in_stock": 9, "in_reserve": 4}])
+            r = webhook(0, [{"sku": "RW-SIMPLE-005", "in_stock": 9, "in_reserve": 4}])
             self.assertEqual(r.status, 200, r.text)
             wait_for(inbox_empty, timeout=60, what="the shared inbox to drain")
             self.assertEqual(SHOP.qty(SKUS["RW-SIMPLE-005"]), 9)
+            # Both pages show the value and where it comes from.
+            for i in (0, 1):
+                self.assertIn("saved from this page", page(i).text)
         finally:
             sql(f"DELETE FROM {PREFIX}settings")
-        r = webhook(0, [{"sku": "RW-SIMPLE-005", "in_stock": 9, "in_reserve": 4}])
+        r = webhook(1, [{"sku": "RW-SIMPLE-005", "in_stock": 9, "in_reserve": 4}])
         self.assertEqual(r.status, 200, r.text)
         wait_for(inbox_empty, timeout=60, what="the shared inbox to drain")
         self.assertEqual(SHOP.qty(SKUS["RW-SIMPLE-005"]), 5)
