@@ -109,7 +109,7 @@ class ShopInstall(unittest.TestCase):
         needed = {"build-essential", "pkg-config", "libcurl4-openssl-dev", "libjansson-dev",
                   "libfcgi-dev", "libsqlite3-dev", "libssl-dev", "libunistring-dev",
                   "ca-certificates", "spawn-fcgi", "apache2-utils", "wget", "cron",
-                  "logrotate", "gettext"}
+                  "logrotate", "gettext", "libmariadb-dev"}
         self.assertEqual(packages, needed)
         # Every library the build links (the -dev packages of install-deps.sh, less the
         # tests' own) is on the line, so a new one cannot be forgotten there.
