@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "html.h"
 #include "keycrm.h"
 #include "runlock.h"
 #include "sku.h"
@@ -496,27 +497,6 @@ kc_compare_result_json(const struct kc_compare_result *r, struct kc_store *st,
 	return o;
 }
 
-/* One CSV field, quoted when it needs to be (RFC 4180). */
-static void
-csv_field(struct kc_buf *out, const char *s)
-{
-	/* A leading =, +, - or @ would be a formula to a spreadsheet. */
-	int formula = strchr("=+-@", s[0]) != NULL && s[0] != '\0';
-
-	if (!formula && strpbrk(s, "\",\r\n") == NULL) {
-		kc_buf_adds(out, s);
-		return;
-	}
-	kc_buf_adds(out, "\"");
-	if (formula)
-		kc_buf_adds(out, "'");
-	for (; *s != '\0'; s++) {
-		kc_buf_add(out, s, 1);
-		if (*s == '"')
-			kc_buf_add(out, s, 1);
-	}
-	kc_buf_adds(out, "\"");
-}
 
 static void
 csv_number(struct kc_buf *out, int has, double v)
@@ -532,7 +512,7 @@ row_csv(void *ctx, const struct kc_compare_row *row)
 {
 	struct kc_buf *out = ctx;
 
-	csv_field(out, row->sku);
+	kc_csv_field(out, row->sku);
 	kc_buf_addf(out, ",%s", kind_names[row->kind]);
 	csv_number(out, row->has_shop, (double)row->shop);
 	csv_number(out, row->has_keycrm, row->keycrm);

@@ -262,3 +262,26 @@ kc_text_from_markup(const char *in, char *out, size_t outsz)
 	}
 	out[o] = '\0';
 }
+
+void
+kc_csv_field(struct kc_buf *out, const char *s)
+{
+	int formula;
+
+	if (s == NULL)
+		s = "";
+	formula = s[0] != '\0' && strchr("=+-@", s[0]) != NULL;
+	if (!formula && strpbrk(s, "\",\r\n") == NULL) {
+		kc_buf_adds(out, s);
+		return;
+	}
+	kc_buf_adds(out, "\"");
+	if (formula)
+		kc_buf_adds(out, "'");
+	for (; *s != '\0'; s++) {
+		kc_buf_add(out, s, 1);
+		if (*s == '"')
+			kc_buf_add(out, s, 1);
+	}
+	kc_buf_adds(out, "\"");
+}

@@ -26,6 +26,13 @@ int kc_html_text(struct kc_buf *b, const char *s);
 int kc_html_attr(struct kc_buf *b, const char *s);
 
 /*
+ * One CSV field (RFC 4180), quoted when it needs to be; NULL is empty.
+ * A leading = + - or @ is quoted behind a ' so that a spreadsheet shows
+ * it instead of running it as a formula.
+ */
+void kc_csv_field(struct kc_buf *out, const char *s);
+
+/*
  * A URL component (a query value or a path segment): everything but
  * ALPHA / DIGIT / - . _ ~ is %XX-encoded, so the result is safe inside an
  * attribute and cannot end the component early.

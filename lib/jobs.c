@@ -57,10 +57,5 @@ kc_job_retain(const struct kc_job *job)
 		return;
 	}
 	rc = kc_store_retention(st, kc_now(), 0, &res, &err);
-	if (rc < 0)
-		kc_log(KC_LOG_WARN, "%s", err.msg);
-	else if (rc > 0)
-		kc_log(KC_LOG_INFO, "retention: dropped %ld history, %ld problem and %ld ledger rows%s",
-		    res.history, res.problems, res.ledger,
-		    res.vacuumed ? "; the database was compacted" : "");
+	kc_store_retention_log(rc, &res, &err);
 }

@@ -147,7 +147,6 @@ void page_pager_nav(struct kc_buf *b, const struct page *p,
     const struct page_pager *pg, const char *query, const char *param,
     const char *anchor);
 /* One CSV field (RFC 4180; a leading = + - @ is quoted with a '). */
-void page_csv_field(struct kc_buf *out, const char *s);
 
 /* --- page_section_setup.c: the webhook URL and the cron line ----------- */
 

@@ -148,7 +148,7 @@ page_plan_csv(struct page *p, struct kc_buf *out)
 		return -1;
 	kc_buf_adds(out, "sku,shop,keycrm,send\r\n");
 	json_array_foreach(json_object_get(rec, "rows"), i, it) {
-		page_csv_field(out, json_string_value(json_object_get(it, "sku")));
+		kc_csv_field(out, json_string_value(json_object_get(it, "sku")));
 		number_text(json_object_get(it, "shop"), n, sizeof(n));
 		kc_buf_addf(out, ",%s,", n);
 		number_text(json_object_get(it, "keycrm"), n, sizeof(n));

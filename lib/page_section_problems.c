@@ -167,9 +167,9 @@ csv_row(void *ctx, const struct kc_page_problem *it)
 	char detail[1024], seen[64];
 
 	kc_text_from_markup(it->detail, detail, sizeof(detail));
-	page_csv_field(out, it->sku);
+	kc_csv_field(out, it->sku);
 	kc_buf_adds(out, ",");
-	page_csv_field(out, detail);
+	kc_csv_field(out, detail);
 	kc_format_time(it->last_seen, seen, sizeof(seen));
 	kc_buf_addf(out, ",%ld,%s\r\n", it->count, seen);
 	return 0;

@@ -205,26 +205,3 @@ page_pager_nav(struct kc_buf *b, const struct page *p, const struct page_pager *
 	kc_html_raw(b, "</nav>");
 }
 
-void
-page_csv_field(struct kc_buf *out, const char *s)
-{
-	/* A leading =, +, - or @ would be a formula to a spreadsheet. */
-	int formula;
-
-	if (s == NULL)
-		s = "";
-	formula = s[0] != '\0' && strchr("=+-@", s[0]) != NULL;
-	if (!formula && strpbrk(s, "\",\r\n") == NULL) {
-		kc_buf_adds(out, s);
-		return;
-	}
-	kc_buf_adds(out, "\"");
-	if (formula)
-		kc_buf_adds(out, "'");
-	for (; *s != '\0'; s++) {
-		kc_buf_add(out, s, 1);
-		if (*s == '"')
-			kc_buf_add(out, s, 1);
-	}
-	kc_buf_adds(out, "\"");
-}

@@ -154,6 +154,18 @@ kc_store_disk_bytes(const char *state_dir)
 }
 
 void
+kc_store_retention_log(int rc, const struct kc_retention_result *res,
+    const struct kc_error *err)
+{
+	if (rc < 0)
+		kc_log(KC_LOG_WARN, "%s", err->msg);
+	else if (rc > 0)
+		kc_log(KC_LOG_INFO, "retention: dropped %ld history, %ld problem and %ld ledger rows%s",
+		    res->history, res->problems, res->ledger,
+		    res->vacuumed ? "; the database was compacted" : "");
+}
+
+void
 kc_store_retention_after_run(const struct kc_config *cfg)
 {
 	struct kc_store st;
@@ -167,10 +179,5 @@ kc_store_retention_after_run(const struct kc_config *cfg)
 	}
 	rc = kc_store_retention(&st, kc_now(), 0, &res, &err);
 	kc_store_close(&st);
-	if (rc < 0)
-		kc_log(KC_LOG_WARN, "%s", err.msg);
-	else if (rc > 0)
-		kc_log(KC_LOG_INFO, "retention: dropped %ld history, %ld problem and %ld ledger rows%s",
-		    res.history, res.problems, res.ledger,
-		    res.vacuumed ? "; the database was compacted" : "");
+	kc_store_retention_log(rc, &res, &err);
 }

@@ -49,5 +49,8 @@ long long kc_store_disk_bytes(const char *state_dir);
 /* Retention after a run, logged; never fails the caller. */
 struct kc_config;
 void kc_store_retention_after_run(const struct kc_config *cfg);
+/* The log line of a kc_store_retention() that returned rc. */
+void kc_store_retention_log(int rc, const struct kc_retention_result *res,
+    const struct kc_error *err);
 
 #endif

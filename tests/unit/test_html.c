@@ -140,10 +140,32 @@ markup_of_error_pages_becomes_plain_text(void **state)
 	plain(NULL, 8, "");
 }
 
+/* CSV cells: quoted only when needed, quotes doubled, formulas disarmed. */
+static void
+csv_fields(void **state)
+{
+	static const struct { const char *in, *out; } rows[] = {
+		{ "RW-1", "RW-1" }, { NULL, "" }, { "a,b", "\"a,b\"" },
+		{ "say \"hi\"", "\"say \"\"hi\"\"\"" }, { "two\nlines", "\"two\nlines\"" },
+		{ "=SUM(A1)", "\"'=SUM(A1)\"" }, { "-5", "\"'-5\"" }, { "@x", "\"'@x\"" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct kc_buf b;
+
+		kc_buf_init(&b);
+		kc_csv_field(&b, rows[i].in);
+		assert_string_equal(b.data ? b.data : "", rows[i].out);
+		kc_buf_free(&b);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(csv_fields),
 		cmocka_unit_test(text_escapes_markup),
 		cmocka_unit_test(attr_escapes_quotes_too),
 		cmocka_unit_test(url_component_encodes_all_but_unreserved),
