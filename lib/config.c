@@ -138,7 +138,7 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	    "Put before the name of every table the programs create, so they never meet WordPress's." },
 	[KC_KEY_MYSQL_REQUIRE_TLS] = { "mysql_require_tls", T_YESNO, OFF(mysql_require_tls), 0, 0, 0, 0,
 	    NULL, NULL,
-	    "yes: refuse a database server that does not offer TLS. Whenever TLS is used, the server's certificate is verified (against ca_file when set)." },
+	    "yes: talk to the database over TLS only, verifying the server's certificate (against ca_file when set), and refuse a server that offers none. Without it, a server that offers TLS is used over TLS only when ca_file is set. Use it whenever the database is on another machine." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
