@@ -258,6 +258,17 @@ async function main() {
     check(fontPx >= 14, `text is legible on the phone (${fontPx} px)`);
     await phone.page.close();
 
+    // Ukrainian, as a browser that prefers it asks (Accept-Language), on a phone:
+    // the longer sentences must still fit.
+    const uk = await newPage(context, 390, 844, problems);
+    await uk.setExtraHTTPHeaders({ 'Accept-Language': 'uk-UA,uk;q=0.9,en;q=0.5' });
+    await uk.goto(URL_, { waitUntil: 'load' });
+    check(await uk.evaluate(() => document.documentElement.lang) === 'uk', 'the page speaks Ukrainian (lang="uk")');
+    check(await uk.locator('button', { hasText: 'Синхронізувати зараз' }).count() >= 1, 'its buttons are Ukrainian ("Синхронізувати зараз")');
+    await noHorizontalScroll(uk, 390, 'phone in Ukrainian');
+    await uk.screenshot({ path: path.join(ARTIFACTS, 'settings-phone-uk.png'), fullPage: true });
+    await uk.close();
+
     check(problems.length === 0, `no console errors, CSP reports or failed loads${problems.length ? ': ' + problems.join('; ') : ''}`);
   } finally {
     await context.close();
