@@ -24,67 +24,8 @@
 
 #include "db_dialect.h"
 #include "db_engine.h"
-#include "sku.h"
 
-enum { MAX_PARAMS = 999, TEXT_START = 64 };
-
-struct mysql_db {
-	struct kc_db base;
-	MYSQL *h;		/* NULL while not connected */
-	int lost;		/* the connection dropped: reopen before use */
-	unsigned generation;	/* one more at every (re)connection */
-	char *host, *socket, *user, *password, *database, *ca_file;
-	unsigned port, timeout_s;
-	int require_tls;
-	const struct kc_db_dialect *dialect;
-};
-
-struct value {
-	enum kc_db_type type;
-	int64_t i;
-	double d;
-	char *s;
-	unsigned long len;
-};
-
-struct column {
-	enum kc_db_type kind;	/* how the column is read */
-	my_bool is_null, error;
-	unsigned long len;
-	int64_t i;
-	double d;
-	char *text;
-	unsigned long cap;
-	char num[32];		/* a number asked for as text */
-};
-
-struct mysql_stmt {
-	struct kc_db_stmt base;
-	char *sql;		/* with plain ? only */
-	int *order;		/* order[k]: the number the k-th ? takes */
-	int nmarks, nparams;
-	struct value *params;	/* by number - 1 */
-	struct kc_db_derived derived[KC_DB_MAX_DERIVED];
-	int nderived;		/* parameters computed from others */
-	MYSQL_STMT *s;
-	unsigned generation;
-	int executed;
-	unsigned ncols;
-	struct column *cols;
-	MYSQL_BIND *rbind;
-};
-
-static struct mysql_db *
-mdb(struct kc_db *db)
-{
-	return (struct mysql_db *)db;
-}
-
-static struct mysql_stmt *
-mst(struct kc_db_stmt *st)
-{
-	return (struct mysql_stmt *)st;
-}
+#include "db_mysql.h"
 
 /* Errors after which the same transaction may well succeed if run again. */
 static int
@@ -125,8 +66,8 @@ fail_db(struct mysql_db *db, struct kc_error *err, const char *what)
 	return fail_code(db, mysql_errno(db->h), mysql_error(db->h), err, what);
 }
 
-static int
-fail_stmt(struct mysql_stmt *st, struct kc_error *err, const char *what)
+int
+kc_mysql_fail_stmt(struct mysql_stmt *st, struct kc_error *err, const char *what)
 {
 	return fail_code(mdb(st->base.db), mysql_stmt_errno(st->s),
 	    mysql_stmt_error(st->s), err, what);
@@ -372,8 +313,8 @@ drop_server_stmt(struct mysql_stmt *st)
 }
 
 /* The server-side statement, (re)prepared on this connection. */
-static int
-server_stmt(struct mysql_stmt *st, struct kc_error *err)
+int
+kc_mysql_server_stmt(struct mysql_stmt *st, struct kc_error *err)
 {
 	struct mysql_db *db = mdb(st->base.db);
 
@@ -389,7 +330,7 @@ server_stmt(struct mysql_stmt *st, struct kc_error *err)
 		return -1;
 	}
 	if (mysql_stmt_prepare(st->s, st->sql, strlen(st->sql))) {
-		int rc = fail_stmt(st, err, "prepare");
+		int rc = kc_mysql_fail_stmt(st, err, "prepare");
 
 		drop_server_stmt(st);
 		return rc;
@@ -449,7 +390,7 @@ mysql_db_prepare(struct kc_db *base, const char *sql, struct kc_db_stmt **out,
 		}
 	}
 	/* Prepared now, so a statement the server refuses fails here. */
-	if (server_stmt(st, err) < 0) {
+	if (kc_mysql_server_stmt(st, err) < 0) {
 		kc_db_finalize(&st->base);
 		return -1;
 	}
@@ -457,8 +398,8 @@ mysql_db_prepare(struct kc_db *base, const char *sql, struct kc_db_stmt **out,
 	return 0;
 }
 
-static void
-free_columns(struct mysql_stmt *st)
+void
+kc_mysql_free_columns(struct mysql_stmt *st)
 {
 	for (unsigned i = 0; i < st->ncols; i++)
 		free(st->cols[i].text);
@@ -480,8 +421,8 @@ mysql_db_reset(struct kc_db_stmt *base)
 	st->executed = 0;
 }
 
-static void
-clear_value(struct value *v)
+void
+kc_mysql_clear_value(struct value *v)
 {
 	free(v->s);
 	memset(v, 0, sizeof(*v));
@@ -493,7 +434,7 @@ mysql_db_clear_bindings(struct kc_db_stmt *base)
 	struct mysql_stmt *st = mst(base);
 
 	for (int i = 0; i < st->nparams; i++)
-		clear_value(&st->params[i]);
+		kc_mysql_clear_value(&st->params[i]);
 }
 
 static void
@@ -506,361 +447,10 @@ mysql_db_finalize(struct kc_db_stmt *base)
 	if (st->params)
 		mysql_db_clear_bindings(base);
 	free(st->params);
-	free_columns(st);
+	kc_mysql_free_columns(st);
 	free(st->sql);
 	free(st->order);
 	free(st);
-}
-
-static struct value *
-param(struct kc_db_stmt *base, int idx)
-{
-	struct mysql_stmt *st = mst(base);
-
-	if (idx < 1 || idx > st->nparams)
-		return NULL;
-	clear_value(&st->params[idx - 1]);
-	return &st->params[idx - 1];
-}
-
-static int
-mysql_db_bind_int64(struct kc_db_stmt *st, int idx, int64_t v)
-{
-	struct value *p = param(st, idx);
-
-	if (!p)
-		return -1;
-	p->type = KC_DB_INTEGER;
-	p->i = v;
-	return 0;
-}
-
-static int
-mysql_db_bind_double(struct kc_db_stmt *st, int idx, double v)
-{
-	struct value *p = param(st, idx);
-
-	if (!p)
-		return -1;
-	p->type = KC_DB_FLOAT;
-	p->d = v;
-	return 0;
-}
-
-static int
-mysql_db_bind_text(struct kc_db_stmt *st, int idx, const char *s)
-{
-	struct value *p = param(st, idx);
-
-	if (!p || !(p->s = strdup(s)))
-		return -1;
-	p->type = KC_DB_TEXT;
-	p->len = strlen(s);
-	return 0;
-}
-
-static int
-mysql_db_bind_null(struct kc_db_stmt *st, int idx)
-{
-	return param(st, idx) ? 0 : -1;
-}
-
-static int
-mysql_db_parameter_count(struct kc_db_stmt *st)
-{
-	return mst(st)->nparams - mst(st)->nderived;
-}
-
-static void
-bind_value(MYSQL_BIND *b, struct value *v)
-{
-	static my_bool is_null = 1;
-
-	memset(b, 0, sizeof(*b));
-	switch (v->type) {
-	case KC_DB_INTEGER:
-		b->buffer_type = MYSQL_TYPE_LONGLONG;
-		b->buffer = &v->i;
-		break;
-	case KC_DB_FLOAT:
-		b->buffer_type = MYSQL_TYPE_DOUBLE;
-		b->buffer = &v->d;
-		break;
-	case KC_DB_TEXT:
-		b->buffer_type = MYSQL_TYPE_STRING;
-		b->buffer = v->s;
-		b->buffer_length = v->len;
-		b->length = &v->len;
-		break;
-	case KC_DB_NULL:
-		b->buffer_type = MYSQL_TYPE_NULL;
-		b->is_null = &is_null;
-		break;
-	}
-}
-
-/* kc_sku_key(?N): the key computed here, as SQLite's function would. */
-static int
-fill_derived(struct mysql_stmt *st, struct kc_error *err)
-{
-	for (int k = 0; k < st->nderived; k++) {
-		struct value *from = &st->params[st->derived[k].from - 1];
-		struct value *to = &st->params[st->derived[k].param - 1];
-
-		clear_value(to);
-		if (from->type != KC_DB_TEXT)
-			continue;	/* NULL, as kc_sku_key(NULL) is */
-		to->s = kc_sku_key(from->s);
-		if (!to->s) {
-			kc_error_set(err, "out of memory");
-			return -1;
-		}
-		to->type = KC_DB_TEXT;
-		to->len = strlen(to->s);
-	}
-	return 0;
-}
-
-static int
-execute(struct mysql_stmt *st, struct kc_error *err)
-{
-	MYSQL_BIND *b = NULL;
-	int rc = 0;
-
-	if (fill_derived(st, err) < 0)
-		return -1;
-
-	if (st->nmarks) {
-		b = calloc((size_t)st->nmarks, sizeof(*b));
-		if (!b) {
-			kc_error_set(err, "out of memory");
-			return -1;
-		}
-		for (int k = 0; k < st->nmarks; k++)
-			bind_value(&b[k], &st->params[st->order[k] - 1]);
-		if (mysql_stmt_bind_param(st->s, b))
-			rc = fail_stmt(st, err, "bind");
-	}
-	if (rc == 0 && mysql_stmt_execute(st->s))
-		rc = fail_stmt(st, err, "execute");
-	free(b);
-	return rc;
-}
-
-static enum kc_db_type
-column_kind(enum enum_field_types t)
-{
-	switch (t) {
-	case MYSQL_TYPE_TINY:
-	case MYSQL_TYPE_SHORT:
-	case MYSQL_TYPE_LONG:
-	case MYSQL_TYPE_INT24:
-	case MYSQL_TYPE_LONGLONG:
-	case MYSQL_TYPE_YEAR:
-		return KC_DB_INTEGER;
-	case MYSQL_TYPE_FLOAT:
-	case MYSQL_TYPE_DOUBLE:
-	case MYSQL_TYPE_DECIMAL:
-	case MYSQL_TYPE_NEWDECIMAL:
-		return KC_DB_FLOAT;
-	default:
-		return KC_DB_TEXT;
-	}
-}
-
-static void
-bind_column(MYSQL_BIND *b, struct column *c)
-{
-	memset(b, 0, sizeof(*b));
-	b->is_null = &c->is_null;
-	b->error = &c->error;
-	b->length = &c->len;
-	switch (c->kind) {
-	case KC_DB_INTEGER:
-		b->buffer_type = MYSQL_TYPE_LONGLONG;
-		b->buffer = &c->i;
-		break;
-	case KC_DB_FLOAT:
-		b->buffer_type = MYSQL_TYPE_DOUBLE;
-		b->buffer = &c->d;
-		break;
-	default:
-		b->buffer_type = MYSQL_TYPE_STRING;
-		b->buffer = c->text;
-		/* One byte kept for the terminating NUL. */
-		b->buffer_length = c->cap - 1;
-		break;
-	}
-}
-
-/* Buffers the rows and binds one buffer per column. */
-static int
-prepare_rows(struct mysql_stmt *st, struct kc_error *err)
-{
-	MYSQL_RES *meta;
-	MYSQL_FIELD *f;
-
-	free_columns(st);
-	if (mysql_stmt_store_result(st->s))
-		return fail_stmt(st, err, "read rows");
-	meta = mysql_stmt_result_metadata(st->s);
-	if (!meta)
-		return fail_stmt(st, err, "read rows");
-	st->ncols = mysql_num_fields(meta);
-	f = mysql_fetch_fields(meta);
-	st->cols = calloc(st->ncols, sizeof(*st->cols));
-	st->rbind = calloc(st->ncols, sizeof(*st->rbind));
-	for (unsigned i = 0; st->cols && st->rbind && i < st->ncols; i++) {
-		struct column *c = &st->cols[i];
-
-		c->kind = column_kind(f[i].type);
-		if (c->kind == KC_DB_TEXT) {
-			c->cap = TEXT_START;
-			if (!(c->text = malloc(c->cap)))
-				break;
-		}
-		bind_column(&st->rbind[i], c);
-	}
-	mysql_free_result(meta);
-	for (unsigned i = 0; i < st->ncols; i++) {
-		if (!st->cols || !st->rbind ||
-		    (st->cols[i].kind == KC_DB_TEXT && !st->cols[i].text)) {
-			kc_error_set(err, "out of memory");
-			return -1;
-		}
-	}
-	if (mysql_stmt_bind_result(st->s, st->rbind))
-		return fail_stmt(st, err, "read rows");
-	return 0;
-}
-
-/* A text value longer than its buffer: grow it and read the column again. */
-static int
-fetch_long_text(struct mysql_stmt *st, unsigned i, struct kc_error *err)
-{
-	struct column *c = &st->cols[i];
-	char *grown = realloc(c->text, c->len + 1);
-
-	if (!grown) {
-		kc_error_set(err, "out of memory");
-		return -1;
-	}
-	c->text = grown;
-	c->cap = c->len + 1;
-	bind_column(&st->rbind[i], c);
-	if (mysql_stmt_fetch_column(st->s, &st->rbind[i], i, 0))
-		return fail_stmt(st, err, "read a long value");
-	/* Later rows fetch into the grown buffer. */
-	return mysql_stmt_bind_result(st->s, st->rbind) ?
-	    fail_stmt(st, err, "read rows") : 0;
-}
-
-static int
-fetch_row(struct mysql_stmt *st, struct kc_error *err)
-{
-	int rc = mysql_stmt_fetch(st->s);
-
-	if (rc == MYSQL_NO_DATA)
-		return KC_DB_DONE;
-	if (rc == 1)
-		return fail_stmt(st, err, "read rows");
-	for (unsigned i = 0; i < st->ncols; i++) {
-		struct column *c = &st->cols[i];
-
-		if (c->kind != KC_DB_TEXT || c->is_null)
-			continue;
-		if (c->len >= c->cap && fetch_long_text(st, i, err) < 0)
-			return -1;
-		c->text[c->len] = '\0';
-	}
-	return KC_DB_ROW;
-}
-
-static int
-mysql_db_step(struct kc_db_stmt *base, struct kc_error *err)
-{
-	struct mysql_stmt *st = mst(base);
-	struct kc_db *db = base->db;
-
-	db->retryable = 0;
-	if (!st->executed) {
-		if (server_stmt(st, err) < 0 || execute(st, err) < 0)
-			return -1;
-		st->executed = 1;
-		if (mysql_stmt_field_count(st->s) == 0) {
-			db->changes = (int64_t)mysql_stmt_affected_rows(st->s);
-			db->last_insert_id = (int64_t)mysql_stmt_insert_id(st->s);
-			free_columns(st);
-			return KC_DB_DONE;
-		}
-		if (prepare_rows(st, err) < 0)
-			return -1;
-	}
-	if (!st->ncols)
-		return KC_DB_DONE;
-	return fetch_row(st, err);
-}
-
-static struct column *
-column(struct kc_db_stmt *base, int col)
-{
-	struct mysql_stmt *st = mst(base);
-
-	if (col < 0 || (unsigned)col >= st->ncols)
-		return NULL;
-	return &st->cols[col];
-}
-
-static enum kc_db_type
-mysql_db_column_type(struct kc_db_stmt *st, int col)
-{
-	struct column *c = column(st, col);
-
-	return !c || c->is_null ? KC_DB_NULL : c->kind;
-}
-
-static int64_t
-mysql_db_column_int64(struct kc_db_stmt *st, int col)
-{
-	struct column *c = column(st, col);
-
-	if (!c || c->is_null)
-		return 0;
-	if (c->kind == KC_DB_INTEGER)
-		return c->i;
-	if (c->kind == KC_DB_FLOAT)
-		return (int64_t)c->d;
-	return strtoll(c->text, NULL, 10);
-}
-
-static double
-mysql_db_column_double(struct kc_db_stmt *st, int col)
-{
-	struct column *c = column(st, col);
-
-	if (!c || c->is_null)
-		return 0;
-	if (c->kind == KC_DB_INTEGER)
-		return (double)c->i;
-	if (c->kind == KC_DB_FLOAT)
-		return c->d;
-	return strtod(c->text, NULL);
-}
-
-static const char *
-mysql_db_column_text(struct kc_db_stmt *st, int col)
-{
-	struct column *c = column(st, col);
-
-	if (!c || c->is_null)
-		return NULL;
-	if (c->kind == KC_DB_INTEGER)
-		snprintf(c->num, sizeof(c->num), "%lld", (long long)c->i);
-	else if (c->kind == KC_DB_FLOAT)
-		snprintf(c->num, sizeof(c->num), "%.17g", c->d);
-	else
-		return c->text;
-	return c->num;
 }
 
 static const struct kc_db_ops mysql_ops = {
@@ -871,16 +461,16 @@ static const struct kc_db_ops mysql_ops = {
 	.finalize = mysql_db_finalize,
 	.reset = mysql_db_reset,
 	.clear_bindings = mysql_db_clear_bindings,
-	.bind_int64 = mysql_db_bind_int64,
-	.bind_double = mysql_db_bind_double,
-	.bind_text = mysql_db_bind_text,
-	.bind_null = mysql_db_bind_null,
-	.parameter_count = mysql_db_parameter_count,
-	.step = mysql_db_step,
-	.column_type = mysql_db_column_type,
-	.column_int64 = mysql_db_column_int64,
-	.column_double = mysql_db_column_double,
-	.column_text = mysql_db_column_text,
+	.bind_int64 = kc_mysql_bind_int64,
+	.bind_double = kc_mysql_bind_double,
+	.bind_text = kc_mysql_bind_text,
+	.bind_null = kc_mysql_bind_null,
+	.parameter_count = kc_mysql_parameter_count,
+	.step = kc_mysql_step,
+	.column_type = kc_mysql_column_type,
+	.column_int64 = kc_mysql_column_int64,
+	.column_double = kc_mysql_column_double,
+	.column_text = kc_mysql_column_text,
 	.begin_sql = "START TRANSACTION",
 };
 
