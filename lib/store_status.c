@@ -239,19 +239,20 @@ kc_status_free(struct kc_status *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static const char *const filter_where[] = {
-	[KC_HISTORY_ALL] = "1",
-	[KC_HISTORY_SYNC] = "kind IN ('sync', 'pull')",
-	[KC_HISTORY_WEBHOOK] = "kind IN ('webhook', 'apply')",
-	[KC_HISTORY_ERRORS] = "error IS NOT NULL",
-};
+/*
+ * The history's filters (enum kc_history_filter: all, sync runs, webhooks,
+ * errors), the filter bound as ?1 in the count and ?3 in the page.
+ */
+#define FILTER_WHERE_1 " WHERE (?1 = 0 OR (?1 = 1 AND kind IN ('sync', 'pull'))" \
+	" OR (?1 = 2 AND kind IN ('webhook', 'apply')) OR (?1 = 3 AND error IS NOT NULL))"
+#define FILTER_WHERE_3 " WHERE (?3 = 0 OR (?3 = 1 AND kind IN ('sync', 'pull'))" \
+	" OR (?3 = 2 AND kind IN ('webhook', 'apply')) OR (?3 = 3 AND error IS NOT NULL))"
 
 int
 kc_status_history(struct kc_store *st, enum kc_history_filter filter,
     long offset, long limit, struct kc_status_run **runs, size_t *n,
     long *total, struct kc_error *err)
 {
-	char sql[256];
 	struct kc_db_stmt *s;
 	int rc;
 
@@ -262,10 +263,10 @@ kc_status_history(struct kc_store *st, enum kc_history_filter filter,
 		kc_error_set(err, "bad history query");
 		return -1;
 	}
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM history WHERE %s",
-	    filter_where[filter]);
-	if (kc_db_prepare(st->db, sql, &s) != 0)
+	if (kc_db_prepare(st->db, "SELECT count(*) FROM history"
+	    FILTER_WHERE_1, &s) != 0)
 		return fail(st, err);
+	kc_db_bind_int64(s, 1, (int64_t)filter);
 	if (kc_db_step(s) == KC_DB_ROW)
 		*total = (long)kc_db_column_int64(s, 0);
 	kc_db_finalize(s);
@@ -274,15 +275,15 @@ kc_status_history(struct kc_store *st, enum kc_history_filter filter,
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
-	snprintf(sql, sizeof(sql), "SELECT " HISTORY_COLUMNS " FROM history WHERE %s"
-	    " ORDER BY id DESC LIMIT ?1 OFFSET ?2", filter_where[filter]);
-	if (kc_db_prepare(st->db, sql, &s) != 0) {
+	if (kc_db_prepare(st->db, "SELECT " HISTORY_COLUMNS " FROM history"
+	    FILTER_WHERE_3 " ORDER BY id DESC LIMIT ?1 OFFSET ?2", &s) != 0) {
 		free(*runs);
 		*runs = NULL;
 		return fail(st, err);
 	}
 	kc_db_bind_int64(s, 1, limit);
 	kc_db_bind_int64(s, 2, offset < 0 ? 0 : offset);
+	kc_db_bind_int64(s, 3, (int64_t)filter);
 	while ((rc = kc_db_step(s)) == KC_DB_ROW && *n < (size_t)limit)
 		if (read_run(s, &(*runs)[*n]) == 0)
 			(*n)++;
