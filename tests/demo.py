@@ -276,7 +276,7 @@ class Demo:
             f"{', '.join(self.programs())}")
 
         self.keycrm = Fake("fake-keycrm", FAKE_KEYCRM,
-                           ["--api-key", self.creds["keycrm_api_key"],
+                           [f"--api-key={self.creds['keycrm_api_key']}",
                             "--webhook-url", self.webhook_url()],
                            self.dir).start()
         say(f"fake KeyCRM: {self.keycrm.url} (PID {self.keycrm.proc.pid})")

@@ -421,7 +421,9 @@ class FakeCRM(Fake):
     """The simulated KeyCRM (base URL .url + "/v1")."""
 
     def __init__(self, webhook_url=None):
-        args = ["--api-key", KEYCRM_KEY]
+        # One argument: a random key may begin with "-", which argparse would take
+        # for an option.
+        args = [f"--api-key={KEYCRM_KEY}"]
         if webhook_url:
             args += ["--webhook-url", webhook_url]
         super().__init__("fake_keycrm.py", *args)
