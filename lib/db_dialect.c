@@ -97,7 +97,8 @@ token_len(const char *s, enum tok_kind *kind)
 			i++;
 		*kind = T_WORD;
 	} else {
-		i = (strchr("|<>!", *s) && strchr("|=>", s[1])) ? 2 : 1;
+		/* (strchr finds the terminating NUL too: test s[1] first.) */
+		i = (s[1] != '\0' && strchr("|<>!", *s) && strchr("|=>", s[1])) ? 2 : 1;
 		*kind = T_PUNCT;
 	}
 	return i;
@@ -323,6 +324,9 @@ sku_key_param(struct xlate *x, int *i)
 		return refuse(x, "kc_sku_key() of anything but a parameter");
 	if (x->nderived == KC_DB_MAX_DERIVED)
 		return refuse(x, "so many kc_sku_key() parameters");
+	/* As in SQLite, parameters count from ?1. */
+	if (atoi(x->t[arg].s + 1) < 1 || atoi(x->t[arg].s + 1) > 999)
+		return refuse(x, "a parameter outside ?1 to ?999");
 	x->derived[x->nderived].from = atoi(x->t[arg].s + 1);
 	x->derived[x->nderived].param = ++x->max_param;
 	if (kc_buf_addf(&x->out, "?%d", x->max_param) < 0)

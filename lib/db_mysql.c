@@ -273,14 +273,14 @@ rewrite_params(struct mysql_stmt *st, const char *sql, struct kc_error *err)
 				out[o++] = sql[i++];
 		} else if (c == '?') {
 			long num = 0;
+			size_t digits = ++i;
 
-			i++;
 			while (i < n && sql[i] >= '0' && sql[i] <= '9' &&
 			    num <= MAX_PARAMS)
 				num = num * 10 + (sql[i++] - '0');
-			if (num == 0)
+			if (i == digits)
 				num = highest + 1;
-			if (num > MAX_PARAMS) {
+			if (num < 1 || num > MAX_PARAMS) {
 				free(out);
 				free(order);
 				kc_error_set(err, "prepare: parameter ?%ld "

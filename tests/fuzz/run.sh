@@ -27,7 +27,7 @@ SECONDS_EACH=${FUZZ_SECONDS:-5}
 BUILD=${FUZZ_BUILD:-build/fuzz}
 JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 MODE=fuzz
-ALL_TARGETS="webhook config form request woo keycrm http"
+ALL_TARGETS="webhook config form request woo keycrm http dialect"
 
 while getopts "t:rbh" opt; do
 	case $opt in
@@ -49,9 +49,9 @@ if [ -z "$CC" ]; then
 fi
 [ -n "$CC" ] || { echo "run.sh: clang not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
 
-PKGS="libcurl jansson sqlite3 libcrypto"
+PKGS="libcurl jansson sqlite3 libcrypto libmariadb"
 PKG_CFLAGS=$(pkg-config --cflags $PKGS 2>/dev/null)
-PKG_LIBS="$(pkg-config --libs $PKGS 2>/dev/null) -lfcgi -lunistring -lm"
+PKG_LIBS="$(pkg-config --libs $PKGS 2>/dev/null) -lfcgi -lunistring -lm -pthread"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-bitwise-instead-of-logical -Ilib $PKG_CFLAGS"
 

@@ -97,6 +97,9 @@ static const struct row rows[] = {
 	{ "PRAGMA user_version", NULL },
 	{ "SELECT * FROM inbox LIMIT -1", NULL },
 	{ "SELECT kc_sku_key(sku) FROM inbox", NULL },
+	{ "SELECT kc_sku_key(?0)", NULL },
+	/* A two-character operator cut short by the end of the text. */
+	{ "SELECT a FROM inbox WHERE b <", "SELECT a FROM wp_kc_inbox WHERE b <" },
 	{ "SELECT 'unterminated", NULL },
 	{ "SELECT (1", NULL },
 	{ "SELECT 1)", NULL },
