@@ -3,7 +3,7 @@
  *
  * The store writes each statement once.  Most of SQLite's dialect is
  * MariaDB's too once the session speaks ANSI_QUOTES and PIPES_AS_CONCAT
- * (db_mysql.c); the rest is a short list of spellings translated here,
+ * (store_db_mysql.c); the rest is a short list of spellings translated here,
  * token by token, so that a reader of the store sees the statement that
  * runs on both engines:
  *

@@ -1,6 +1,6 @@
 /*
  * db_engine.h - what an engine behind db.h provides; nothing outside
- * db*.c includes it.
+ * store_db*.c includes it.
  */
 #ifndef KC_DB_ENGINE_H
 #define KC_DB_ENGINE_H

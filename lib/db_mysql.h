@@ -1,7 +1,7 @@
 /*
  * db_mysql.h - what the two halves of db.h's MariaDB engine share: the
- * connection (db_mysql.c) and a statement's values and rows
- * (db_mysql_rows.c).  Nothing else includes it.
+ * connection (store_db_mysql.c) and a statement's values and rows
+ * (store_db_mysql_rows.c).  Nothing else includes it.
  */
 #ifndef KC_DB_MYSQL_H
 #define KC_DB_MYSQL_H
@@ -71,13 +71,13 @@ mst(struct kc_db_stmt *st)
 	return (struct mysql_stmt *)st;
 }
 
-/* db_mysql.c */
+/* store_db_mysql.c */
 int kc_mysql_fail_stmt(struct mysql_stmt *st, struct kc_error *err, const char *what);
 int kc_mysql_server_stmt(struct mysql_stmt *st, struct kc_error *err);
 void kc_mysql_clear_value(struct value *v);
 void kc_mysql_free_columns(struct mysql_stmt *st);
 
-/* db_mysql_rows.c */
+/* store_db_mysql_rows.c */
 int kc_mysql_bind_int64(struct kc_db_stmt *st, int idx, int64_t v);
 int kc_mysql_bind_double(struct kc_db_stmt *st, int idx, double v);
 int kc_mysql_bind_text(struct kc_db_stmt *st, int idx, const char *s);

@@ -1,5 +1,5 @@
 /*
- * db_mysql.c - db.h on MariaDB/MySQL through MariaDB Connector/C.
+ * store_db_mysql.c - db.h on MariaDB/MySQL through MariaDB Connector/C.
  *
  * Statements are server-side prepared statements.  SQLite's numbered
  * parameters (?1, ?2, a number used twice) are rewritten to the plain ? the

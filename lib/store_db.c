@@ -1,5 +1,5 @@
 /*
- * db.c - the engine-neutral half of db.h: dispatch, and transactions.
+ * store_db.c - the engine-neutral half of db.h: dispatch, and transactions.
  */
 #include "db.h"
 

@@ -1,7 +1,7 @@
 /*
- * db_mysql_rows.c - a MariaDB statement's side of db.h: the values bound
+ * store_db_mysql_rows.c - a MariaDB statement's side of db.h: the values bound
  * to it, running it, and its rows read column by column as SQLite reads
- * them (see db_mysql.c).
+ * them (see store_db_mysql.c).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * db_sqlite.c - db.h on SQLite: little more than its own API renamed.
+ * store_db_sqlite.c - db.h on SQLite: little more than its own API renamed.
  */
 #include <stdlib.h>
 #include <string.h>
