@@ -172,6 +172,11 @@ kc_context_store(struct kc_context *ctx, struct kc_store **st,
 		kc_error_set(err, "no configuration is loaded");
 		return -1;
 	}
+	if (ctx->store_open && kc_store_replaced(&ctx->st)) {
+		kc_log(KC_LOG_WARN, "%s was removed or replaced; opening it again",
+		    ctx->st.path);
+		kc_context_close_store(ctx);
+	}
 	if (!ctx->store_open) {
 		if (strlen(ctx->cfg.state_dir) >= sizeof(ctx->store_dir)) {
 			kc_error_set(err, "state_dir is too long");

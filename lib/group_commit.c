@@ -44,7 +44,7 @@ kc_group_free(struct kc_group *g)
 static int
 group_store(struct kc_group *g, const char *dir, struct kc_error *err)
 {
-	if (g->open && strcmp(g->dir, dir) == 0)
+	if (g->open && strcmp(g->dir, dir) == 0 && !kc_store_replaced(&g->st))
 		return 0;
 	if (g->open)
 		kc_store_close(&g->st);

@@ -335,6 +335,10 @@ kc_store_open(struct kc_store *st, const char *state_dir, struct kc_error *err)
 		kc_store_close(st);
 		return -1;
 	}
+	if (stat(st->path, &sb) == 0) {
+		st->dev = sb.st_dev;
+		st->ino = sb.st_ino;
+	}
 	if (kc_sql_exec(st, "PRAGMA journal_mode = WAL", err) != 0 ||
 	    kc_sql_exec(st, "PRAGMA synchronous = FULL", err) != 0 ||
 	    kc_sql_exec(st, "PRAGMA foreign_keys = ON", err) != 0 ||
@@ -343,6 +347,18 @@ kc_store_open(struct kc_store *st, const char *state_dir, struct kc_error *err)
 		return -1;
 	}
 	return 0;
+}
+
+int
+kc_store_replaced(const struct kc_store *st)
+{
+	struct stat sb;
+
+	if (st->db == NULL || kc_db_engine(st->db) != KC_DB_SQLITE)
+		return 0;
+	if (stat(st->path, &sb) != 0)
+		return errno == ENOENT;
+	return sb.st_dev != st->dev || sb.st_ino != st->ino;
 }
 
 void

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "db_dialect.h"
 #include "util.h"
@@ -35,6 +36,9 @@ struct kc_db_stmt;
 struct kc_store {
 	struct kc_db *db;
 	char *path;		/* the file, or user@host/database */
+	/* SQLite: the file this connection has open (kc_store_replaced). */
+	dev_t dev;
+	ino_t ino;
 	/* MariaDB: the table prefix and names its statements are given. */
 	struct kc_db_dialect dialect;
 	/* Prepared statements kept for the connection's life (store.c). */
@@ -83,6 +87,13 @@ struct kc_history {
 int kc_store_open(struct kc_store *st, const char *state_dir,
     struct kc_error *err);
 void kc_store_close(struct kc_store *st);
+/*
+ * 1 when state.db is no longer the file this connection opened (removed,
+ * or replaced by a restored copy): a kept connection would go on writing
+ * to a file nobody reads again, so its keeper reopens it.  0 otherwise,
+ * and always 0 on MariaDB.
+ */
+int kc_store_replaced(const struct kc_store *st);
 struct kc_config;
 /* The store the configuration names: state_dir's file, or mysql_host's. */
 int kc_store_open_config(struct kc_store *st, const struct kc_config *cfg,
