@@ -362,6 +362,32 @@ kc_i18n_for_request(const char *language_key_value, const char *accept_language)
 	return kc_i18n_select(language_key_value, accept_language);
 }
 
+/* POSIX's order: LC_ALL, then LC_MESSAGES, then LANG; "uk" or "uk_UA..." is Ukrainian. */
+static int
+shell_wants_ukrainian(void)
+{
+	static const char *const names[] = { "LC_ALL", "LC_MESSAGES", "LANG" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *v = getenv(names[i]);
+
+		if (v != NULL && v[0] != '\0')
+			return strncmp(v, "uk", 2) == 0 && (v[2] == '\0' || v[2] == '_' ||
+			    v[2] == '.' || v[2] == '@');
+	}
+	return 0;
+}
+
+enum kc_lang
+kc_i18n_for_shell(const char *language_key_value)
+{
+	enum kc_lang lang;
+
+	if (kc_i18n_forced(language_key_value, &lang))
+		return kc_i18n_select(language_key_value, NULL);
+	return kc_i18n_select(shell_wants_ukrainian() ? "uk" : "en", NULL);
+}
+
 const char *
 kc_i18n_code(void)
 {

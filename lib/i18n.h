@@ -49,6 +49,13 @@ enum kc_lang kc_i18n_for_request(const char *language_key_value,
     const char *accept_language);
 
 /*
+ * From a shell: the `language` key's value when it names one, else the
+ * locale of the environment (LC_ALL, LC_MESSAGES, LANG): Ukrainian for
+ * "uk" and "uk_UA...", English for anything else, "C" included.
+ */
+enum kc_lang kc_i18n_for_shell(const char *language_key_value);
+
+/*
  * Finds the catalogues and sets LC_MESSAGES to C.UTF-8 (and drops LANGUAGE
  * from the environment), once per process; kc_i18n_select calls it, but a
  * program that starts threads should call it before it does (setlocale and

@@ -23,7 +23,7 @@ serve_endpoint(const struct kc_endpoint *ep, struct kc_request *req,
 	if (ep->secret != NULL) {
 		want = ep->secret(cfg);
 		if (want == NULL) {
-			kc_respond_error(req, 503, ep->not_set_up);
+			kc_respond_error(req, 503, _(ep->not_set_up));
 			return;
 		}
 		given = ep->secret_param ? kc_request_param(req, ep->secret_param) : NULL;

@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "i18n.h"
+
 static const char *
 cgi_getenv(void *self, const char *name)
 {
@@ -156,20 +158,20 @@ kc_request_read_body(struct kc_request *req, size_t max, int required,
 
 	rc = kc_parse_content_length(cl, max, &want);
 	if (rc == 1 && required) {
-		kc_error_set(err, "the request has no Content-Length");
+		kc_error_set(err, _("the request has no Content-Length"));
 		return 411;
 	}
 	if (rc == -1) {
-		kc_error_set(err, "malformed Content-Length");
+		kc_error_set(err, _("malformed Content-Length"));
 		return 400;
 	}
 	if (rc == -2) {
-		kc_error_set(err, "the body is larger than %zu bytes", max);
+		kc_error_set(err, _("the body is larger than %zu bytes"), max);
 		return 413;
 	}
 	req->body = malloc(want + 1);
 	if (req->body == NULL) {
-		kc_error_set(err, "out of memory for a %zu-byte body", want);
+		kc_error_set(err, _("out of memory for a %zu-byte body"), want);
 		return 500;
 	}
 	while (got < want) {
@@ -178,7 +180,7 @@ kc_request_read_body(struct kc_request *req, size_t max, int required,
 		if (n == KC_READ_TIMEOUT) {
 			req->body[got] = '\0';
 			req->body_len = got;
-			kc_error_set(err, "the body did not arrive in time (%zu of %zu bytes)",
+			kc_error_set(err, _("the body did not arrive in time (%zu of %zu bytes)"),
 			    got, want);
 			return 408;
 		}
@@ -189,7 +191,7 @@ kc_request_read_body(struct kc_request *req, size_t max, int required,
 	req->body[got] = '\0';
 	req->body_len = got;
 	if (got != want) {
-		kc_error_set(err, "the body ended after %zu of %zu bytes", got, want);
+		kc_error_set(err, _("the body ended after %zu of %zu bytes"), got, want);
 		return 400;
 	}
 	return 0;
@@ -352,11 +354,25 @@ int
 kc_respond_method_not_allowed(struct kc_request *req, const char *allow)
 {
 	struct kc_response resp;
+	json_t *obj;
+	char *text = NULL;
 	int rc;
 
 	kc_response_init(&resp, 405, "application/json");
 	kc_response_header(&resp, "Allow", allow);
-	kc_buf_addf(&resp.body, "{\"error\":\"use %s\"}\n", allow);
+	obj = json_pack("{s:s}", "error", "");
+	if (obj != NULL) {
+		char msg[96];
+
+		/* TRANSLATORS: %s is a list of HTTP methods, such as "GET, POST". */
+		snprintf(msg, sizeof(msg), _("use %s"), allow);
+		json_object_set_new(obj, "error", json_string(msg));
+		text = json_dumps(obj, JSON_COMPACT);
+	}
+	kc_buf_adds(&resp.body, text ? text : "{}");
+	kc_buf_adds(&resp.body, "\n");
+	free(text);
+	json_decref(obj);
 	rc = kc_response_send(req, &resp);
 	kc_response_free(&resp);
 	return rc;

@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 
 #include "context.h"
+#include "i18n.h"
 #include "webhook.h"
 
 /* The ping's body is "webhook_id=N": anything longer is not one. */
@@ -70,23 +71,23 @@ reduce_object(json_t *o, struct kc_shop_change *out)
 	json_t *mod = json_object_get(o, "date_modified_gmt");
 
 	if (!json_is_integer(id) || json_integer_value(id) <= 0)
-		return "id is not a positive whole number";
+		return _("id is not a positive whole number");
 	out->p.id = json_integer_value(id);
 	if (parent != NULL && !json_is_null(parent)) {
 		if (!json_is_integer(parent) || json_integer_value(parent) < 0)
-			return "parent_id is not a whole number";
+			return _("parent_id is not a whole number");
 		out->p.parent_id = json_integer_value(parent);
 	}
 	if (!json_is_string(type) || json_string_length(type) == 0 ||
 	    json_string_length(type) >= sizeof(out->p.type))
-		return "type is missing or not a product type";
+		return _("type is missing or not a product type");
 	kc_strlcpy(out->p.type, json_string_value(type), sizeof(out->p.type));
 	if (sku != NULL && !json_is_null(sku)) {
 		if (!json_is_string(sku))
-			return "sku is not a string";
+			return _("sku is not a string");
 		if (json_string_length(sku) > KC_SKU_MAX_BYTES ||
 		    strlen(json_string_value(sku)) != json_string_length(sku))
-			return "sku is longer than 200 bytes or holds a NUL character";
+			return _("sku is longer than 200 bytes or holds a NUL character");
 	}
 	if (json_is_true(manage))
 		out->p.manage = KC_WOO_MANAGE_YES;
@@ -95,19 +96,19 @@ reduce_object(json_t *o, struct kc_shop_change *out)
 	else if (json_is_string(manage) && strcmp(json_string_value(manage), "parent") == 0)
 		out->p.manage = KC_WOO_MANAGE_PARENT;
 	else
-		return "manage_stock is not true, false or \"parent\"";
+		return _("manage_stock is not true, false or \"parent\"");
 	if (qty != NULL && !json_is_null(qty)) {
 		if (!json_is_integer(qty) || json_integer_value(qty) < -1000000000LL ||
 		    json_integer_value(qty) > 1000000000LL)
-			return "stock_quantity is not a whole number in range";
+			return _("stock_quantity is not a whole number in range");
 		out->p.has_qty = 1;
 		out->p.qty = json_integer_value(qty);
 	}
 	if (!json_is_string(mod) || !valid_modified(json_string_value(mod)))
-		return "date_modified_gmt is not YYYY-MM-DDTHH:MM:SS";
+		return _("date_modified_gmt is not YYYY-MM-DDTHH:MM:SS");
 	kc_strlcpy(out->modified, json_string_value(mod), sizeof(out->modified));
 	out->p.sku = kc_strdup(json_is_string(sku) ? json_string_value(sku) : "");
-	return out->p.sku ? NULL : "out of memory";
+	return out->p.sku ? NULL : _("out of memory");
 }
 
 int
@@ -121,17 +122,17 @@ kc_shop_payload_reduce(const char *body, size_t len,
 	memset(out, 0, sizeof(*out));
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
-		kc_error_set(err, "the body is not valid JSON: %s (line %d, column %d)",
+		kc_error_set(err, _("the body is not valid JSON: %s (line %d, column %d)"),
 		    jerr.text, jerr.line, jerr.column);
 		return -1;
 	}
 	why = json_is_object(root) ? reduce_object(root, out) :
-	    "the body is not a JSON object";
+	    _("the body is not a JSON object");
 	json_decref(root);
 	if (why != NULL) {
 		free(out->p.sku);
 		memset(out, 0, sizeof(*out));
-		kc_error_set(err, "not a product: %s", why);
+		kc_error_set(err, _("not a product: %s"), why);
 		return -1;
 	}
 	return 0;
@@ -210,7 +211,7 @@ answer_unsigned(struct kc_request *req)
 	}
 	kc_log(KC_LOG_WARN, "shop webhook: refused a request without a signature");
 	kc_request_drain(req, PING_MAX_BYTES);
-	kc_respond_error(req, 403, "forbidden");
+	kc_respond_error(req, 403, _("forbidden"));
 }
 
 static int
@@ -249,7 +250,7 @@ accept_delivery(struct kc_request *req, struct kc_job *job)
 
 	if (!topic_wanted(topic)) {
 		kc_respond_json(req, 200, json_pack("{s:s}", "ignored",
-		    "only product.updated and product.created are handled here"));
+		    _("only product.updated and product.created are handled here")));
 		return;
 	}
 	if (kc_shop_payload_reduce(req->body, req->body_len, &c, &err) != 0) {
@@ -262,7 +263,7 @@ accept_delivery(struct kc_request *req, struct kc_job *job)
 		kc_log(KC_LOG_ERROR, "shop webhook: cannot store product %lld: %s",
 		    c.p.id, err.msg);
 		free(c.p.sku);
-		kc_respond_error(req, 503, "the change could not be stored right now");
+		kc_respond_error(req, 503, _("the change could not be stored right now"));
 		return;
 	}
 	job->push = rc > 0;
@@ -283,7 +284,7 @@ kc_shop_webhook_handle(struct kc_request *req, struct kc_job *job)
 	if ((cfg = kc_request_config(req, job, "POST")) == NULL)
 		return;
 	if (cfg->shop_webhook_secret == NULL) {
-		kc_respond_error(req, 503, "the shop webhook is not set up (shop_webhook_secret is not configured)");
+		kc_respond_error(req, 503, _("the shop webhook is not set up (shop_webhook_secret is not configured)"));
 		return;
 	}
 	if (!has_wc_headers(req)) {
@@ -293,7 +294,7 @@ kc_shop_webhook_handle(struct kc_request *req, struct kc_job *job)
 	if (kc_request_env(req, "HTTP_X_WC_WEBHOOK_SIGNATURE") == NULL) {
 		kc_log(KC_LOG_WARN, "shop webhook: refused a delivery without a signature");
 		kc_request_drain(req, (size_t)cfg->webhook_max_bytes);
-		kc_respond_error(req, 403, "forbidden");
+		kc_respond_error(req, 403, _("forbidden"));
 		return;
 	}
 	status = kc_request_read_body(req, (size_t)cfg->webhook_max_bytes, 1, &err);
@@ -304,7 +305,7 @@ kc_shop_webhook_handle(struct kc_request *req, struct kc_job *job)
 	if (!kc_shop_signature_ok(cfg->shop_webhook_secret, req->body, req->body_len,
 	    kc_request_env(req, "HTTP_X_WC_WEBHOOK_SIGNATURE"))) {
 		kc_log(KC_LOG_WARN, "shop webhook: refused a delivery with a wrong signature");
-		kc_respond_error(req, 403, "forbidden");
+		kc_respond_error(req, 403, _("forbidden"));
 		return;
 	}
 	accept_delivery(req, job);

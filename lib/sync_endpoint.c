@@ -10,6 +10,7 @@
 
 #include "compare.h"
 #include "config.h"
+#include "i18n.h"
 #include "store_retention.h"
 #include "runas.h"
 #include "setup_check.h"
@@ -138,7 +139,7 @@ const struct kc_endpoint kc_sync_endpoint = {
 	.secret = sync_token,
 	.secret_param = "token",
 	.secret_header = "HTTP_X_SYNC_TOKEN",
-	.not_set_up = "the sync URL is not set up (sync_token is not configured)",
+	.not_set_up = N_("the sync URL is not set up (sync_token is not configured)"),
 	.refused = "sync: refused a request with a wrong or missing token",
 	.handle = sync_serve,
 };
@@ -177,7 +178,7 @@ static int
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sync.cgi [--full] [--dry-run] [--pull] [--push-all] [--compare [--csv]]\n"
+	    _("usage: sync.cgi [--full] [--dry-run] [--pull] [--push-all] [--compare [--csv]]\n"
 	    "                [--config FILE]\n"
 	    "  Sends the shop's stock changes to KeyCRM (the cron URL, from a shell).\n"
 	    "  --full      read the whole catalogue, not only what changed\n"
@@ -191,7 +192,7 @@ usage(FILE *f)
 	    "              check the shop's REST key (read and write) or KeyCRM's key and\n"
 	    "              list the warehouse ids its stock list shows; changes nothing\n"
 	    "  The configuration is FILE, $%s or %s.\n"
-	    "  Exit status: 0 ok, 1 partly failed, 2 configuration, 3 busy.\n",
+	    "  Exit status: 0 ok, 1 partly failed, 2 configuration, 3 busy.\n"),
 	    KC_CONFIG_ENV, KC_CONFIG_DEFAULT_PATH);
 	return 2;
 }
@@ -233,21 +234,22 @@ print_summary(FILE *out, const struct kc_sync_options *opts,
 		}
 	}
 	if (opts->pull)
-		fprintf(out, "backfill: %ld offers read from KeyCRM, %ld applied to the shop\n",
+		fprintf(out, _("backfill: %ld offers read from KeyCRM, %ld applied to the shop\n"),
 		    res->pulled, res->applied);
 	else
-		fprintf(out, "%s%s: %ld shop items read, %ld changed, %ld sent to KeyCRM,"
-		    " %ld unknown to KeyCRM, %ld skipped, %ld held for the next run\n",
-		    opts->dry_run ? "dry run" : "sync", res->first_run ?
-		    " (first run: shop quantities recorded as the baseline, nothing sent)" : "",
+		fprintf(out, _("%s%s: %ld shop items read, %ld changed, %ld sent to KeyCRM,"
+		    " %ld unknown to KeyCRM, %ld skipped, %ld held for the next run\n"),
+		    opts->dry_run ? _("dry run") : _("sync"), res->first_run ?
+		    _(" (first run: shop quantities recorded as the baseline, nothing sent)") : "",
 		    res->scanned, res->changed, res->sent, res->unknown, res->skipped,
 		    res->held);
 	/* A run an error stopped says so, never that time ran out. */
-	fprintf(out, "%lu shop requests, %lu KeyCRM requests, %.1f s%s\n", res->shop_requests,
+	fprintf(out, _("%lu shop requests, %lu KeyCRM requests, %.1f s%s\n"), res->shop_requests,
 	    res->keycrm_requests, res->seconds, json_array_size(res->errors) > 0 ?
-	    "; failed:" : res->complete ? "" : "; stopped by sync_max_seconds, run again to continue");
+	    _("; failed:") : res->complete ? "" :
+	    _("; stopped by sync_max_seconds, run again to continue"));
 	json_array_foreach(res->errors, i, v)
-		print_line(out, "error: ", json_string_value(v));
+		print_line(out, _("error: "), json_string_value(v));
 }
 
 static int
@@ -285,7 +287,7 @@ shell_compare(const struct kc_config *cfg, int csv, FILE *out, FILE *errout)
 	if (opts.progress != NULL)
 		fputs("\r\033[K", errout);
 	if (rc != 0) {
-		fprintf(errout, "sync.cgi: %s\n", rc > 0 ? "another comparison is busy" : err.msg);
+		fprintf(errout, "sync.cgi: %s\n", rc > 0 ? _("another comparison is busy") : err.msg);
 		kc_compare_result_free(&res);
 		return rc > 0 ? 3 : 1;
 	}
@@ -293,14 +295,14 @@ shell_compare(const struct kc_config *cfg, int csv, FILE *out, FILE *errout)
 	if (json_array_size(res.errors) > 0) {
 		size_t i;
 		json_t *v;
-		fprintf(errout, "compare failed:\n");
+		fprintf(errout, "%s", _("compare failed:\n"));
 		json_array_foreach(res.errors, i, v)
-			fprintf(errout, "error: %s\n", json_string_value(v));
+			fprintf(errout, _("error: %s\n"), json_string_value(v));
 		rc = 1;
 	} else if (!res.complete) {
-		fprintf(errout, "compare: %s page %ld of %ld read; stopped by sync_max_seconds,"
-		    " run again to continue\n", strcmp(res.phase, "keycrm") == 0 ? "KeyCRM" :
-		    "shop", res.page, res.pages);
+		fprintf(errout, _("compare: %s page %ld of %ld read; stopped by sync_max_seconds,"
+		    " run again to continue\n"), strcmp(res.phase, "keycrm") == 0 ? "KeyCRM" :
+		    _("the shop"), res.page, res.pages);
 	} else if (kc_store_open_config(&st, cfg, &err) != 0) {
 		fprintf(errout, "sync.cgi: %s\n", err.msg);
 		rc = 1;
@@ -314,8 +316,8 @@ shell_compare(const struct kc_config *cfg, int csv, FILE *out, FILE *errout)
 		} else {
 			fprintf(out, "%-40s %10s %10s %10s\n", "SKU", "shop", "KeyCRM", "difference");
 			rc = kc_store_compare_rows(&st, print_compare_row, out, NULL, &err);
-			fprintf(out, "compare: %ld equal, %ld different, %ld only in the shop,"
-			    " %ld only in KeyCRM\n", res.counts[KC_CMP_EQUAL],
+			fprintf(out, _("compare: %ld equal, %ld different, %ld only in the shop,"
+			    " %ld only in KeyCRM\n"), res.counts[KC_CMP_EQUAL],
 			    res.counts[KC_CMP_DIFFERENT], res.counts[KC_CMP_SHOP_ONLY],
 			    res.counts[KC_CMP_KEYCRM_ONLY]);
 		}
@@ -339,6 +341,8 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 	struct kc_sync_result res;
 	struct kc_error err = { { 0 } };
 	int rc, compare = 0, csv = 0, check_shop = 0, check_keycrm = 0;
+
+	kc_i18n_for_shell(NULL);
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--full") == 0)
@@ -368,6 +372,7 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 		print_line(errout, "sync.cgi: ", err.msg);
 		return 2;
 	}
+	kc_i18n_for_shell(cfg.language);
 	/* The checks touch no state: they run before (and without) the state directory. */
 	if (check_shop || check_keycrm) {
 		rc = kc_setup_check(&cfg, check_shop, check_keycrm, out);
@@ -393,7 +398,7 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 	if (opts.progress != NULL)
 		fputs("\r\033[K", errout);
 	if (rc > 0) {
-		fprintf(errout, "sync.cgi: another sync run is busy\n");
+		fprintf(errout, "%s", _("sync.cgi: another sync run is busy\n"));
 		rc = 3;
 	} else if (rc < 0) {
 		print_line(errout, "sync.cgi: ", err.msg);

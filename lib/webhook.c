@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "i18n.h"
 #include "lock.h"
 #include "stock.h"
 
@@ -26,14 +27,14 @@ static const char *
 json_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: case JSON_REAL: return "a number";
-	case JSON_TRUE: case JSON_FALSE: return "a boolean";
+	case JSON_OBJECT: return _("an object");
+	case JSON_ARRAY: return _("an array");
+	case JSON_STRING: return _("a string");
+	case JSON_INTEGER: case JSON_REAL: return _("a number");
+	case JSON_TRUE: case JSON_FALSE: return _("a boolean");
 	case JSON_NULL: return "null";
 	}
-	return "something else";
+	return _("something else");
 }
 
 /* A count: a finite JSON number within range.  NULL reason: ok. */
@@ -43,14 +44,14 @@ read_count(const json_t *v, const char *name, double *out)
 	double d;
 
 	if (v == NULL)
-		return strcmp(name, "in_stock") == 0 ? "in_stock is missing" : NULL;
+		return strcmp(name, "in_stock") == 0 ? _("in_stock is missing") : NULL;
 	if (!json_is_number(v))
-		return strcmp(name, "in_stock") == 0 ? "in_stock is not a number" :
-		    "in_reserve is not a number";
+		return strcmp(name, "in_stock") == 0 ? _("in_stock is not a number") :
+		    _("in_reserve is not a number");
 	d = json_number_value(v);
 	if (!isfinite(d) || fabs(d) > KC_STOCK_MAX_ABS)
-		return strcmp(name, "in_stock") == 0 ? "in_stock is out of range" :
-		    "in_reserve is out of range";
+		return strcmp(name, "in_stock") == 0 ? _("in_stock is out of range") :
+		    _("in_reserve is out of range");
 	*out = d;
 	return NULL;
 }
@@ -62,22 +63,22 @@ check_sku(const json_t *v)
 	size_t len;
 
 	if (v == NULL)
-		return "sku is missing";
+		return _("sku is missing");
 	if (!json_is_string(v))
-		return "sku is not a string";
+		return _("sku is not a string");
 	s = json_string_value(v);
 	len = json_string_length(v);
 	if (len == 0)
-		return "sku is empty";
+		return _("sku is empty");
 	if (len > KC_SKU_MAX_BYTES)
-		return "sku is longer than 200 bytes";
+		return _("sku is longer than 200 bytes");
 	if (strlen(s) != len)
-		return "sku contains a NUL character";
+		return _("sku contains a NUL character");
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return "sku contains control characters";
+			return _("sku contains control characters");
 	if (strspn(s, " ") == len)
-		return "sku is blank";
+		return _("sku is blank");
 	return NULL;
 }
 
@@ -105,7 +106,7 @@ read_item(const json_t *item, struct kc_stock_report *r)
 
 	memset(r, 0, sizeof(*r));
 	if (!json_is_object(item))
-		return "the item is not an object";
+		return _("the item is not an object");
 	if ((why = check_sku(json_object_get(item, "sku"))) != NULL)
 		return why;
 	if ((why = read_count(json_object_get(item, "in_stock"), "in_stock",
@@ -119,11 +120,11 @@ read_item(const json_t *item, struct kc_stock_report *r)
 	offer = json_object_get(item, "offer_id");
 	if (offer != NULL && !json_is_null(offer)) {
 		if (!json_is_integer(offer) || json_integer_value(offer) <= 0)
-			return "offer_id is not a positive whole number";
+			return _("offer_id is not a positive whole number");
 		r->offer_id = json_integer_value(offer);
 	}
 	r->sku = kc_strdup(json_string_value(json_object_get(item, "sku")));
-	return r->sku ? NULL : "out of memory";
+	return r->sku ? NULL : _("out of memory");
 }
 
 /* "line L, column C" of a byte offset, as jansson counts them. */
@@ -157,7 +158,7 @@ invalid_json(const char *body, size_t off, const char *why, struct kc_error *err
 	int line, col;
 
 	where(body, off, &line, &col);
-	kc_error_set(err, "the body is not valid JSON: %s (line %d, column %d)",
+	kc_error_set(err, _("the body is not valid JSON: %s (line %d, column %d)"),
 	    why, line, col);
 	return -1;
 }
@@ -190,7 +191,7 @@ parse_non_array(const char *body, size_t len, struct kc_webhook_body *out,
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 
 	if (root == NULL) {
-		kc_error_set(err, "the body is not valid JSON: %s (line %d, column %d)",
+		kc_error_set(err, _("the body is not valid JSON: %s (line %d, column %d)"),
 		    jerr.text, jerr.line, jerr.column);
 		return -1;
 	}
@@ -199,7 +200,7 @@ parse_non_array(const char *body, size_t len, struct kc_webhook_body *out,
 		json_decref(root);
 		return 0;
 	}
-	kc_error_set(err, "the body must be a JSON array of stock items, not %s",
+	kc_error_set(err, _("the body must be a JSON array of stock items, not %s"),
 	    json_type_name(root));
 	json_decref(root);
 	return -1;
@@ -219,7 +220,7 @@ kc_webhook_parse(const char *body, size_t len, struct kc_webhook_body *out,
 
 	memset(out, 0, sizeof(*out));
 	if (len == 0) {
-		kc_error_set(err, "the body is empty; expected a JSON array of stock items");
+		kc_error_set(err, _("the body is empty; expected a JSON array of stock items"));
 		return -1;
 	}
 	pos = skip_space(body, len, 0);
@@ -227,7 +228,7 @@ kc_webhook_parse(const char *body, size_t len, struct kc_webhook_body *out,
 		return parse_non_array(body, len, out, err);
 	out->rejected = json_array();
 	if (out->rejected == NULL) {
-		kc_error_set(err, "out of memory");
+		kc_error_set(err, _("out of memory"));
 		return -1;
 	}
 	pos = skip_space(body, len, pos + 1);
@@ -253,7 +254,7 @@ kc_webhook_parse(const char *body, size_t len, struct kc_webhook_body *out,
 		else if (keep_report(out, &cap, &r) != 0) {
 			free(r.sku);
 			json_decref(item);
-			kc_error_set(err, "out of memory");
+			kc_error_set(err, _("out of memory"));
 			goto fail;
 		}
 		json_decref(item);
@@ -388,7 +389,7 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 		kc_log(KC_LOG_ERROR, "webhook: cannot store %zu reports: %s",
 		    body->count, err.msg);
 		kc_runlock_release(lock);
-		kc_respond_error(req, 503, "the update could not be stored right now, so none of it was accepted; please send it again");
+		kc_respond_error(req, 503, _("the update could not be stored right now, so none of it was accepted; please send it again"));
 		return;
 	}
 	ans = json_pack("{s:I,s:I,s:O}", "received", (json_int_t)body->received,
@@ -414,7 +415,7 @@ accept_reports(struct kc_request *req, const struct kc_config *cfg,
 		kc_apply_result_free(&res);
 	} else if (wait) {
 		json_object_set_new(ans, "error", json_string(
-		    "another applier is still busy; the reports stay queued"));
+		    _("another applier is still busy; the reports stay queued")));
 		job->apply = 1;
 	} else {
 		job->apply = body->count > 0;
@@ -452,7 +453,7 @@ webhook_serve(struct kc_request *req, const struct kc_config *cfg,
 	}
 	if (body.is_event) {
 		kc_respond_json(req, 200, json_pack("{s:s}", "ignored",
-		    "an order event; only stock webhooks are handled here"));
+		    _("an order event; only stock webhooks are handled here")));
 	} else {
 		accept_reports(req, cfg, &body, job, started);
 	}
@@ -464,7 +465,7 @@ const struct kc_endpoint kc_webhook_endpoint = {
 	.secret = webhook_secret,
 	.secret_param = "secret",
 	.secret_header = "HTTP_X_WEBHOOK_SECRET",
-	.not_set_up = "the webhook is not set up (webhook_secret is not configured)",
+	.not_set_up = N_("the webhook is not set up (webhook_secret is not configured)"),
 	.refused = "webhook: refused a request with a wrong or missing secret",
 	.handle = webhook_serve,
 };

@@ -27,6 +27,7 @@
 #include "worker_fcgi.h"
 #include "config.h"
 #include "http.h"
+#include "i18n.h"
 
 /* Bodies up to this size are read to the end even when refused. */
 #define DRAIN_MAX (16u << 20)
@@ -76,9 +77,12 @@ kc_request_config(struct kc_request *req, struct kc_job *job, const char *allow)
 	}
 	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
-		kc_respond_error(req, 500, "configuration error; the details are in the web server's error log");
+		kc_respond_error(req, 500,
+		    _("configuration error; the details are in the web server's error log"));
 		return NULL;
 	}
+	/* Now the configuration can name a language: the `language` key wins. */
+	kc_i18n_for_request(cfg->language, kc_request_env(req, "HTTP_ACCEPT_LANGUAGE"));
 	return cfg;
 }
 
@@ -157,9 +161,13 @@ kc_worker_serve_one(const struct kc_program *prog, const struct kc_transport *io
 	memset(job, 0, sizeof(*job));
 	job->ctx = ctx;
 	job->group = group;
+	/* A worker's thread keeps its last choice: every request makes its own. */
+	kc_i18n_select(NULL, NULL);
 	if (kc_request_begin(&req, io, &err) != 0) {
 		kc_respond_error(&req, 400, err.msg);
 	} else {
+		/* The browser's choice, until the configuration is read. */
+		kc_i18n_select(NULL, kc_request_env(&req, "HTTP_ACCEPT_LANGUAGE"));
 		kc_strlcpy(job->config_path, kc_config_path(&req),
 		    sizeof(job->config_path));
 		kc_program_serve(prog, &req, job);

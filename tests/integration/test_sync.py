@@ -427,6 +427,27 @@ class Shell(SyncCase):
         self.assertEqual(out.returncode, 2)
         self.assertIn("sync_max_seconds must be a whole number", out.stderr)
 
+    def test_summary_speaks_the_language_key_else_the_locale(self):
+        """From a shell the language is the `language` key's, else the
+        environment's locale: cron's C locale keeps English."""
+        out = self.sync.shell(env={"LANG": "uk_UA.UTF-8"})
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("прочитано позицій магазину", out.stdout)
+        self.assertIn("перший запуск", out.stdout)
+        out = self.sync.shell(env={"LANG": "C"})
+        self.assertIn("shop items read", out.stdout)
+        out = self.sync.shell(env={"LC_ALL": "en_US.UTF-8", "LANG": "uk_UA.UTF-8"})
+        self.assertIn("shop items read", out.stdout)
+        for key, lang, words in (("uk", "C", "прочитано позицій магазину"),
+                                 ("en", "uk_UA.UTF-8", "shop items read")):
+            cfg = config(f"sync-lang-{key}", self.state, language=key)
+            out = Program("sync.cgi", cfg).shell(env={"LANG": lang})
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn(words, out.stdout, key)
+        out = self.sync.shell("--bogus", env={"LANG": "uk_UA.UTF-8"})
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("Надсилає", out.stderr)
+
 
 class FailedRuns(SyncCase):
     """A run that failed against a side answers 502 with its JSON; the log

@@ -119,6 +119,35 @@ class WebhookContract:
             self.assertIn(words, r.json()["error"])
         self.assertEqual(inbox(self.state), {})
 
+    def test_answers_for_people_speak_the_browsers_language(self):
+        """Accept-Language picks the answers' language; the JSON's keys and
+        the status codes stay what they are."""
+        uk = {"Accept-Language": "uk-UA,uk;q=0.9,en;q=0.5"}
+        r = self.post(b"", headers=uk)
+        self.assertEqual(r.status, 400)
+        self.assertIn("тіло запиту порожнє", r.json()["error"])
+        r = self.post([{"sku": "", "in_stock": 1}], headers=uk)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(r.json()["rejected"][0]["reason"], "sku порожній")
+        r = self.target.request("GET", SECRET_Q, headers=uk)
+        self.assertEqual((r.status, r.json()), (405, {"error": "використовуйте POST"}))
+        r = self.post(b"", headers={"Accept-Language": "de, en;q=0.1"})
+        self.assertIn("the body is empty", r.json()["error"])
+        self.assertEqual(inbox(self.state), {})
+
+    def test_a_removed_state_file_is_opened_again_not_written_blind(self):
+        """A worker keeps its connection to state.db; when the file is
+        removed (or a backup restored over it) the next request must use the
+        new file, or what it accepts is written where nobody reads it."""
+        items = [{"sku": "RW-SIMPLE-003", "in_stock": 7, "in_reserve": 0}]
+        self.assertEqual(self.post(items, query=SECRET_Q + "&wait=1").status, 200)
+        reset_state(self.state)
+        items[0]["in_stock"] = 9
+        r = self.post(items, query=SECRET_Q + "&wait=1")
+        self.assertEqual((r.status, r.json().get("applied")), (200, 1), r.text)
+        self.assertEqual(SHOP.qty(12), 9)
+        self.assertTrue((Path(self.state) / "state.db").exists())
+
     def test_order_event_is_ignored(self):
         r = self.post({"event": "order.change_order_status", "context": {"id": 1}})
         self.assertEqual(r.status, 200)
@@ -178,6 +207,21 @@ class WebhookContract:
 
 class WebhookAsCGI(WebhookContract, unittest.TestCase):
     kind = "cgi"
+
+    def test_the_language_key_wins_over_the_browser(self):
+        state = make_state_dir("state-cgi-uk")
+        target = Direct(base_config("cgi-uk", state, language="uk"))
+        r = target.request("POST", SECRET_Q, b"", headers={"Accept-Language": "en"})
+        self.assertEqual(r.status, 400)
+        self.assertIn("тіло запиту порожнє", r.json()["error"])
+        r = target.request("POST", "", b"[]")
+        self.assertEqual((r.status, r.json()), (403, {"error": "доступ заборонено"}))
+        target = Direct(base_config("cgi-uk-nosecret", state, language="uk",
+                                    webhook_secret=None))
+        r = target.request("POST", SECRET_Q, b"[]")
+        self.assertEqual(r.status, 503)
+        self.assertIn("webhook_secret", r.json()["error"])
+        self.assertNotIn("the webhook is not set up", r.json()["error"])
 
     def test_no_length_is_411(self):
         r = self.target.request("POST", SECRET_Q, b"[]", env={"CONTENT_LENGTH": None})
