@@ -7,6 +7,7 @@
 
 #include "apply.h"
 #include "config.h"
+#include "i18n.h"
 #include "runas.h"
 #include "webhook.h"
 #include "worker.h"
@@ -15,10 +16,10 @@ static int
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: webhook.cgi --apply [--config FILE]\n"
+	    _("usage: webhook.cgi --apply [--config FILE]\n"
 	    "  Runs as CGI or FastCGI behind a web server; from a shell,\n"
 	    "  --apply sets the shop's stock from what the inbox holds.\n"
-	    "  The configuration is FILE, $%s or %s.\n",
+	    "  The configuration is FILE, $%s or %s.\n"),
 	    KC_CONFIG_ENV, KC_CONFIG_DEFAULT_PATH);
 	return 2;
 }
@@ -32,6 +33,8 @@ kc_webhook_shell(int argc, char **argv, FILE *out, FILE *errout)
 	struct kc_error err = { { 0 } };
 	char safe[2048];
 	int apply = 0, rc;
+
+	kc_i18n_for_shell(NULL);
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--apply") == 0)
@@ -50,6 +53,7 @@ kc_webhook_shell(int argc, char **argv, FILE *out, FILE *errout)
 		fprintf(errout, "webhook.cgi: %s\n", safe);
 		return 2;
 	}
+	kc_i18n_for_shell(cfg.language);
 	if (kc_runas_state_owner(cfg.state_dir, "webhook.cgi --apply", errout, &err) != 0) {
 		fprintf(errout, "webhook.cgi: %s\n", err.msg);
 		kc_config_free(&cfg);
@@ -62,10 +66,10 @@ kc_webhook_shell(int argc, char **argv, FILE *out, FILE *errout)
 	if (rc < 0)
 		fprintf(errout, "webhook.cgi: %s\n", safe);
 	else if (rc > 0)
-		fprintf(errout, "webhook.cgi: another applier is running\n");
+		fprintf(errout, "%s", _("webhook.cgi: another applier is running\n"));
 	else
-		fprintf(out, "%ld applied, %ld unchanged, %ld unmatched, %ld skipped, "
-		    "%ld failed, %ld still queued%s%s\n", res.applied, res.unchanged,
+		fprintf(out, _("%ld applied, %ld unchanged, %ld unmatched, %ld skipped, "
+		    "%ld failed, %ld still queued%s%s\n"), res.applied, res.unchanged,
 		    res.unmatched, res.skipped, res.failed, res.pending,
 		    res.error[0] ? "; " : "", safe);
 	if (rc == 0 && (res.failed > 0 || res.error[0] != '\0'))

@@ -447,6 +447,9 @@ class Shell(SyncCase):
         out = self.sync.shell("--bogus", env={"LANG": "uk_UA.UTF-8"})
         self.assertEqual(out.returncode, 2)
         self.assertIn("Надсилає", out.stderr)
+        out = self.webhook.shell("--apply", env={"LANG": "uk_UA.UTF-8"})
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("застосовано — 0", out.stdout)
 
 
 class FailedRuns(SyncCase):
