@@ -119,13 +119,26 @@ kc_lease_renew(struct kc_store *st, struct kc_lease *l, struct kc_error *err)
 	return l->held ? 0 : KC_LEASE_BUSY;
 }
 
+/*
+ * A run that failed because the database went away still lets go of its
+ * lease once the database is back (a statement after a dropped connection
+ * reconnects), rather than keep every server waiting for the expiry.
+ */
 void
 kc_lease_release(struct kc_store *st, struct kc_lease *l)
 {
-	if (l->held &&
-	    run(st, "DELETE FROM leases WHERE name = ?1 AND owner = ?2", l,
-	    kc_now()) < 0)
-		kc_log(KC_LOG_WARN, "state database %s: releasing lease %s: %s",
-		    st->path, l->name, kc_db_errmsg(st->db));
+	const struct timespec pause = { 0, 500 * 1000000L };
+
+	for (int tries = 0; l->held; tries++) {
+		if (run(st, "DELETE FROM leases WHERE name = ?1 AND owner = ?2", l,
+		    kc_now()) >= 0)
+			break;
+		if (!kc_db_retryable(st->db) || tries == 9) {
+			kc_log(KC_LOG_WARN, "state database %s: releasing lease %s: %s; "
+			    "it expires by itself", st->path, l->name, kc_db_errmsg(st->db));
+			break;
+		}
+		nanosleep(&pause, NULL);
+	}
 	l->held = 0;
 }

@@ -10,7 +10,12 @@ configured with the same mysql_* keys, in front of one private MariaDB
 - a sync started on both servers at once runs once: the other answers 409;
 - settings saved on one server's page (its form posted to the other) are used by the
   other server's next request;
-- every KeyCRM request of both servers is counted in the one shared window.
+- every KeyCRM request of both servers is counted in the one shared window;
+- the database restarted while a sync reads the shop: that run fails cleanly
+  (or goes on), the next one finishes, and no SKU is pushed twice;
+- one server SIGKILLed (nginx and workers) in the middle of applying a
+  5,000-item webhook: the other server takes the applier's lease over once
+  it expires and finishes the work; every value ends right.
 """
 
 import json
@@ -193,6 +198,85 @@ class SharedState(unittest.TestCase):
         self.assertGreater(made, 0)
         self.assertEqual(counted, made)
         self.assertFalse([e for e in CRM.log() if e.get("over_limit")])
+
+    def test_e_the_database_restarted_during_a_sync_loses_and_repeats_nothing(self):
+        baseline = sync(1)
+        self.assertEqual(baseline.status, 200, baseline.text)
+        sold = {"RW-SIMPLE-003": 2, "RW-TEE-M": 1}
+        for sku, n in sold.items():
+            SHOP.control("sale", {"id": SKUS[sku], "quantity": n})
+        CRM.clear_log()
+        SHOP.clear_log()
+        # Every shop answer takes a while: the restart lands while the run reads.
+        SHOP.faults(latency_ms=1500)
+        answer = {}
+        runner = threading.Thread(target=lambda: answer.update(r=sync(1)))
+        runner.start()
+        try:
+            wait_for(lambda: SHOP.log(), timeout=60, what="the run to read the shop")
+            DB.restart()
+        finally:
+            runner.join(240)
+            SHOP.faults()
+        r = answer["r"]
+        # Failed cleanly (an answer that says why) or went on after reconnecting.
+        self.assertIn(r.status, (200, 500, 502, 503), r.text)
+        self.assertIsInstance(r.json(), dict, r.text)
+        pushed_first = CRM.puts()
+        for attempt in range(10):
+            r = sync(1)
+            if r.status == 200 and r.json()["errors"] == []:
+                break
+            time.sleep(1)   # the dead run's lease expires; the next one takes over
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(r.json()["errors"], [], r.text)
+        sent = {}
+        for put in CRM.puts():
+            b = put["body"]
+            for item in (json.loads(b) if isinstance(b, (str, bytes)) else b)["stocks"]:
+                sent.setdefault(item["sku"], []).append(item["quantity"])
+        offers = CRM.offers()
+        for sku in sold:
+            # Exactly once over both runs, with the shop's value.
+            self.assertEqual(len(sent.get(sku, [])), 1, (sku, sent, len(pushed_first)))
+            cell = offers[sku]["stocks"]["1"]
+            self.assertEqual(cell["quantity"] - cell["reserve"], SHOP.qty(SKUS[sku]), sku)
+
+    def test_f_a_server_killed_mid_apply_leaves_the_rest_to_the_other(self):
+        products = [{"id": 5000 + i, "type": "simple", "parent_id": 0, "sku": f"BULK-{i:05d}",
+                     "manage_stock": True, "stock_quantity": 1, "status": "publish",
+                     "name": f"Bulk {i}"} for i in range(5000)]
+        SHOP.upsert(*products)
+        SHOP.clear_log()
+        items = [{"offer_id": i + 1, "sku": f"BULK-{i:05d}", "in_stock": i % 50 + 2,
+                  "in_reserve": 0} for i in range(5000)]
+        # Slow shop answers, so that the kill lands in the middle of the apply.
+        SHOP.faults(latency_ms=300)
+        try:
+            r = webhook(0, items)
+            self.assertEqual((r.status, r.json().get("queued")), (200, 5000), r.text)
+            wait_for(lambda: len([e for e in SHOP.log() if e["method"] == "POST"]) >= 3,
+                     timeout=120, what="server A to write a few batches")
+            SERVERS[0].kill()
+        finally:
+            SHOP.faults()
+        written = len([e for e in SHOP.log() if e["method"] == "POST"])
+        self.assertLess(written, 50, "the apply ended before the kill")
+        self.assertFalse(inbox_empty())
+
+        # The other server's next webhooks only queue while A's lease holds,
+        # then its applier takes the lease over and finishes A's work.
+        def finished():
+            r = webhook(1, [{"sku": "RW-SIMPLE-001", "in_stock": 40, "in_reserve": 0}])
+            assert r.status == 200, r.text
+            time.sleep(1)
+            return inbox_empty()
+
+        wait_for(finished, timeout=180, what="server B to finish the apply")
+        shop = SHOP.products()
+        wrong = [i for i in range(5000) if shop[5000 + i]["stock_quantity"] != i % 50 + 2]
+        self.assertEqual(wrong, [])
+        self.assertEqual(SHOP.qty(SKUS["RW-SIMPLE-001"]), 40)
 
 
 if __name__ == "__main__":
