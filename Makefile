@@ -5,6 +5,7 @@
 #                   ASan+UBSan, and a FastCGI worker under valgrind)
 #   make demo       build, start nginx + simulated KeyCRM and WooCommerce,
 #                   walk a webhook end to end, keep running until Ctrl-C
+#   make demo-cluster  the same on two nginx servers sharing one MariaDB
 #   make deps       install the Debian packages the build and tests need
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 120) each
 #   make stress     the crash, fault, concurrency and convergence tests, much longer
@@ -57,7 +58,7 @@ INSTALL_PROGRAMS = webhook sync settings
 UNITS     = keycrm-sync@.socket keycrm-sync@.service
 
 .PHONY: all clean check check-unit check-integration check-asan \
-        check-valgrind demo deps unit
+        check-valgrind demo demo-cluster deps unit
 .SUFFIXES:
 
 all: $(BINS)
@@ -163,6 +164,9 @@ check-valgrind: all
 
 demo: deps all
 	$(PYTHON) tests/demo.py --bindir $(BINDIR)
+
+demo-cluster: deps all
+	$(PYTHON) tests/demo_cluster.py --bindir $(BINDIR)
 
 clean:
 	rm -rf $(BUILD) $(BINS)
