@@ -76,6 +76,10 @@ backfill  sync.cgi ?pull=1 of --backfill-offers offers (10,000) from the fake Ke
           and the rule itself is checked on the program once (3 requests at L = 2: about
           a minute; --no-pacing-check, or --quick, skips it). The shop side at real
           latencies: shop_requests x 70 ms + items_written x 26 ms.
+mariadb   The state in MariaDB (a private mariadbd through its socket) next to SQLite
+          (bench/part_mariadb.py): webhook acceptance through nginx + FastCGI, accept
+          only, with the CPU of our workers and of mariadbd per webhook; and the requests
+          of a sync run after 20 sales, which must be the same on both stores.
 
 Measuring our programs: each is started by a tiny C launcher (compiled into the temporary
 directory) that reports its wait4() rusage: CPU (user + sys) and peak RSS of the process
@@ -112,6 +116,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import part_mariadb
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_DATE = "2020-01-01T00:00:00"
@@ -1595,6 +1601,10 @@ def report(results, info, args):
         out.append("### 4. Backfill\n")
         out.append(report_backfill(results["backfill"]))
         out.append("")
+    if "mariadb" in results:
+        out.append("### 5. The state in MariaDB, next to SQLite\n")
+        out.append(part_mariadb.report_mariadb(sys.modules[__name__], results["mariadb"], args))
+        out.append("")
     return "\n".join(out)
 
 
@@ -1602,7 +1612,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller, a few minutes")
-    ap.add_argument("--parts", default="accept,apply,sync,backfill")
+    ap.add_argument("--parts", default="accept,apply,sync,backfill,mariadb")
     ap.add_argument("--bindir", default=os.environ.get("KC_BINDIR", str(REPO / "cgi-bin")))
     ap.add_argument("--runs", type=int)
     ap.add_argument("--duration", type=int)
@@ -1642,7 +1652,7 @@ def main():
     args.servers = [x.strip() for x in args.servers.split(",") if x.strip()]
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     for p in parts:
-        if p not in ("accept", "apply", "sync", "backfill"):
+        if p not in ("accept", "apply", "sync", "backfill", "mariadb"):
             ap.error(f"unknown part {p!r}")
 
     if os.geteuid() != 0:
@@ -1672,6 +1682,9 @@ def main():
     try:
         for part in parts:
             t = time.monotonic()
+            if part == "mariadb":
+                part_mariadb.part_mariadb(sys.modules[__name__], args, kc, results)
+                continue
             {"accept": part_accept, "apply": part_apply, "sync": part_sync,
              "backfill": part_backfill}[part](args, kc, results)
             log(f"{part}: {time.monotonic() - t:.0f} s")

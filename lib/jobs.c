@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include "apply.h"
+#include "store_lease.h"
 #include "store_retention.h"
 
 void
@@ -21,13 +22,19 @@ kc_job_apply(const struct kc_job *job)
 		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
 		return;
 	}
-	/* The lock before the store: a busy applier takes these reports too. */
-	if (!kc_apply_lock_free(cfg))
+	/*
+	 * A busy applier takes these reports too.  SQLite: its file lock,
+	 * before the store.  MariaDB: a look at the lease on the kept
+	 * connection, where taking it to see costs a connection of its own.
+	 */
+	if (cfg->mysql_host == NULL && !kc_apply_lock_free(cfg))
 		return;
 	if (kc_context_store(job->ctx, &st, &err) != 0) {
 		kc_log(KC_LOG_ERROR, "cannot apply the inbox: %s", err.msg);
 		return;
 	}
+	if (cfg->mysql_host != NULL && kc_lease_busy(st, "apply") != 0)
+		return;
 	kc_apply_result_init(&res);
 	if (kc_apply_run(cfg, st, 0, NULL, &res, &err) < 0)
 		kc_log(KC_LOG_ERROR, "cannot apply the inbox: %s", err.msg);

@@ -124,6 +124,22 @@ kc_lease_renew(struct kc_store *st, struct kc_lease *l, struct kc_error *err)
  * lease once the database is back (a statement after a dropped connection
  * reconnects), rather than keep every server waiting for the expiry.
  */
+int
+kc_lease_busy(struct kc_store *st, const char *name)
+{
+	struct kc_db_stmt *s = kc_sql_prepare(st,
+	    "SELECT 1 FROM leases WHERE name = ?1 AND expires_at >= ?2", NULL);
+	int rc;
+
+	if (!s)
+		return -1;
+	kc_db_bind_text(s, 1, name);
+	kc_db_bind_double(s, 2, kc_now());
+	rc = kc_db_step(s);
+	kc_sql_release(st, s);
+	return rc == KC_DB_ROW ? 1 : rc == KC_DB_DONE ? 0 : -1;
+}
+
 void
 kc_lease_release(struct kc_store *st, struct kc_lease *l)
 {

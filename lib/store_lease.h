@@ -34,5 +34,11 @@ int kc_lease_wait(struct kc_store *st, struct kc_lease *l, const char *name,
 int kc_lease_renew(struct kc_store *st, struct kc_lease *l,
     struct kc_error *err);
 void kc_lease_release(struct kc_store *st, struct kc_lease *l);
+/*
+ * 1 when someone holds the lease name and it has not expired, 0 when it is
+ * free, -1 when the database cannot say: one read on a connection the
+ * caller already has, where taking the lease costs a connection of its own.
+ */
+int kc_lease_busy(struct kc_store *st, const char *name);
 
 #endif

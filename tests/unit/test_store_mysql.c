@@ -80,7 +80,10 @@ test_leases(void **state)
 	(void)state;
 	open_store(&a, "kc_lease_");
 	open_store(&b, "kc_lease_");
+	assert_int_equal(kc_lease_busy(&b, "apply"), 0);
 	assert_int_equal(kc_lease_take(&a, &la, "apply", 30, &err), 0);
+	assert_int_equal(kc_lease_busy(&b, "apply"), 1);
+	assert_int_equal(kc_lease_busy(&b, "sync"), 0);
 	assert_int_equal(kc_lease_take(&b, &lb, "apply", 30, &err),
 	    KC_LEASE_BUSY);
 	assert_int_equal(kc_lease_renew(&a, &la, &err), 0);
@@ -91,6 +94,7 @@ test_leases(void **state)
 	assert_int_equal(kc_lease_take(&b, &lb, "apply", 0.2, &err), 0);
 	/* b stops renewing (as a dead server would): a takes over... */
 	usleep(300000);
+	assert_int_equal(kc_lease_busy(&a, "apply"), 0);
 	assert_int_equal(kc_lease_take(&a, &la, "apply", 30, &err), 0);
 	/* ...and b learns it has lost the lease at its next renewal. */
 	assert_int_equal(kc_lease_renew(&b, &lb, &err), KC_LEASE_BUSY);
