@@ -2,6 +2,7 @@
  * context.c - see context.h.
  */
 #include "context.h"
+#include "db.h"
 #include "store_settings.h"
 
 #include <stdio.h>
@@ -113,9 +114,14 @@ load_shared_settings(struct kc_context *ctx, struct kc_error *err)
 {
 	struct kc_store *st;
 
-	if (kc_context_store(ctx, &st, err) != 0 ||
-	    kc_store_settings_saved_at(st, &ctx->settings_saved_at) < 0 ||
-	    kc_store_settings_apply(st, &ctx->cfg, err) != 0)
+	if (kc_context_store(ctx, &st, err) != 0)
+		return KC_CONTEXT_STORE_DOWN;
+	if (kc_store_settings_saved_at(st, &ctx->settings_saved_at) < 0) {
+		kc_error_set(err, "state database %s: %s", st->path, kc_db_errmsg(st->db));
+		kc_context_close_store(ctx);
+		return KC_CONTEXT_STORE_DOWN;
+	}
+	if (kc_store_settings_apply(st, &ctx->cfg, err) != 0)
 		return -1;
 	kc_log_set_level(ctx->cfg.log_level);
 	return 0;
@@ -155,9 +161,13 @@ kc_context_config(struct kc_context *ctx, const char *path,
 	if (ctx->store_open && (ctx->cfg.mysql_host != NULL ||
 	    strcmp(ctx->store_dir, ctx->cfg.state_dir) != 0))
 		kc_context_close_store(ctx);
-	if (ctx->cfg.mysql_host != NULL && load_shared_settings(ctx, err) != 0) {
-		forget_config(ctx);
-		return -1;
+	if (ctx->cfg.mysql_host != NULL) {
+		int rc = load_shared_settings(ctx, err);
+
+		if (rc != 0) {
+			forget_config(ctx);
+			return rc;
+		}
 	}
 	*cfg = &ctx->cfg;
 	return 0;

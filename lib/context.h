@@ -49,8 +49,11 @@ void kc_context_free(struct kc_context *ctx);
 /*
  * The configuration in path, loaded again when it or its settings.conf
  * changed since the last call.  -1 when it cannot be loaded (err says why);
- * then nothing is kept.
+ * KC_CONTEXT_STORE_DOWN when the file is fine but the settings saved in
+ * the shared database cannot be read (the database is down: a request
+ * waits for it, 503, rather than run without them).  Then nothing is kept.
  */
+#define KC_CONTEXT_STORE_DOWN (-2)
 int kc_context_config(struct kc_context *ctx, const char *path,
     const struct kc_config **cfg, struct kc_error *err);
 

@@ -70,12 +70,20 @@ kc_request_config(struct kc_request *req, struct kc_job *job, const char *allow)
 {
 	const struct kc_config *cfg;
 	struct kc_error err = { { 0 } };
+	int rc;
 
 	if (!method_allowed(req->method, allow)) {
 		kc_respond_method_not_allowed(req, allow);
 		return NULL;
 	}
-	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
+	rc = kc_context_config(job->ctx, job->config_path, &cfg, &err);
+	if (rc == KC_CONTEXT_STORE_DOWN) {
+		kc_log(KC_LOG_ERROR, "%s", err.msg);
+		kc_respond_error(req, 503, _("the state database cannot be reached right now; "
+		    "nothing was changed, please try again"));
+		return NULL;
+	}
+	if (rc != 0) {
 		kc_log(KC_LOG_ERROR, "configuration error: %s", err.msg);
 		kc_respond_error(req, 500,
 		    _("configuration error; the details are in the web server's error log"));

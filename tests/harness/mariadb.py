@@ -50,8 +50,9 @@ def available():
 class MariaDB:
     """One private MariaDB server on 127.0.0.1 and a Unix socket of its own."""
 
-    def __init__(self, root=None):
+    def __init__(self, root=None, extra_args=()):
         self.dir = Path(root or tempfile.mkdtemp(prefix="kc-mariadb-"))
+        self.extra_args = list(extra_args)     # e.g. --ssl-cert=... for a TLS server
         self.datadir = self.dir / "data"
         self.socket = str(self.dir / "mysqld.sock")
         self.pidfile = self.dir / "mysqld.pid"
@@ -83,7 +84,8 @@ class MariaDB:
                 f"--pid-file={self.pidfile}", f"--log-error={self.log}",
                 "--skip-name-resolve", "--skip-log-bin",
                 "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M",
-                "--character-set-server=utf8mb4", "--max-connections=200"]
+                "--character-set-server=utf8mb4", "--max-connections=200",
+                *self.extra_args]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
