@@ -31,16 +31,21 @@ def hold_apply_lease(db, database):
            database)
 
 
+def store_keys(kc, store, db, name):
+    """The mysql_* keys of a new, empty database for store "mysql"; {} for SQLite."""
+    if store != "mysql":
+        return {}
+    database = f"kc_{name}_{int(time.time())}"
+    db.create_database(database, user=kc.DB_USER, password=kc.DB_PASSWORD)
+    return dict(mysql_host=db.socket, mysql_database=database, mysql_user=kc.DB_USER,
+                mysql_password=kc.DB_PASSWORD, mysql_table_prefix=TABLE_PREFIX)
+
+
 def accept(run, args, kc, store, db):
     """wrk against nginx + FastCGI, 2 workers, accept only (the applier's lock held)."""
     servers = kc.servers
     state = kc.make_state_dir(f"mariadb-bench-{store}")
-    keys = {}
-    if store == "mysql":
-        database = f"kc_bench_{int(time.time())}"
-        db.create_database(database, user=kc.DB_USER, password=kc.DB_PASSWORD)
-        keys = dict(mysql_host=db.socket, mysql_database=database, mysql_user=kc.DB_USER,
-                    mysql_password=kc.DB_PASSWORD, mysql_table_prefix=TABLE_PREFIX)
+    keys = store_keys(kc, store, db, "bench")
     cfg = kc.write_config(Path(kc.root()) / f"mariadb-bench-{store}.conf",
                           webhook_secret=kc.WEBHOOK_SECRET, state_dir=state,
                           woo_url=f"http://127.0.0.1:{run.closed_port()}",
@@ -83,12 +88,7 @@ def sync_requests(kc, store, db):
         shop.reset()
         crm.reset(**kc.crm_like_shop(shop))
         state = kc.make_state_dir(f"mariadb-sync-{store}")
-        keys = {}
-        if store == "mysql":
-            database = f"kc_sync_{int(time.time())}"
-            db.create_database(database, user=kc.DB_USER, password=kc.DB_PASSWORD)
-            keys = dict(mysql_host=db.socket, mysql_database=database, mysql_user=kc.DB_USER,
-                        mysql_password=kc.DB_PASSWORD, mysql_table_prefix=TABLE_PREFIX)
+        keys = store_keys(kc, store, db, "sync")
         cfg = kc.full_config(f"mariadb-sync-{store}.conf", state, shop, crm, **keys)
         program = kc.Program("sync.cgi", cfg)
         token = f"token={kc.SYNC_TOKEN}"

@@ -18,12 +18,8 @@ Needs root (the workers run as www-data, MariaDB as mysql).
 Usage: /usr/bin/python3 tests/demo_cluster.py [--bindir cgi-bin] [--no-wait] [--keep]
 """
 
-import argparse
 import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -32,7 +28,7 @@ sys.path.insert(0, str(TESTS))
 
 import demo  # noqa: E402
 from demo import (ADMIN_USER, FAKE_KEYCRM, FAKE_WOO, WAREHOUSE_ID, DemoError,  # noqa: E402
-                  Fake, Interrupted, call, heading, pretty, say, write_config)
+                  Fake, call, heading, pretty, say, write_config)
 from harness import mariadb, servers  # noqa: E402
 
 DATABASE, DB_USER, PREFIX = "keycrm_sync", "keycrm_sync", "keycrm_sync_"
@@ -45,17 +41,7 @@ class ClusterDemo:
         self.bindir, self.dir = bindir, workdir
         self.woo = self.keycrm = self.db = None
         self.servers = {}
-        self.creds = {
-            "woo_consumer_key": "ck_" + secrets.token_hex(20),
-            "woo_consumer_secret": "cs_" + secrets.token_hex(20),
-            "keycrm_api_key": secrets.token_hex(24),
-            "webhook_secret": secrets.token_urlsafe(32),
-            "sync_token": secrets.token_urlsafe(32),
-            "mysql_password": secrets.token_urlsafe(18),
-            "admin_password": secrets.token_urlsafe(12),
-        }
-        demo._SECRETS.extend(v for k, v in self.creds.items()
-                             if k not in ("woo_consumer_key", "admin_password"))
+        self.creds = demo.new_credentials(mysql_password=secrets.token_urlsafe(18))
 
     def url(self, name, path):
         return f"{self.servers[name].url}{path}"
@@ -88,15 +74,7 @@ class ClusterDemo:
             servers.prepare_for_www_data(state)
             config = self.dir / f"keycrm-sync-{name}.conf"
             write_config(config, {
-                "woo_url": self.woo.url,
-                "woo_consumer_key": self.creds["woo_consumer_key"],
-                "woo_consumer_secret": self.creds["woo_consumer_secret"],
-                "keycrm_api_url": f"{self.keycrm.url}/v1",
-                "keycrm_api_key": self.creds["keycrm_api_key"],
-                "keycrm_warehouse_id": WAREHOUSE_ID,
-                "webhook_secret": self.creds["webhook_secret"],
-                "sync_token": self.creds["sync_token"],
-                "state_dir": state,
+                **demo.config_values(self.creds, self.woo, self.keycrm, state),
                 "mysql_host": self.db.socket,
                 "mysql_database": DATABASE,
                 "mysql_user": DB_USER,
@@ -212,56 +190,20 @@ class ClusterDemo:
         self.show_urls()
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bindir", default=str(TESTS.parent / "cgi-bin"))
-    parser.add_argument("--no-wait", action="store_true",
-                        help="stop everything after the walk instead of waiting for Ctrl-C")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (configs, logs) afterwards")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGINT, demo._interrupted)
-    signal.signal(signal.SIGTERM, demo._interrupted)
-    bindir = Path(args.bindir).resolve()
-    workdir = run = None
-    status = 0
-    try:
-        demo.check_prerequisites(bindir)
-        if not mariadb.available():
-            raise DemoError("MariaDB is not installed (apt-get install mariadb-server "
-                            "mariadb-client)")
-        workdir = Path(tempfile.mkdtemp(prefix="keycrm-demo-cluster-"))
-        workdir.chmod(0o755)
-        run = ClusterDemo(bindir, workdir)
-        run.start()
-        run.walk()
-        say("\nDemo walk complete.")
-        if not args.no_wait:
-            demo.wait_for_interrupt()
-    except Interrupted:
-        say("\nInterrupted.")
-    except DemoError as e:
-        say(f"\ndemo: FAILED: {e}")
-        status = 1
-    except Exception as e:                      # a bug or an unexpected answer: still clean up
-        say(f"\ndemo: FAILED: {type(e).__name__}: {e}")
-        status = 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if run is not None:
-            try:
-                run.stop()
-            except Exception as e:
-                say(f"demo: could not stop everything: {e}")
-                status = status or 1
-        if workdir is not None:
-            if args.keep or status:
-                say(f"Kept {workdir} (configurations, logs).")
-            else:
-                shutil.rmtree(workdir, ignore_errors=True)
-    return status
+def check_mariadb(bindir):
+    if not mariadb.available():
+        raise DemoError("MariaDB is not installed (apt-get install mariadb-server "
+                        "mariadb-client)")
 
+
+def make_demo(bindir, workdir):
+    workdir.chmod(0o755)            # mariadbd runs as mysql and must reach its directory
+    return ClusterDemo(bindir, workdir)
+
+
+def main(argv=None):
+    return demo.run(make_demo, argv, description=__doc__.split("\n\n")[0],
+                    prefix="keycrm-demo-cluster-", check=check_mariadb)
 
 if __name__ == "__main__":
     sys.exit(main())

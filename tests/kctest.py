@@ -506,6 +506,19 @@ def full_config(filename, state, shop, crm=None, **extra):
     return write_config(root() / filename, **values)
 
 
+def bulk_products(first_id, n):
+    """n simple products BULK-00000... with ids from first_id, 1 in stock each."""
+    return [{"id": first_id + i, "type": "simple", "parent_id": 0, "sku": f"BULK-{i:05d}",
+             "manage_stock": True, "stock_quantity": 1, "status": "publish",
+             "name": f"Bulk {i}"} for i in range(n)]
+
+
+def bulk_webhook(n):
+    """KeyCRM's webhook for the n products of bulk_products(): BULK-i gets i % 50 + 2."""
+    return [{"offer_id": i + 1, "sku": f"BULK-{i:05d}", "in_stock": i % 50 + 2,
+             "in_reserve": 0} for i in range(n)]
+
+
 def crm_like_shop(shop, reserve=0):
     """KeyCRM offers for every SKU of the fake shop, warehouse 1 stocked like
     the shop (with a reserve on top, if given): for FakeCRM.reset(**...)."""

@@ -243,13 +243,9 @@ class SharedState(unittest.TestCase):
             self.assertEqual(cell["quantity"] - cell["reserve"], SHOP.qty(SKUS[sku]), sku)
 
     def test_f_a_server_killed_mid_apply_leaves_the_rest_to_the_other(self):
-        products = [{"id": 5000 + i, "type": "simple", "parent_id": 0, "sku": f"BULK-{i:05d}",
-                     "manage_stock": True, "stock_quantity": 1, "status": "publish",
-                     "name": f"Bulk {i}"} for i in range(5000)]
-        SHOP.upsert(*products)
+        SHOP.upsert(*kctest.bulk_products(5000, 5000))
         SHOP.clear_log()
-        items = [{"offer_id": i + 1, "sku": f"BULK-{i:05d}", "in_stock": i % 50 + 2,
-                  "in_reserve": 0} for i in range(5000)]
+        items = kctest.bulk_webhook(5000)
         # Slow shop answers, so that the kill lands in the middle of the apply.
         SHOP.faults(latency_ms=300)
         try:

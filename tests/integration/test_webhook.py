@@ -423,13 +423,9 @@ class Applying(unittest.TestCase):
         self.assertEqual(inbox(self.state), {})
 
     def test_five_thousand_items(self):
-        products = [{"id": 1000 + i, "type": "simple", "parent_id": 0, "sku": f"BULK-{i:05d}",
-                     "manage_stock": True, "stock_quantity": 1, "status": "publish",
-                     "name": f"Bulk {i}"} for i in range(5000)]
-        SHOP.upsert(*products)
+        SHOP.upsert(*kctest.bulk_products(1000, 5000))
         SHOP.clear_log()
-        items = [{"offer_id": i + 1, "sku": f"BULK-{i:05d}", "in_stock": i % 50 + 2,
-                  "in_reserve": 0} for i in range(5000)]
+        items = kctest.bulk_webhook(5000)
         ans = self.send(items, sync_max_seconds=120)
         self.assertEqual((ans["received"], ans["queued"], ans["applied"]), (5000, 0, 5000), 
                          {k: v for k, v in ans.items() if not isinstance(v, list)})
