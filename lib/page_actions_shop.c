@@ -48,7 +48,7 @@ act_shop_connect(struct page *p, const struct kc_form *form, struct flash *f)
 	    made.id, made.status, url);
 	if (removed > 0)
 		flash_say(f, L_OK, kc_ntr("%zu old webhook was removed.",
-		    "The %zu old webhooks were removed.", (unsigned long)removed), removed);
+		    "%zu old webhooks were removed.", (unsigned long)removed), removed);
 	if (rc > 0)
 		flash_say(f, L_WARN, "%s%s", err.msg, page_period(err.msg));
 }
