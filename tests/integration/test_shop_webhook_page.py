@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import re
+import shutil
 import subprocess
 import time
 import unittest
@@ -330,9 +331,19 @@ class ShopHooksAsCGI(PageOnServer, unittest.TestCase):
     kind = "cgi"
 
     def test_from_a_shell_connect_status_repair_remove(self):
+        # keycrm-sync-setup as installed: sync.cgi in ../lib/keycrm-sync beside it.
+        tree = root() / "setup-tree"
+        (tree / "sbin").mkdir(parents=True, exist_ok=True)
+        (tree / "lib" / "keycrm-sync").mkdir(parents=True, exist_ok=True)
+        setup = tree / "sbin" / "keycrm-sync-setup"
+        shutil.copy(kctest.REPO / "contrib" / "keycrm-sync-setup", setup)
+        link = tree / "lib" / "keycrm-sync" / "sync.cgi"
+        link.unlink(missing_ok=True)
+        link.symlink_to(BINDIR.resolve() / "sync.cgi")
+
         def shell(action):
-            return subprocess.run([str(BINDIR / "sync.cgi"), "--config", self.config,
-                                   "--shop-webhook", action], capture_output=True, text=True,
+            return subprocess.run([str(setup), "--shop-webhook", action, "--config", self.config],
+                                  capture_output=True, text=True, stdin=subprocess.DEVNULL,
                                   timeout=120, env={"PATH": "/usr/bin:/bin", **sanitizer_env()})
         r = shell("status")
         self.assertEqual(r.returncode, 1, r.stderr)
