@@ -40,6 +40,10 @@ act_shop_connect(struct page *p, const struct kc_form *form, struct flash *f)
 	page_shop_hooks_url(p, url, sizeof(url));
 	rc = kc_shop_hooks_connect(&p->cfg, p->have_store ? &p->st : NULL, url, p->user,
 	    kc_monotonic_ms() + SHOP_ACTION_MS, &made, &removed, &err);
+	if (rc == -2) {
+		flash_say(f, L_BAD, "%s%s", err.msg, page_period(err.msg));
+		return;
+	}
 	if (rc < 0) {
 		flash_say(f, L_BAD, _("Nothing was changed: %s%s"), err.msg, page_period(err.msg));
 		return;

@@ -149,8 +149,14 @@ kc_shop_hooks_connect(const struct kc_config *cfg, struct kc_store *st,
 		goto out;
 	if (kc_woo_hook_create(&w, url, secret, made, err) != 0) {
 		struct kc_error e2 = { { 0 } };
-		if (save_secret(cfg, st, previous, who, &e2) != 0)
+		if (save_secret(cfg, st, previous, who, &e2) != 0) {
+			char first[sizeof(err->msg)];
 			kc_log(KC_LOG_ERROR, "shop webhook: %s", e2.msg);
+			kc_strlcpy(first, err->msg, sizeof(first));
+			kc_error_set(err, "%.400s; and the new shop_webhook_secret stays saved (%.400s)",
+			    first, e2.msg);
+			rc = -2;
+		}
 		goto out;
 	}
 	note_connected(st, kc_now());

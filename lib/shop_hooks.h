@@ -35,7 +35,8 @@ int kc_shop_hooks_read(const struct kc_config *cfg, const char *url,
  * mysql_host), a new webhook created with it, then the older ones of ours
  * removed.  When the shop refuses the creation the old secret is put
  * back and nothing has changed.  0 done, 1 done but an older webhook
- * could not be removed (err says which), -1 nothing done (err says why).
+ * could not be removed (err says which), -1 nothing done (err says why),
+ * -2 the webhook not made and the old secret not put back (err says so).
  * st may be NULL without mysql_host.
  */
 int kc_shop_hooks_connect(const struct kc_config *cfg, struct kc_store *st,
