@@ -139,6 +139,9 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_MYSQL_REQUIRE_TLS] = { "mysql_require_tls", T_YESNO, OFF(mysql_require_tls), 0, 0, 0, 0,
 	    NULL, NULL,
 	    "yes: talk to the database over TLS only, verifying the server's certificate (against ca_file when set), and refuse a server that offers none. Without it, a server that offers TLS is used over TLS only when ca_file is set. Use it whenever the database is on another machine." },
+	[KC_KEY_SHOP_WEBHOOK_URL] = { "shop_webhook_url", T_URL, OFF(shop_webhook_url), 0, 0, 0, 0,
+	    "Shop webhook", "https://shop.example/keycrm/shop-webhook",
+	    "Where WooCommerce delivers its product webhooks, when the shop must reach us at another address than the one the settings page is opened at (a proxy, another host name). Unset: the settings page's own address with /shop-webhook, or woo_url + /keycrm/shop-webhook from a shell. Optional." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };

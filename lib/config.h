@@ -54,6 +54,7 @@ enum kc_key {
 	KC_KEY_MYSQL_PASSWORD,
 	KC_KEY_MYSQL_TABLE_PREFIX,
 	KC_KEY_MYSQL_REQUIRE_TLS,
+	KC_KEY_SHOP_WEBHOOK_URL,
 	KC_KEY__MAX
 };
 
@@ -89,6 +90,7 @@ struct kc_config {
 	char *mysql_password;
 	char *mysql_table_prefix;
 	int mysql_require_tls;
+	char *shop_webhook_url;			/* where WooCommerce delivers; NULL: the page's own */
 
 	enum kc_source source[KC_KEY__MAX];
 };

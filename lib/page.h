@@ -28,6 +28,7 @@
 #include "i18n.h"
 #include "page_pager.h"
 #include "request.h"
+#include "shop_hooks.h"
 #include "store.h"
 #include "store_status.h"
 #include "util.h"
@@ -85,6 +86,10 @@ struct page {
 	void (*progress)(void *ctx, const char *phase, long done, long total);
 	void *progress_ctx;
 	int job_running;		/* the page shows a running job */
+	/* The shop's webhooks, asked once per page (page_shop_hooks()). */
+	int shop_hooks_state;		/* 0 not asked, 1 read, -1 failed, 2 not asked: not in use */
+	struct kc_shop_hooks *shop_hooks;
+	struct kc_error shop_hooks_err;
 };
 
 /* --- page_frame.c ----------------------------------------------------- */
@@ -165,6 +170,8 @@ page_action_fn act_check, act_save;			/* page_actions_check.c */
 page_action_fn act_sync, act_dry_run, act_backfill,	/* page_actions_sync.c */
     act_push_all, act_compare;
 page_action_fn act_dismiss, act_first_keep;		/* page_actions.c */
+page_action_fn act_shop_connect, act_shop_enable,	/* page_actions_shop.c */
+    act_shop_remove;
 /* Shows the secrets on an answer of its own (no redirect). */
 void act_show(struct page *p, const struct kc_form *form);
 
@@ -198,6 +205,13 @@ page_section_fn section_first_install,	/* page_section_problems.c */
 page_section_fn section_history;	/* page_section_history.c */
 page_section_fn section_configuration;	/* page_section_history.c */
 page_section_fn section_plan;		/* page_section_plan.c */
+page_section_fn section_shop_webhooks;	/* page_section_shop_webhooks.c */
+/* Where WooCommerce should deliver to (shop_webhook_url, else this site). */
+void page_shop_hooks_url(const struct page *p, char *out, size_t outsz);
+/* The shop's webhooks of ours, asked once (p->shop_hooks_state says how it went). */
+void page_shop_hooks(struct page *p);
+/* Free what page_shop_hooks() read. */
+void page_shop_hooks_free(struct page *p);
 /* The last dry run's plan, one page of it (page_section_plan.c). */
 void page_plan_table(struct kc_buf *b, struct page *p);
 /* Keeps a dry run's plan for its pages and CSV. */
@@ -214,6 +228,8 @@ struct issues {
 };
 void issue(struct issues *is, enum level level, const char *fmt, ...)
     KC_PRINTF(3, 4);
+/* The Status section's issues about the shop's webhooks. */
+void page_shop_hook_issues(struct page *p, struct issues *is);
 /* "12 received, 12 queued" of a history row. */
 void page_run_counts(const struct kc_status_run *r, struct kc_buf *out);
 

@@ -226,6 +226,9 @@ act_save(struct page *p, const struct kc_form *form, struct flash *f)
 		v.woo_consumer_secret = p->cfg.woo_consumer_secret;
 	}
 
+	/* Registering the shop's webhook saved its secret: keep it. */
+	if (p->cfg.source[KC_KEY_SHOP_WEBHOOK_SECRET] == KC_SRC_SETTINGS)
+		v.shop_webhook_secret = p->cfg.shop_webhook_secret;
 	kc_buf_init(&text);
 	if ((ck[0] == '\0') != (cs[0] == '\0')) {
 		flash_say(f, L_BAD, "%s", _("Nothing was saved: enter both the shop's consumer key and its consumer secret."));

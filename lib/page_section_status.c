@@ -249,6 +249,7 @@ collect(struct page *p, struct issues *is)
 	if (p->have_status) {
 		check_issues(p, &p->status, is);
 		state_issues(p, &p->status, is);
+		page_shop_hook_issues(p, is);
 	} else {
 		issue(is, L_BAD, _("The state database cannot be read: %s"), p->store_err.msg);
 	}

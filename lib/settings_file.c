@@ -55,6 +55,7 @@ kc_settings_file_format(const struct kc_settings_values *v, const char *who,
 		{ KC_KEY_MANAGE_STOCK, v->manage_stock },
 		{ KC_KEY_WOO_CONSUMER_KEY, v->woo_consumer_key },
 		{ KC_KEY_WOO_CONSUMER_SECRET, v->woo_consumer_secret },
+		{ KC_KEY_SHOP_WEBHOOK_SECRET, v->shop_webhook_secret },
 	};
 	struct kc_config check;
 	char when[32];

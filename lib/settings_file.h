@@ -23,6 +23,7 @@ struct kc_settings_values {
 	const char *manage_stock;
 	const char *woo_consumer_key;	/* the shop's REST key, both or neither */
 	const char *woo_consumer_secret;
+	const char *shop_webhook_secret;	/* made when the shop's webhook is registered */
 };
 
 /*

@@ -41,6 +41,10 @@ static const struct action {
 	{ "compare", act_compare, N_("Compare"), NULL },
 	{ "first_keep", act_first_keep, NULL, NULL },
 	{ "dismiss", act_dismiss, NULL, NULL },
+	{ "shop_connect", act_shop_connect, NULL, NULL },
+	{ "shop_recreate", act_shop_connect, NULL, NULL },
+	{ "shop_enable", act_shop_enable, NULL, NULL },
+	{ "shop_remove", act_shop_remove, NULL, NULL },
 };
 
 /* --- sections ------------------------------------------------------------ */
@@ -95,6 +99,7 @@ static const struct section {
 	{ "first-install", section_first_install, first_install, 0 },
 	{ "problems", section_problems, with_status, 0 },
 	{ "connection", section_connection, always, 1 },
+	{ "shop-webhooks", section_shop_webhooks, always, 0 },
 	{ "history", section_history, with_status, 0 },
 	{ "push-again", section_push_again, after_first_install, 0 },
 	{ "settings", section_settings, always, 1 },
@@ -367,6 +372,7 @@ kc_settings_handle(struct kc_request *req, struct kc_job *job)
 		render(&p);
 	if (p.have_status)
 		kc_status_free(&p.status);
+	page_shop_hooks_free(&p);
 	kc_csrf_clear(&p.csrf);
 	if (p.have_store)
 		kc_store_close(&p.st);

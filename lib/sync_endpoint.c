@@ -14,6 +14,7 @@
 #include "store_retention.h"
 #include "runas.h"
 #include "setup_check.h"
+#include "shop_hooks.h"
 #include "store.h"
 #include "sync.h"
 
@@ -191,6 +192,9 @@ usage(FILE *f)
 	    "  --check-shop, --check-keycrm\n"
 	    "              check the shop's REST key (read and write) or KeyCRM's key and\n"
 	    "              list the warehouse ids its stock list shows; changes nothing\n"
+	    "  --shop-webhook connect|status|repair|remove\n"
+	    "              the shop's product webhook to the shop-webhook URL: create it\n"
+	    "              with a new secret, show its state, re-enable it, remove it\n"
 	    "  The configuration is FILE, $%s or %s.\n"
 	    "  Exit status: 0 ok, 1 partly failed, 2 configuration, 3 busy.\n"),
 	    KC_CONFIG_ENV, KC_CONFIG_DEFAULT_PATH);
@@ -341,6 +345,7 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 	struct kc_sync_result res;
 	struct kc_error err = { { 0 } };
 	int rc, compare = 0, csv = 0, check_shop = 0, check_keycrm = 0;
+	const char *shop_webhook = NULL;
 
 	kc_i18n_for_shell(NULL);
 
@@ -361,6 +366,8 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 			check_shop = 1;
 		else if (strcmp(argv[i], "--check-keycrm") == 0)
 			check_keycrm = 1;
+		else if (strcmp(argv[i], "--shop-webhook") == 0 && i + 1 < argc)
+			shop_webhook = argv[++i];
 		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			path = argv[++i];
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -383,6 +390,11 @@ kc_sync_shell(int argc, char **argv, FILE *out, FILE *errout)
 		fprintf(errout, "sync.cgi: %s\n", err.msg);
 		kc_config_free(&cfg);
 		return 2;
+	}
+	if (shop_webhook != NULL) {
+		rc = kc_shop_hooks_shell(&cfg, shop_webhook, out, errout);
+		kc_config_free(&cfg);
+		return rc;
 	}
 	if (compare || csv) {
 		rc = csv && !compare ? usage(errout) : shell_compare(&cfg, csv, out, errout);

@@ -83,6 +83,12 @@ async function shopControl(what, body) {
   check(r.ok, `the fake shop takes ${what} ${JSON.stringify(body)}`);
 }
 
+async function shopGet(what) {
+  const r = await fetch(`${env('KC_SHOP_CONTROL')}/_control/${what}`);
+  check(r.ok, `the fake shop answers ${what}`);
+  return r.json();
+}
+
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kc-chromium-'));
@@ -257,6 +263,31 @@ async function main() {
     const fontPx = await phone.page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
     check(fontPx >= 14, `text is legible on the phone (${fontPx} px)`);
     await phone.page.close();
+
+    // The shop's own webhook: connected with one click, shown active, removed with one.
+    const hooks = await newPage(context, 1280, 900, problems);
+    await hooks.goto(URL_, { waitUntil: 'load' });
+    check(/Not connected/.test(await hooks.locator('#shop-webhooks').innerText()),
+      'the shop webhook starts not connected');
+    await submitAndWait(hooks, hooks.locator('#shop-webhooks button[value="shop_connect"]'));
+    text = await resultText(hooks);
+    check(/WooCommerce created webhook \d+/.test(text), `connect creates the webhook: "${text.slice(0, 100)}"`);
+    check(await hooks.locator('#shop-webhooks [data-hook-status="active"]').count() === 1,
+      'the page shows the webhook active, as the shop reports it');
+    let listed = await shopGet('webhooks');
+    check(listed.length === 1 && listed[0].delivery_url === env('KC_SHOP_HOOK_URL') &&
+      listed[0].topic === 'product.updated', `the shop holds it, delivering to us (${JSON.stringify(listed.map((h) => h.delivery_url))})`);
+    const pings = await shopGet('webhooks/deliveries?kind=ping');
+    check(pings.length === 1 && pings[0].status === 200, 'the shop\'s ping was answered 200');
+    check(!(await hooks.content()).includes(listed[0].secret), 'the secret is not on the page');
+    await hooks.locator('#shop-webhooks').screenshot({ path: path.join(ARTIFACTS, 'settings-desktop-shop-webhooks.png') });
+    await submitAndWait(hooks, hooks.locator('#shop-webhooks button[value="shop_remove"]'));
+    text = await resultText(hooks);
+    check(/Removed 1 webhook/.test(text), `remove deletes it: "${text.slice(0, 100)}"`);
+    listed = await shopGet('webhooks');
+    check(listed.length === 0, 'the shop no longer has it');
+    check(/Not connected/.test(await hooks.locator('#shop-webhooks').innerText()), 'the page says not connected');
+    await hooks.close();
 
     // Ukrainian, as a browser that prefers it asks (Accept-Language), on a phone:
     // the longer sentences must still fit.

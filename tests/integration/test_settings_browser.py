@@ -6,7 +6,8 @@ the simulated shop and KeyCRM.
 The browser logs in, reads the page, fills and submits the key form, runs a
 sync and a dry run and reads the plan's table, compares the two sides on the
 first-install card, downloads the CSV, chooses the backfill, pages and filters the
-history and measures its chart, and takes screenshots at
+history and measures its chart, connects the shop's own webhook and removes it
+again, and takes screenshots at
 1280 and 390 px into tests/artifacts/, the first-install card
 compared, chosen and gone included.  A missing chromium, node or
 playwright-core is a failure, not a skip: `make check` installs them.
@@ -87,7 +88,8 @@ class SettingsInBrowser(unittest.TestCase):
         env = {"PATH": "/usr/bin:/bin", "HOME": str(root()),
                "KC_SETTINGS_URL": f"{self.nginx.url}/keycrm/settings",
                "KC_USER": USER, "KC_PASSWORD": PASSWORD, "KC_KEYCRM_KEY": KEYCRM_KEY,
-               "KC_SHOP_CONTROL": self.shop.control_url, "KC_SOLD_ID": str(sold["id"]),
+               "KC_SHOP_CONTROL": self.shop.control_url,
+               "KC_SHOP_HOOK_URL": f"{self.nginx.url}/keycrm/shop-webhook", "KC_SOLD_ID": str(sold["id"]),
                "KC_SOLD_SKU": sold["sku"], "KC_XSS_SKUS": json.dumps(XSS_SKUS),
                "KC_ARTIFACTS": str(ARTIFACTS), "KC_CHROMIUM": CHROMIUM}
         proc = subprocess.run(["node", str(BROWSER_DIR / "settings.test.js")], env=env,
@@ -101,7 +103,7 @@ class SettingsInBrowser(unittest.TestCase):
                      "settings-desktop-compare.png", "settings-phone-first-install.png",
                      "settings-desktop-chosen.png", "settings-desktop-history.png",
                      "settings-phone.png",
-                     "settings-phone-dry-run.png"):
+                     "settings-phone-dry-run.png", "settings-desktop-shop-webhooks.png"):
             self.assertTrue((ARTIFACTS / name).stat().st_size > 10000, name)
 
 

@@ -87,7 +87,7 @@ static void
 writes_0600_and_the_configuration_reads_it(void **state)
 {
 	struct fixture *f = *state;
-	struct kc_settings_values v = { "KEY-123", "7", "no", "enable", NULL, NULL };
+	struct kc_settings_values v = { "KEY-123", "7", "no", "enable", NULL, NULL, NULL };
 	struct kc_error err = { { 0 } };
 	struct kc_config cfg;
 	struct stat st;
@@ -118,7 +118,7 @@ static void
 keys_left_out_fall_back_to_the_main_file(void **state)
 {
 	struct fixture *f = *state;
-	struct kc_settings_values v = { NULL, NULL, "no", NULL, NULL, NULL };
+	struct kc_settings_values v = { NULL, NULL, "no", NULL, NULL, NULL, NULL };
 	struct kc_error err = { { 0 } };
 	struct kc_config cfg;
 	char *text;
@@ -143,20 +143,20 @@ bad_values_are_refused_and_the_old_file_kept(void **state)
 		struct kc_settings_values v;
 		const char *want;
 	} cases[] = {
-		{ { NULL, "abc", NULL, NULL, NULL, NULL }, "keycrm_warehouse_id must be a whole number" },
-		{ { NULL, "0", NULL, NULL, NULL, NULL }, "keycrm_warehouse_id must be between 1" },
-		{ { NULL, NULL, "maybe", NULL, NULL, NULL }, "subtract_reserve must be yes or no" },
-		{ { NULL, NULL, NULL, "always", NULL, NULL }, "manage_stock must be skip or enable" },
-		{ { "two words", NULL, NULL, NULL, NULL, NULL }, "keycrm_api_key must be printable" },
-		{ { "", NULL, NULL, NULL, NULL, NULL }, "keycrm_api_key' has no value" },
+		{ { NULL, "abc", NULL, NULL, NULL, NULL, NULL }, "keycrm_warehouse_id must be a whole number" },
+		{ { NULL, "0", NULL, NULL, NULL, NULL, NULL }, "keycrm_warehouse_id must be between 1" },
+		{ { NULL, NULL, "maybe", NULL, NULL, NULL, NULL }, "subtract_reserve must be yes or no" },
+		{ { NULL, NULL, NULL, "always", NULL, NULL, NULL }, "manage_stock must be skip or enable" },
+		{ { "two words", NULL, NULL, NULL, NULL, NULL, NULL }, "keycrm_api_key must be printable" },
+		{ { "", NULL, NULL, NULL, NULL, NULL, NULL }, "keycrm_api_key' has no value" },
 		/* A line break would smuggle in a key the page may not set. */
-		{ { NULL, "1\nwebhook_secret = abcdefghijklmnopqrstuvwxyz0123456789", NULL, NULL, NULL, NULL },
+		{ { NULL, "1\nwebhook_secret = abcdefghijklmnopqrstuvwxyz0123456789", NULL, NULL, NULL, NULL, NULL },
 		    "keycrm_warehouse_id must be one line" },
-		{ { "KEY\r", NULL, NULL, NULL, NULL, NULL }, "keycrm_api_key must be one line" },
-		{ { " KEY", NULL, NULL, NULL, NULL, NULL }, "keycrm_api_key must be one line" },
+		{ { "KEY\r", NULL, NULL, NULL, NULL, NULL, NULL }, "keycrm_api_key must be one line" },
+		{ { " KEY", NULL, NULL, NULL, NULL, NULL, NULL }, "keycrm_api_key must be one line" },
 	};
 	struct fixture *f = *state;
-	struct kc_settings_values good = { "KEY-1", "7", NULL, NULL, NULL, NULL };
+	struct kc_settings_values good = { "KEY-1", "7", NULL, NULL, NULL, NULL, NULL };
 	struct kc_error err;
 	char *before, *after;
 
@@ -182,7 +182,7 @@ static void
 the_user_name_stays_in_its_comment(void **state)
 {
 	struct fixture *f = *state;
-	struct kc_settings_values v = { NULL, "5", NULL, NULL, NULL, NULL };
+	struct kc_settings_values v = { NULL, "5", NULL, NULL, NULL, NULL, NULL };
 	struct kc_config cfg;
 	struct kc_error err = { { 0 } };
 	char *text;
@@ -200,7 +200,7 @@ the_user_name_stays_in_its_comment(void **state)
 static void
 a_missing_directory_is_an_error(void **state)
 {
-	struct kc_settings_values v = { NULL, "5", NULL, NULL, NULL, NULL };
+	struct kc_settings_values v = { NULL, "5", NULL, NULL, NULL, NULL, NULL };
 	struct kc_error err = { { 0 } };
 
 	(void)state;
@@ -213,8 +213,8 @@ static void
 a_crash_before_the_rename_leaves_the_old_file(void **state)
 {
 	struct fixture *f = *state;
-	struct kc_settings_values old = { NULL, "7", NULL, NULL, NULL, NULL };
-	struct kc_settings_values new = { NULL, "8", "no", NULL, NULL, NULL };
+	struct kc_settings_values old = { NULL, "7", NULL, NULL, NULL, NULL, NULL };
+	struct kc_settings_values new = { NULL, "8", "no", NULL, NULL, NULL, NULL };
 	struct kc_config cfg;
 	struct kc_error err = { { 0 } };
 	int status;
