@@ -112,6 +112,9 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_SHOP_WEBHOOK_SECRET] = { "shop_webhook_secret", T_SECRET32, OFF(shop_webhook_secret), 0, 0, 1, 1,
 	    NULL, NULL,
 	    "The secret WooCommerce signs its product webhooks with (delivered to /keycrm/shop-webhook). Without it that URL answers 503." },
+	[KC_KEY_SHOP_WEBHOOK_URL] = { "shop_webhook_url", T_URL, OFF(shop_webhook_url), 0, 0, 0, 0,
+	    NULL, "https://shop.example/keycrm/shop-webhook",
+	    "Where WooCommerce delivers its product webhooks, when the shop must reach us at another address than the one the settings page is opened at (a proxy, another host name). Unset: the settings page's own address with /shop-webhook, or woo_url + /keycrm/shop-webhook from a shell. Optional." },
 	[KC_KEY_LANGUAGE] = { "language", T_LANGUAGE, OFF(language), 0, 0, 0, 0,
 	    NULL, NULL,
 	    "Language of the settings page and of the answers meant for people: auto (from the browser's Accept-Language: Ukrainian when it prefers it, else English), en or uk." },
@@ -139,9 +142,6 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_MYSQL_REQUIRE_TLS] = { "mysql_require_tls", T_YESNO, OFF(mysql_require_tls), 0, 0, 0, 0,
 	    NULL, NULL,
 	    "yes: talk to the database over TLS only, verifying the server's certificate (against ca_file when set), and refuse a server that offers none. Without it, a server that offers TLS is used over TLS only when ca_file is set. Use it whenever the database is on another machine." },
-	[KC_KEY_SHOP_WEBHOOK_URL] = { "shop_webhook_url", T_URL, OFF(shop_webhook_url), 0, 0, 0, 0,
-	    "Shop webhook", "https://shop.example/keycrm/shop-webhook",
-	    "Where WooCommerce delivers its product webhooks, when the shop must reach us at another address than the one the settings page is opened at (a proxy, another host name). Unset: the settings page's own address with /shop-webhook, or woo_url + /keycrm/shop-webhook from a shell. Optional." },
 };
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
