@@ -141,7 +141,10 @@ run_sync(struct run *run, struct kc_error *err)
 			run->crm.http.deadline_ms = run->deadline + 15000;
 		else
 			run->deadline += 15000;
-		sync_flush(run);
+		/* Sent: a resumed scan need not read their pages again. */
+		if (sync_flush(run) == 0 && !run->rewind && run->phase != PHASE_DONE &&
+		    !run->opts->dry_run)
+			sync_save_cursor(run, err);
 	}
 	if (run->rewind && !run->opts->dry_run) {
 		run->phase = run->unsent_phase;

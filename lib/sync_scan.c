@@ -91,9 +91,22 @@ sync_save_cursor(struct run *run, struct kc_error *err)
 	if (run->opts->dry_run)
 		return 0;
 	memset(&c, 0, sizeof(c));
-	kc_strlcpy(c.phase, sync_phase_names[run->phase], sizeof(c.phase));
-	c.page = run->page;
-	c.parent = run->parent;
+	/*
+	 * Decisions not sent yet send the resumed scan back to the page they
+	 * came from: a run killed (or cut off from its database) before it
+	 * sends them must not leave a cursor past them.  The run that
+	 * resumes would skip them, record the scan as complete, and the next
+	 * incremental scan starts after them: read, decided, never sent.
+	 */
+	if (run->npend > 0) {
+		kc_strlcpy(c.phase, sync_phase_names[run->unsent_phase], sizeof(c.phase));
+		c.page = run->unsent_page;
+		c.parent = run->unsent_parent;
+	} else {
+		kc_strlcpy(c.phase, sync_phase_names[run->phase], sizeof(c.phase));
+		c.page = run->page;
+		c.parent = run->parent;
+	}
 	c.full = run->full;
 	c.started = run->started;
 	kc_strlcpy(c.since, run->since, sizeof(c.since));
@@ -344,6 +357,7 @@ scan_listing(struct run *run, enum kc_woo_listing what, long long parent)
 				sync_add_error(run->res, err.msg);
 				rc = -1;
 			}
+			kc_crash_point("sync-after-page");
 		}
 		if (rc != 0)
 			return -1;

@@ -349,6 +349,26 @@ class SyncKilled(unittest.TestCase):
         print(f"\n    sync: {SYNC_ROUNDS} rounds of shop changes, {attempts} runs,"
               f" {kills} killed", end=" ")
 
+    def test_killed_after_a_page_whose_decisions_are_unsent(self):
+        """A run reads and decides a page of the shop's changes, notes where it stands and
+        is killed before it sends them.  The run that resumes must read that page again:
+        if it went on from the next page it would complete the scan without them, and the
+        next incremental scan, which starts from this scan's start, would skip them too."""
+        SHOP.upsert(*kctest.bulk_products(3000, 150))
+        CRM.reset(**crm_like_shop())
+        state, cfgfile = self.baseline("sync-page")
+        for i in range(150):                    # 150 changed products: two pages of 100
+            SHOP.control("sale", {"id": 3000 + i, "quantity": 1})
+        CRM.clear_log()
+        r, killed = run_killable(BINDIR / "sync.cgi", cfgfile, TOKEN_Q,
+                                 crash_at="sync-after-page", method="GET")
+        self.assertTrue(killed, r.text)
+        self.assertEqual(CRM.puts(), [], "killed before it sent anything")
+        ans = Program("sync.cgi", cfgfile).cgi("GET", TOKEN_Q).json()
+        self.assertEqual((ans["errors"], ans["complete"]), ([], True), ans)
+        self.assertEqual(ans["sent"], 150, ans)
+        self.assert_agree(state)
+
     def test_killed_between_keycrm_202_and_the_ledger_commit(self):
         state, cfgfile = self.baseline("sync-202")
         for pid, n in ((10, 2), (12, 1), (23, 1)):
