@@ -374,7 +374,8 @@ class Direct:
         self.config_path = config_path
         self.binary = BINDIR / program
 
-    def request(self, method="POST", query="", body=None, headers=None, env=None):
+    def request(self, method="POST", query="", body=None, headers=None, env=None,
+                timeout=60):
         e = {"REQUEST_METHOD": method, "QUERY_STRING": query,
              "KEYCRM_SYNC_CONFIG": self.config_path, **sanitizer_env()}
         if body is not None:
@@ -382,7 +383,7 @@ class Direct:
         for k, v in (headers or {}).items():
             e["HTTP_" + k.upper().replace("-", "_")] = v
         e.update(env or {})
-        return servers.run_cgi(self.binary, env=e, body=body or b"",
+        return servers.run_cgi(self.binary, env=e, body=body or b"", timeout=timeout,
                                user="www-data" if os.geteuid() == 0 else None)
 
     def stop(self):

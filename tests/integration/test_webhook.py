@@ -293,7 +293,9 @@ class Applying(unittest.TestCase):
 
     def send(self, items, **cfg):
         config = base_config("apply", self.state, **cfg)
-        r = Direct(config).request("POST", SECRET_Q + "&wait=1", body(items))
+        # ?wait=1 may take up to sync_max_seconds, and a little more to answer.
+        r = Direct(config).request("POST", SECRET_Q + "&wait=1", body(items),
+                                   timeout=cfg.get("sync_max_seconds", 30) + 30)
         self.assertEqual(r.status, 200, r.text + r.stderr.decode())
         return r.json()
 
