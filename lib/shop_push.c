@@ -324,18 +324,15 @@ out:
 	return rc;
 }
 
-int
-kc_shop_push_run(const struct kc_config *cfg, struct kc_store *st,
-    long delay_ms, struct kc_push_result *res, struct kc_error *err)
+/* Under the push lock: waits delay_ms, then passes until the queue is done. */
+static int
+push_locked(const struct kc_config *cfg, struct kc_store *st, long delay_ms,
+    struct kc_push_result *res, struct kc_error *err)
 {
 	struct pass ps;
 	char flag[8];
-	struct kc_runlock *lock;
 	int rc, first;
 
-	memset(res, 0, sizeof(*res));
-	if ((rc = kc_runlock_take(cfg, "push", 0, &lock, err)) != 0)
-		return rc;
 	if (delay_ms > 0)
 		sleep_ms(delay_ms);
 	memset(&ps, 0, sizeof(ps));
@@ -356,18 +353,49 @@ kc_shop_push_run(const struct kc_config *cfg, struct kc_store *st,
 		/* What a sync run superseded goes, in every mode (see decide_one). */
 		rc = -1;
 	} else if (!ps.mode.first_scan && !ps.mode.orders_in_keycrm) {
-		/* Changes that came in during a pass are taken by the next one. */
+		/*
+		 * Changes that came in during a pass are taken by the next one,
+		 * after the same wait, so that a burst that outlasts one pass
+		 * still becomes a few PUTs.
+		 */
 		for (int i = 0; i < 100; i++) {
 			size_t handled;
-			if ((rc = push_pass(&ps, &handled, err)) != 0 || handled == 0)
+			if ((rc = push_pass(&ps, &handled, err)) != 0 || handled == 0 ||
+			    kc_store_shop_pending_count(st) <= 0)
 				break;
+			if (delay_ms > 0)
+				sleep_ms(delay_ms);
 		}
 	}
 	res->queued = kc_store_shop_pending_count(st);
 	if (ps.crm_ready)
 		kc_keycrm_cleanup(&ps.crm);
-	kc_runlock_release(lock);
 	return rc;
+}
+
+int
+kc_shop_push_run(const struct kc_config *cfg, struct kc_store *st,
+    long delay_ms, struct kc_push_result *res, struct kc_error *err)
+{
+	struct kc_runlock *lock;
+	long left;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	for (int round = 0;; round++) {
+		if ((rc = kc_runlock_take(cfg, "push", 0, &lock, err)) != 0)
+			return round > 0 && rc == 1 ? 0 : rc;
+		rc = push_locked(cfg, st, delay_ms, res, err);
+		left = res->queued;
+		kc_runlock_release(lock);
+		/*
+		 * A change stored after the last pass read the queue found
+		 * this pusher at work and left the push to it: taken now,
+		 * unless another pusher already has the lock.
+		 */
+		if (rc != 0 || round >= 9 || kc_store_shop_pending_count(st) <= left)
+			return rc;
+	}
 }
 
 void
