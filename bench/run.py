@@ -77,6 +77,14 @@ backfill  sync.cgi ?pull=1 of --backfill-offers offers (10,000) from the fake Ke
           a minute; --no-pacing-check, or --quick, skips it). The shop side at real
           latencies: shop_requests x 70 ms + items_written x 26 ms.
 
+shop      WooCommerce's own webhooks (bench/shop_webhook.py, which also runs alone): delay
+          from WooCommerce sending a delivery to KeyCRM holding the value, p50/p99 (the
+          push's 3 s coalescing included); from the sale itself with delivery right after
+          the response (measured) and with the queue run by a per-minute wp-cron.php
+          (modelled from the reference's timings); KeyCRM requests per minute under a
+          1,000-sale burst at keycrm_requests_per_minute = 60; the webhook's answer time.
+          --sales N spaced sales per server and mode (100; --quick 20), --shop-servers.
+
 Measuring our programs: each is started by a tiny C launcher (compiled into the temporary
 directory) that reports its wait4() rusage: CPU (user + sys) and peak RSS of the process
 and the children it waited for. (Started from Python directly, ru_maxrss would include
@@ -112,6 +120,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import shop_webhook          # noqa: E402  (bench/shop_webhook.py)
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_DATE = "2020-01-01T00:00:00"
@@ -1548,6 +1559,7 @@ def report_targets(results):
         rows.append([f"KeyCRM requests of a backfill of {bf['offers']:,} offers",
                      f"{bf['offers']:,} / 50 = {want}", f"{n:.0f}",
                      "met" if n == want else "**missed**"])
+    rows += shop_webhook.target_rows(results.get("shop"))
     return table(["target", "goal", "measured (median)", ""], rows)
 
 
@@ -1595,6 +1607,10 @@ def report(results, info, args):
         out.append("### 4. Backfill\n")
         out.append(report_backfill(results["backfill"]))
         out.append("")
+    if "shop" in results:
+        out.append("### 5. Shop webhook\n")
+        out.append(shop_webhook.report_shop(results["shop"]))
+        out.append("")
     return "\n".join(out)
 
 
@@ -1602,7 +1618,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller, a few minutes")
-    ap.add_argument("--parts", default="accept,apply,sync,backfill")
+    ap.add_argument("--parts", default="accept,apply,sync,backfill,shop")
     ap.add_argument("--bindir", default=os.environ.get("KC_BINDIR", str(REPO / "cgi-bin")))
     ap.add_argument("--runs", type=int)
     ap.add_argument("--duration", type=int)
@@ -1624,6 +1640,7 @@ def main():
     ap.add_argument("--no-pacing-check", dest="verify_pacing", action="store_false",
                     help="skip the one-minute check of the pacing rule (--quick skips it)")
     ap.add_argument("--seed", type=int, default=20261127)
+    shop_webhook.add_arguments(ap)
     ap.add_argument("--json", help="write the raw results here")
     ap.add_argument("--out", help="write the Markdown report here too")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -1641,8 +1658,9 @@ def main():
     args.backfill_offers = args.backfill_offers or (2000 if q else 10000)
     args.servers = [x.strip() for x in args.servers.split(",") if x.strip()]
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    shop_webhook.settle_arguments(args)
     for p in parts:
-        if p not in ("accept", "apply", "sync", "backfill"):
+        if p not in ("accept", "apply", "sync", "backfill", "shop"):
             ap.error(f"unknown part {p!r}")
 
     if os.geteuid() != 0:
@@ -1673,7 +1691,7 @@ def main():
         for part in parts:
             t = time.monotonic()
             {"accept": part_accept, "apply": part_apply, "sync": part_sync,
-             "backfill": part_backfill}[part](args, kc, results)
+             "backfill": part_backfill, "shop": shop_webhook.part_shop}[part](args, kc, results)
             log(f"{part}: {time.monotonic() - t:.0f} s")
     finally:
         info["elapsed"] = time.monotonic() - T0

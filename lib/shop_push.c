@@ -4,6 +4,8 @@
 #include "shop_push.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -63,6 +65,32 @@ sleep_ms(long ms)
 		;
 }
 
+/*
+ * Clocks of the shop and of this server may differ a little: a change
+ * modified this close before a sync started is not taken as read by it.
+ */
+#define CLOCK_SKEW_SECONDS 1
+
+/* date_modified_gmt ("YYYY-MM-DDTHH:MM:SS") as a time; -1 when unreadable. */
+static double
+modified_time(const char *s)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, se;
+	char end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se, &end) != 6)
+		return -1;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = se;
+	return (double)timegm(&tm);
+}
+
 /* As the sync's shows_parent_sku(): 1, 0, or -1 when unreadable. */
 static int
 shows_parent_sku(struct kc_store *st, const struct kc_woo_product *p)
@@ -92,6 +120,7 @@ decide_one(struct pass *ps, const struct kc_shop_change *c)
 	struct kc_error err = { { 0 } };
 	struct outgoing *o;
 	int64_t seq_before;
+	double modified;
 	int parent, dup;
 
 	/*
@@ -100,6 +129,16 @@ decide_one(struct pass *ps, const struct kc_shop_change *c)
 	 * could send an older quantity than the one that run agreed on.
 	 */
 	if (c->received_at < ps->last_sync) {
+		ps->res->superseded++;
+		return 1;
+	}
+	/*
+	 * A delivery WooCommerce sent late: the payload was built before that
+	 * sync read the product (or its cursor still covers it), so it may be
+	 * older than what the sync agreed on, whenever it arrived.
+	 */
+	if (ps->last_sync > 0 && (modified = modified_time(c->modified)) >= 0 &&
+	    modified + CLOCK_SKEW_SECONDS < floor(ps->last_sync)) {
 		ps->res->superseded++;
 		return 1;
 	}

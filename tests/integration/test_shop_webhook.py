@@ -329,6 +329,35 @@ class Pushing(OnBothServers):
             self.assertEqual(CRM.puts(), [])
         self.each_server(scenario)
 
+    def test_a_delivery_late_past_a_sync_moves_nothing_backwards(self):
+        """WooCommerce's delivery arrives only after a cron sync read the
+        product, and the newer delivery is lost: KeyCRM keeps the sync's value."""
+        def scenario():
+            self.register()
+            pid, sku = simple_skus(1)[0]
+            # Deliveries fail for now (the receiver unreachable): logged, never resent.
+            SHOP.edit_webhook(1, delivery_url=f"http://127.0.0.1:{kctest.servers.free_port()}"
+                                              "/keycrm/shop-webhook")
+            SHOP.sale(pid, 1)
+            SHOP.run_queue()
+            late = SHOP.deliveries()[-1]
+            SHOP.sale(pid, 2)
+            SHOP.run_queue()
+            final = SHOP.qty(pid)
+            self.assertNotEqual([d["status"] for d in SHOP.deliveries()], [200, 200])
+            time.sleep(2.2)                      # the sync starts seconds after the sales
+            self.cron()
+            self.assertEqual(keycrm_qty(sku), final)
+            CRM.clear_log()
+            r = SHOP.replay(late["id"], url=self.hook_url)
+            self.assertEqual(r["status"], 200, r)
+            wait_for(lambda: self.pending() == [], what="the late change to be handled")
+            with held_lock(self.state, "push.lock"):
+                pass                             # its pusher has finished
+            self.assertEqual(keycrm_qty(sku), final)
+            self.assertEqual(CRM.puts(), [])
+        self.each_server(scenario)
+
     def test_what_cannot_be_sent_stays_queued_until_a_sync_supersedes_it(self):
         def scenario():
             self.register()
