@@ -1244,11 +1244,6 @@ class Scenario(unittest.TestCase):
         cfg = config("convergence", self.state)
         self.sync = Program("sync.cgi", cfg)
         self.webhook = Program("webhook.cgi", cfg)
-        self.cfg = cfg
-        if self.SHOP_HOOKS:
-            SHOP.webhook_config(mode="async", safe_urls=False, queue_interval_s=0)
-            SHOP.create_webhook(SINK.url, SHOP_SECRET)
-            SINK.take()
         self.done = set()
         ans = self.run_sync()
         self.assertTrue(ans["first_run"], ans)
