@@ -71,8 +71,9 @@ backfill  sync.cgi ?pull=1 of --backfill-offers offers (10,000) from the fake Ke
           quantity differing from the shop's (every SKU is written); the shop without
           injected latency. The time KeyCRM's 60/min limit imposes is computed from the
           measured request count R and the pacing rule (at most L requests in any 60 s,
-          so request i starts no earlier than request i-L + 60 s):
-              T(L) = floor((R-1)/L) x 60 s + ((R-1) mod L + 1) x t_request
+          kept as 61 s so that KeyCRM, counting arrivals, never sees more: request i
+          starts no earlier than request i-L + 61 s):
+              T(L) = floor((R-1)/L) x 61 s + ((R-1) mod L + 1) x t_request
           and the rule itself is checked on the program once (3 requests at L = 2: about
           a minute; --no-pacing-check, or --quick, skips it). The shop side at real
           latencies: shop_requests x 70 ms + items_written x 26 ms.
@@ -1333,12 +1334,12 @@ def report_sync_by_changes(res):
 
 def pacing_seconds(requests, per_minute, t_request):
     """Time for `requests` KeyCRM requests under the rolling-window rule (at most
-    per_minute in any 60 s; each takes t_request)."""
+    per_minute in any 61 s, our margin on KeyCRM's 60 s; each takes t_request)."""
     if requests <= 0:
         return 0.0
     windows = (requests - 1) // per_minute
     last = (requests - 1) % per_minute + 1
-    return windows * 60.0 + last * t_request
+    return windows * 61.0 + last * t_request
 
 
 def part_backfill(args, kc, results):
