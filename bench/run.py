@@ -71,11 +71,19 @@ backfill  sync.cgi ?pull=1 of --backfill-offers offers (10,000) from the fake Ke
           quantity differing from the shop's (every SKU is written); the shop without
           injected latency. The time KeyCRM's 60/min limit imposes is computed from the
           measured request count R and the pacing rule (at most L requests in any 60 s,
-          so request i starts no earlier than request i-L + 60 s):
-              T(L) = floor((R-1)/L) x 60 s + ((R-1) mod L + 1) x t_request
+          kept as 61 s so that KeyCRM, counting arrivals, never sees more: request i
+          starts no earlier than request i-L + 61 s):
+              T(L) = floor((R-1)/L) x 61 s + ((R-1) mod L + 1) x t_request
           and the rule itself is checked on the program once (3 requests at L = 2: about
           a minute; --no-pacing-check, or --quick, skips it). The shop side at real
           latencies: shop_requests x 70 ms + items_written x 26 ms.
+shop      WooCommerce's own webhooks (bench/shop_webhook.py, which also runs alone): delay
+          from WooCommerce sending a delivery to KeyCRM holding the value, p50/p99 (the
+          push's 3 s coalescing included); from the sale itself with delivery right after
+          the response (measured) and with the queue run by a per-minute wp-cron.php
+          (modelled from the reference's timings); KeyCRM requests per minute under a
+          1,000-sale burst at keycrm_requests_per_minute = 60; the webhook's answer time.
+          --sales N spaced sales per server and mode (100; --quick 20), --shop-servers.
 mariadb   The state in MariaDB (a private mariadbd through its socket) next to SQLite
           (bench/part_mariadb.py): webhook acceptance through nginx + FastCGI, accept
           only, with the CPU of our workers and of mariadbd per webhook; and the requests
@@ -117,7 +125,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import part_mariadb
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import part_mariadb          # noqa: E402  (bench/part_mariadb.py)
+import shop_webhook          # noqa: E402  (bench/shop_webhook.py)
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_DATE = "2020-01-01T00:00:00"
@@ -1328,12 +1338,12 @@ def report_sync_by_changes(res):
 
 def pacing_seconds(requests, per_minute, t_request):
     """Time for `requests` KeyCRM requests under the rolling-window rule (at most
-    per_minute in any 60 s; each takes t_request)."""
+    per_minute in any 61 s, our margin on KeyCRM's 60 s; each takes t_request)."""
     if requests <= 0:
         return 0.0
     windows = (requests - 1) // per_minute
     last = (requests - 1) % per_minute + 1
-    return windows * 60.0 + last * t_request
+    return windows * 61.0 + last * t_request
 
 
 def part_backfill(args, kc, results):
@@ -1554,6 +1564,7 @@ def report_targets(results):
         rows.append([f"KeyCRM requests of a backfill of {bf['offers']:,} offers",
                      f"{bf['offers']:,} / 50 = {want}", f"{n:.0f}",
                      "met" if n == want else "**missed**"])
+    rows += shop_webhook.target_rows(results.get("shop"))
     return table(["target", "goal", "measured (median)", ""], rows)
 
 
@@ -1601,8 +1612,12 @@ def report(results, info, args):
         out.append("### 4. Backfill\n")
         out.append(report_backfill(results["backfill"]))
         out.append("")
+    if "shop" in results:
+        out.append("### 5. Shop webhook\n")
+        out.append(shop_webhook.report_shop(results["shop"]))
+        out.append("")
     if "mariadb" in results:
-        out.append("### 5. The state in MariaDB, next to SQLite\n")
+        out.append("### 6. The state in MariaDB, next to SQLite\n")
         out.append(part_mariadb.report_mariadb(sys.modules[__name__], results["mariadb"], args))
         out.append("")
     return "\n".join(out)
@@ -1612,7 +1627,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller, a few minutes")
-    ap.add_argument("--parts", default="accept,apply,sync,backfill,mariadb")
+    ap.add_argument("--parts", default="accept,apply,sync,backfill,shop,mariadb")
     ap.add_argument("--bindir", default=os.environ.get("KC_BINDIR", str(REPO / "cgi-bin")))
     ap.add_argument("--runs", type=int)
     ap.add_argument("--duration", type=int)
@@ -1634,6 +1649,7 @@ def main():
     ap.add_argument("--no-pacing-check", dest="verify_pacing", action="store_false",
                     help="skip the one-minute check of the pacing rule (--quick skips it)")
     ap.add_argument("--seed", type=int, default=20261127)
+    shop_webhook.add_arguments(ap)
     ap.add_argument("--json", help="write the raw results here")
     ap.add_argument("--out", help="write the Markdown report here too")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -1651,8 +1667,9 @@ def main():
     args.backfill_offers = args.backfill_offers or (2000 if q else 10000)
     args.servers = [x.strip() for x in args.servers.split(",") if x.strip()]
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    shop_webhook.settle_arguments(args)
     for p in parts:
-        if p not in ("accept", "apply", "sync", "backfill", "mariadb"):
+        if p not in ("accept", "apply", "sync", "backfill", "shop", "mariadb"):
             ap.error(f"unknown part {p!r}")
 
     if os.geteuid() != 0:
@@ -1684,9 +1701,10 @@ def main():
             t = time.monotonic()
             if part == "mariadb":
                 part_mariadb.part_mariadb(sys.modules[__name__], args, kc, results)
-                continue
-            {"accept": part_accept, "apply": part_apply, "sync": part_sync,
-             "backfill": part_backfill}[part](args, kc, results)
+            else:
+                {"accept": part_accept, "apply": part_apply, "sync": part_sync,
+                 "backfill": part_backfill, "shop": shop_webhook.part_shop}[part](args, kc,
+                                                                                  results)
             log(f"{part}: {time.monotonic() - t:.0f} s")
     finally:
         info["elapsed"] = time.monotonic() - T0

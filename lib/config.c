@@ -21,6 +21,7 @@
 enum value_type {
 	T_TEXT,		/* printable, no spaces */
 	T_SECRET32,	/* URL-safe, at least 32 characters */
+	T_SIGNING,	/* printable ASCII, spaces too, at least 32 characters */
 	T_URL,
 	T_HOSTPORT,
 	T_PATH,
@@ -109,9 +110,9 @@ static const struct key_spec keys[KC_KEY__MAX] = {
 	[KC_KEY_LOG_LEVEL] = { "log_level", T_LOGLEVEL, OFF(log_level), 0, 0, 0, 0,
 	    NULL, NULL,
 	    "What the programs log: error, warning, info (also one line per webhook and per run) or debug." },
-	[KC_KEY_SHOP_WEBHOOK_SECRET] = { "shop_webhook_secret", T_SECRET32, OFF(shop_webhook_secret), 0, 0, 1, 1,
+	[KC_KEY_SHOP_WEBHOOK_SECRET] = { "shop_webhook_secret", T_SIGNING, OFF(shop_webhook_secret), 0, 0, 1, 1,
 	    NULL, NULL,
-	    "The secret WooCommerce signs its product webhooks with (delivered to /keycrm/shop-webhook). Without it that URL answers 503." },
+	    "The secret WooCommerce signs its product webhooks with (delivered to /keycrm/shop-webhook). Without it that URL answers 503. Spaces and punctuation are allowed, as WooCommerce generates them; write it between double quotes when it begins or ends with a space." },
 	[KC_KEY_SHOP_WEBHOOK_URL] = { "shop_webhook_url", T_URL, OFF(shop_webhook_url), 0, 0, 0, 0,
 	    NULL, "https://shop.example/keycrm/shop-webhook",
 	    "Where WooCommerce delivers its product webhooks, when the shop must reach us at another address than the one the settings page is opened at (a proxy, another host name). Unset: the settings page's own address with /shop-webhook, or woo_url + /keycrm/shop-webhook from a shell. Optional." },
@@ -168,6 +169,9 @@ values_text(const struct key_spec *ks, char *out, size_t outsz)
 		break;
 	case T_SECRET32:
 		kc_strlcpy(out, "32-256 letters, digits, - . _ ~", outsz);
+		break;
+	case T_SIGNING:
+		kc_strlcpy(out, "32-256 printable ASCII characters", outsz);
 		break;
 	case T_URL:
 		kc_strlcpy(out, "https:// or http:// URL", outsz);
@@ -402,6 +406,28 @@ set_value(struct kc_config *cfg, enum kc_key key, const char *v,
 				return -1;
 			}
 		break;
+	case T_SIGNING:
+		/*
+		 * WooCommerce's own secrets (wp_generate_password(50, true,
+		 * true)) hold spaces and punctuation, and never '"': a value
+		 * between double quotes is what lies between them, so that
+		 * blanks at either end survive the line's trimming.
+		 */
+		if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
+			v++;
+			len -= 2;
+		}
+		if (len < 32 || len > 256) {
+			kc_error_set(err, "must be 32 to 256 characters long (it is %zu)", len);
+			return -1;
+		}
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e) {
+				kc_error_set(err, "may contain only printable ASCII characters"
+				    " (letters, digits, punctuation and spaces)");
+				return -1;
+			}
+		break;
 	case T_URL:
 		if (check_url(v, err) != 0)
 			return -1;
@@ -465,7 +491,7 @@ set_value(struct kc_config *cfg, enum kc_key key, const char *v,
 	if (ks->secret && *sp != NULL)
 		kc_wipe(*sp, strlen(*sp));
 	free(*sp);
-	*sp = kc_strdup(v);
+	*sp = kc_strndup(v, len);
 	if (*sp == NULL) {
 		kc_error_set(err, "out of memory");
 		return -1;

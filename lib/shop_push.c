@@ -4,6 +4,8 @@
 #include "shop_push.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,21 +13,18 @@
 #include "decide.h"
 #include "keycrm.h"
 #include "runlock.h"
-#include "sku.h"
 #include "stock.h"
 #include "store_shop.h"
+#include "sync_send.h"
 
 /* Changes one pass takes: far under KeyCRM's 10,000 items per PUT. */
 #define PUSH_BATCH 2000
 
 /* One change decided to be sent. */
 struct outgoing {
+	struct kc_send v;		/* sku: KeyCRM's spelling when known */
 	const struct kc_shop_change *c;
-	char *sku;			/* KeyCRM's spelling when known */
-	double send, change, reserve;
-	enum kc_decide_need need;
 	int64_t seq;
-	int unknown;			/* KeyCRM has no offer with the SKU */
 	int done;			/* sent, or known to be unsendable */
 };
 
@@ -66,6 +65,32 @@ sleep_ms(long ms)
 		;
 }
 
+/*
+ * Clocks of the shop and of this server may differ a little: a change
+ * modified this close before a sync started is not taken as read by it.
+ */
+#define CLOCK_SKEW_SECONDS 1
+
+/* date_modified_gmt ("YYYY-MM-DDTHH:MM:SS") as a time; -1 when unreadable. */
+static double
+modified_time(const char *s)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, se;
+	char end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se, &end) != 6)
+		return -1;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = se;
+	return (double)timegm(&tm);
+}
+
 /* As the sync's shows_parent_sku(): 1, 0, or -1 when unreadable. */
 static int
 shows_parent_sku(struct kc_store *st, const struct kc_woo_product *p)
@@ -95,6 +120,7 @@ decide_one(struct pass *ps, const struct kc_shop_change *c)
 	struct kc_error err = { { 0 } };
 	struct outgoing *o;
 	int64_t seq_before;
+	double modified;
 	int parent, dup;
 
 	/*
@@ -103,6 +129,16 @@ decide_one(struct pass *ps, const struct kc_shop_change *c)
 	 * could send an older quantity than the one that run agreed on.
 	 */
 	if (c->received_at < ps->last_sync) {
+		ps->res->superseded++;
+		return 1;
+	}
+	/*
+	 * A delivery WooCommerce sent late: the payload was built before that
+	 * sync read the product (or its cursor still covers it), so it may be
+	 * older than what the sync agreed on, whenever it arrived.
+	 */
+	if (ps->last_sync > 0 && (modified = modified_time(c->modified)) >= 0 &&
+	    modified + CLOCK_SKEW_SECONDS < floor(ps->last_sync)) {
 		ps->res->superseded++;
 		return 1;
 	}
@@ -150,13 +186,14 @@ decide_one(struct pass *ps, const struct kc_shop_change *c)
 	o = &ps->out[ps->nout];
 	memset(o, 0, sizeof(*o));
 	o->c = c;
-	o->sku = kc_strdup(ls.keycrm_known && ls.sku[0] ? ls.sku : c->p.sku);
-	if (o->sku == NULL)
+	o->v.sku = kc_strdup(ls.keycrm_known && ls.sku[0] ? ls.sku : c->p.sku);
+	if (o->v.sku == NULL)
 		return -1;
-	o->send = d.send;
-	o->change = d.change;
-	o->reserve = d.reserve;
-	o->need = d.need;
+	o->v.shop_qty = c->p.qty;
+	o->v.send = d.send;
+	o->v.change = d.change;
+	o->v.reserve = d.reserve;
+	o->v.need = d.need;
 	o->seq = ls.known ? ls.seq : 0;
 	ps->nout++;
 	return 2;
@@ -178,49 +215,6 @@ ensure_crm(struct pass *ps, struct kc_error *err)
 	return 0;
 }
 
-/* KeyCRM's numbers where the value sent depends on them (as sync.c does). */
-static int
-resolve_needs(struct pass *ps, struct kc_error *err)
-{
-	const char *skus[KC_KEYCRM_PAGE_MAX];
-	size_t idx[KC_KEYCRM_PAGE_MAX], k = 0;
-
-	for (size_t i = 0; i <= ps->nout; i++) {
-		if (i < ps->nout && ps->out[i].need != KC_NEED_NOTHING) {
-			skus[k] = ps->out[i].sku;
-			idx[k++] = i;
-		}
-		if (k == KC_KEYCRM_PAGE_MAX || (i == ps->nout && k > 0)) {
-			struct kc_keycrm_offer *offers;
-			size_t got;
-
-			if (kc_keycrm_get_stocks_of(&ps->crm, skus, k,
-			    ps->cfg->keycrm_warehouse_id, &offers, &got, err) != 0)
-				return -1;
-			for (size_t j = 0; j < k; j++) {
-				struct outgoing *o = &ps->out[idx[j]];
-				const struct kc_keycrm_offer *f = NULL;
-
-				for (size_t m = 0; m < got; m++)
-					if (offers[m].sku && kc_sku_equal(offers[m].sku, o->sku))
-						f = &offers[m];
-				if (f == NULL) {
-					o->unknown = 1;
-					o->done = 1;
-					continue;
-				}
-				o->reserve = f->reserve;
-				o->send = o->need == KC_NEED_STOCK ? f->quantity + o->change :
-				    (double)o->c->p.qty + (f->reserve > 0 ? f->reserve : 0);
-				o->need = KC_NEED_NOTHING;
-			}
-			kc_keycrm_offers_free(offers, got);
-			k = 0;
-		}
-	}
-	return 0;
-}
-
 /*
  * One PUT for everything decided (kc_keycrm_put_stocks splits only past
  * KeyCRM's item limit), then the ledger, as the sync's flush() does: a
@@ -231,45 +225,57 @@ send_out(struct pass *ps, struct kc_error *err)
 {
 	struct kc_keycrm_stock *items;
 	struct outgoing **which;
-	size_t n = 0, sent = 0;
+	struct kc_send **vals;
+	size_t n = 0, m = 0, sent = 0;
 	int rc;
 
 	if (ps->nout == 0)
 		return 0;
-	if (ensure_crm(ps, err) != 0 || resolve_needs(ps, err) != 0)
-		return -1;
 	items = calloc(ps->nout, sizeof(*items));
 	which = calloc(ps->nout, sizeof(*which));
-	if (items == NULL || which == NULL) {
-		free(items);
-		free(which);
+	vals = calloc(ps->nout, sizeof(*vals));
+	if (items == NULL || which == NULL || vals == NULL) {
 		kc_error_set(err, "out of memory");
-		return -1;
+		rc = -1;
+		goto out;
 	}
 	for (size_t i = 0; i < ps->nout; i++) {
 		struct kc_ledger_state ls;
 		struct outgoing *o = &ps->out[i];
 
-		if (o->unknown) {
-			ps->res->unknown++;
-			continue;
-		}
-		if (kc_store_ledger_state(ps->st, o->sku, &ls) != 0) {
-			free(items);
-			free(which);
+		if (kc_store_ledger_state(ps->st, o->v.sku, &ls) != 0) {
 			kc_error_set(err, "cannot read the state database before sending");
-			return -1;
+			rc = -1;
+			goto out;
 		}
 		if (ls.pending || (ls.known ? ls.seq : 0) != o->seq) {
 			ps->res->held++;	/* not sent: stays queued */
 			continue;
 		}
-		items[n].sku = o->sku;
-		items[n].quantity = o->send;
+		vals[n] = &o->v;
 		which[n++] = o;
 	}
-	rc = n > 0 ? kc_keycrm_put_stocks(&ps->crm, ps->cfg->keycrm_warehouse_id,
-	    items, n, &sent, err) : 0;
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (ensure_crm(ps, err) != 0 ||
+	    kc_send_resolve(&ps->crm, ps->cfg->keycrm_warehouse_id, vals, n, err) != 0) {
+		rc = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (which[i]->v.unknown) {
+			ps->res->unknown++;
+			which[i]->done = 1;
+			continue;
+		}
+		items[m].sku = which[i]->v.sku;
+		items[m].quantity = which[i]->v.send;
+		which[m++] = which[i];
+	}
+	rc = m > 0 ? kc_keycrm_put_stocks(&ps->crm, ps->cfg->keycrm_warehouse_id,
+	    items, m, &sent, err) : 0;
 	if (sent > 0) {
 		struct kc_error e2 = { { 0 } };
 		double now = kc_now();
@@ -282,9 +288,9 @@ send_out(struct pass *ps, struct kc_error *err)
 					continue;
 				}
 				ps->res->sent++;
-				if (kc_store_ledger_sent(ps->st, which[i]->sku, which[i]->seq,
-				    which[i]->c->p.qty, which[i]->send, which[i]->reserve, now,
-				    &e2) != 0)
+				if (kc_store_ledger_sent(ps->st, which[i]->v.sku, which[i]->seq,
+				    which[i]->v.shop_qty, which[i]->v.send, which[i]->v.reserve,
+				    now, &e2) != 0)
 					break;
 			}
 			if (kc_store_commit(ps->st, &e2) != 0)
@@ -293,8 +299,10 @@ send_out(struct pass *ps, struct kc_error *err)
 			kc_log(KC_LOG_ERROR, "push: %s", e2.msg);
 		}
 	}
+out:
 	free(items);
 	free(which);
+	free(vals);
 	return rc;
 }
 
@@ -346,7 +354,7 @@ push_pass(struct pass *ps, size_t *handled, struct kc_error *err)
 	}
 out:
 	for (size_t i = 0; ps->out != NULL && i < ps->nout; i++)
-		free(ps->out[i].sku);
+		free(ps->out[i].v.sku);
 	free(ps->out);
 	ps->out = NULL;
 	ps->nout = 0;
@@ -355,18 +363,15 @@ out:
 	return rc;
 }
 
-int
-kc_shop_push_run(const struct kc_config *cfg, struct kc_store *st,
-    long delay_ms, struct kc_push_result *res, struct kc_error *err)
+/* Under the push lock: waits delay_ms, then passes until the queue is done. */
+static int
+push_locked(const struct kc_config *cfg, struct kc_store *st, long delay_ms,
+    struct kc_push_result *res, struct kc_error *err)
 {
 	struct pass ps;
 	char flag[8];
-	struct kc_runlock *lock;
 	int rc, first;
 
-	memset(res, 0, sizeof(*res));
-	if ((rc = kc_runlock_take(cfg, "push", 0, &lock, err)) != 0)
-		return rc;
 	if (delay_ms > 0)
 		sleep_ms(delay_ms);
 	memset(&ps, 0, sizeof(ps));
@@ -387,18 +392,49 @@ kc_shop_push_run(const struct kc_config *cfg, struct kc_store *st,
 		/* What a sync run superseded goes, in every mode (see decide_one). */
 		rc = -1;
 	} else if (!ps.mode.first_scan && !ps.mode.orders_in_keycrm) {
-		/* Changes that came in during a pass are taken by the next one. */
+		/*
+		 * Changes that came in during a pass are taken by the next one,
+		 * after the same wait, so that a burst that outlasts one pass
+		 * still becomes a few PUTs.
+		 */
 		for (int i = 0; i < 100; i++) {
 			size_t handled;
-			if ((rc = push_pass(&ps, &handled, err)) != 0 || handled == 0)
+			if ((rc = push_pass(&ps, &handled, err)) != 0 || handled == 0 ||
+			    kc_store_shop_pending_count(st) <= 0)
 				break;
+			if (delay_ms > 0)
+				sleep_ms(delay_ms);
 		}
 	}
 	res->queued = kc_store_shop_pending_count(st);
 	if (ps.crm_ready)
 		kc_keycrm_cleanup(&ps.crm);
-	kc_runlock_release(lock);
 	return rc;
+}
+
+int
+kc_shop_push_run(const struct kc_config *cfg, struct kc_store *st,
+    long delay_ms, struct kc_push_result *res, struct kc_error *err)
+{
+	struct kc_runlock *lock;
+	long left;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	for (int round = 0;; round++) {
+		if ((rc = kc_runlock_take(cfg, "push", 0, &lock, err)) != 0)
+			return round > 0 && rc == 1 ? 0 : rc;
+		rc = push_locked(cfg, st, delay_ms, res, err);
+		left = res->queued;
+		kc_runlock_release(lock);
+		/*
+		 * A change stored after the last pass read the queue found
+		 * this pusher at work and left the push to it: taken now,
+		 * unless another pusher already has the lock.
+		 */
+		if (rc != 0 || round >= 9 || kc_store_shop_pending_count(st) <= left)
+			return rc;
+	}
 }
 
 void

@@ -15,7 +15,9 @@
  * yes (whether an order explains a sale needs the orders a sync reads).
  * A change stored before the latest sync run started is dropped unsent
  * in every mode: that run read the shop after it (or its cursor still
- * covers it), so the kept quantity may be older than what it agreed.
+ * covers it), so the kept quantity may be older than what it agreed.  So
+ * is a change modified in the shop before that run started, whenever it
+ * arrived (WooCommerce delivers late, out of order, or not at all).
  */
 #ifndef KC_SHOP_PUSH_H
 #define KC_SHOP_PUSH_H

@@ -44,8 +44,11 @@ kc_store_history_add(struct kc_store *st, const struct kc_history *h,
 
 /*
  * The window is kept in the database so that every process - sync runs,
- * backfills, the settings page - counts against the same limit.
+ * backfills, the settings page - counts against the same limit.  It is a
+ * second longer than KeyCRM's 60 s (see WINDOW_MS in keycrm.c): KeyCRM
+ * counts a request when it arrives, a slot is taken before it leaves.
  */
+#define RATE_WINDOW_S 61.0
 int
 kc_store_rate_take(struct kc_store *st, long per_minute, double now,
     int64_t *wait_ms, struct kc_error *err)
@@ -60,7 +63,7 @@ kc_store_rate_take(struct kc_store *st, long per_minute, double now,
 	s = kc_sql_prepare(st, "DELETE FROM keycrm_requests WHERE t <= ?1", err);
 	if (s == NULL)
 		goto fail;
-	kc_db_bind_double(s, 1, now - 60.0);
+	kc_db_bind_double(s, 1, now - RATE_WINDOW_S);
 	if (kc_sql_run(st, s, "rate window", err) != 0)
 		goto fail;
 	s = kc_sql_prepare(st, "SELECT count(*), min(t) FROM keycrm_requests", err);
@@ -73,8 +76,8 @@ kc_store_rate_take(struct kc_store *st, long per_minute, double now,
 	}
 	kc_sql_release(st, s);
 	if (used >= per_minute) {
-		/* The oldest request leaves the window at oldest + 60 s. */
-		*wait_ms = (int64_t)((oldest + 60.0 - now) * 1000.0) + 20;
+		/* The oldest request leaves the window at oldest + RATE_WINDOW_S. */
+		*wait_ms = (int64_t)((oldest + RATE_WINDOW_S - now) * 1000.0) + 20;
 		if (*wait_ms < 20)
 			*wait_ms = 20;
 		kc_store_rollback(st);

@@ -13,6 +13,7 @@
 #include "keycrm.h"
 #include "store.h"
 #include "sync.h"
+#include "sync_send.h"
 #include "woo.h"
 
 #define OVERLAP_SECONDS 300	/* modified_after reaches back this far */
@@ -25,27 +26,11 @@ struct strset {
 	size_t cap, count;
 };
 
-
-
-
-
+/* A value decided, and the ledger's seq it was decided on. */
 struct pending {
-	char *sku;
-	long long shop_qty;
-	double send;
+	struct kc_send v;
 	int64_t seq;		/* ledger seq when decided; 0: no row */
-	double reserve;		/* KeyCRM's reserve, recorded with the send */
-	/*
-	 * KeyCRM's numbers are needed but the ledger has not seen them:
-	 * KC_NEED_STOCK (shop_orders_in_keycrm: send = in_stock + change) or
-	 * KC_NEED_RESERVE (send = shop quantity + reserve); asked for at flush.
-	 */
-	int need;
-	double change;
 };
-
-/* KC_NEED_* of decide.h, and one more found out when asking KeyCRM. */
-enum { NEED_UNKNOWN_OFFER = KC_NEED_STOCK + 1 };
 
 enum phase { PHASE_PRODUCTS, PHASE_VARIATIONS, PHASE_PARENTS, PHASE_DONE };
 extern const char *const sync_phase_names[];

@@ -16,6 +16,7 @@
 #include "stock.h"
 #include "store.h"
 #include "store_runstate.h"
+#include "sync_send.h"
 
 int
 sync_ensure_crm(struct run *run, struct kc_error *err)
@@ -37,45 +38,44 @@ void
 sync_clear_pending(struct run *run)
 {
 	for (size_t i = 0; i < run->npend; i++)
-		free(run->pend[i].sku);
+		free(run->pend[i].v.sku);
 	run->npend = 0;
 }
 
 /*
  * Where the ledger has not seen KeyCRM's numbers for a SKU yet (nothing
- * came from its webhook), they are asked for (50 SKUs per request) before
- * sending: the value sent depends on the reserve KeyCRM holds, or, with
- * shop_orders_in_keycrm, on its in_stock.  SKUs KeyCRM has no offer for
- * are dropped here and counted as unknown.
+ * came from its webhook), they are asked for before sending: the value
+ * sent depends on the reserve KeyCRM holds, or, with shop_orders_in_keycrm,
+ * on its in_stock.
  */
-static int
-resolve_keycrm_numbers(struct run *run, struct kc_keycrm_stock *items,
-    struct pending **which, size_t *n, struct kc_error *err)
+int
+kc_send_resolve(struct kc_keycrm *crm, long warehouse_id,
+    struct kc_send *const *v, size_t n, struct kc_error *err)
 {
 	const char *skus[KC_KEYCRM_PAGE_MAX];
-	size_t idx[KC_KEYCRM_PAGE_MAX], k = 0, i, j;
+	size_t idx[KC_KEYCRM_PAGE_MAX], k = 0;
 
-	for (i = 0; i <= *n; i++) {
-		if (i < *n && which[i]->need != KC_NEED_NOTHING) {
-			skus[k] = which[i]->sku;
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && v[i]->need != KC_NEED_NOTHING && !v[i]->unknown) {
+			skus[k] = v[i]->sku;
 			idx[k++] = i;
 		}
-		if (k == KC_KEYCRM_PAGE_MAX || (i == *n && k > 0)) {
+		if (k == KC_KEYCRM_PAGE_MAX || (i == n && k > 0)) {
 			struct kc_keycrm_offer *offers;
 			size_t got;
 
-			if (kc_keycrm_get_stocks_of(&run->crm, skus, k,
-			    run->cfg->keycrm_warehouse_id, &offers, &got, err) != 0)
+			if (kc_keycrm_get_stocks_of(crm, skus, k, warehouse_id, &offers,
+			    &got, err) != 0)
 				return -1;
-			for (j = 0; j < k; j++) {
-				struct pending *p = which[idx[j]];
+			for (size_t j = 0; j < k; j++) {
+				struct kc_send *p = v[idx[j]];
 				const struct kc_keycrm_offer *o = NULL;
 
 				for (size_t m = 0; m < got; m++)
 					if (offers[m].sku && kc_sku_equal(offers[m].sku, p->sku))
 						o = &offers[m];
 				if (o == NULL) {
-					p->need = NEED_UNKNOWN_OFFER;
+					p->unknown = 1;
 					continue;
 				}
 				/* From now on KeyCRM is told in its own spelling. */
@@ -83,7 +83,6 @@ resolve_keycrm_numbers(struct run *run, struct kc_keycrm_stock *items,
 					char *spelling = kc_strdup(o->sku);
 					if (spelling != NULL) {
 						free(p->sku);
-						items[idx[j]].sku = spelling;
 						p->sku = spelling;
 					}
 				}
@@ -92,28 +91,24 @@ resolve_keycrm_numbers(struct run *run, struct kc_keycrm_stock *items,
 					p->send = o->quantity + p->change;
 				else
 					p->send = (double)p->shop_qty + (o->reserve > 0 ? o->reserve : 0);
-				items[idx[j]].quantity = p->send;
 				p->need = KC_NEED_NOTHING;
 			}
 			kc_keycrm_offers_free(offers, got);
 			k = 0;
 		}
 	}
-	for (i = j = 0; i < *n; i++) {
-		if (which[i]->need == NEED_UNKNOWN_OFFER) {
-			run->res->unknown++;
-			if (json_array_size(run->res->unknown_skus) < LIST_CAP)
-				json_array_append_new(run->res->unknown_skus,
-				    json_string(which[i]->sku));
-			kc_store_problem(&run->st, which[i]->sku, KC_PROBLEM_NOT_IN_KEYCRM,
-			    "KeyCRM has no offer with this SKU", kc_now(), NULL);
-			continue;
-		}
-		items[j] = items[i];
-		which[j++] = which[i];
-	}
-	*n = j;
 	return 0;
+}
+
+/* The run's record of a SKU KeyCRM does not know. */
+static void
+note_unknown(struct run *run, const char *sku, double now)
+{
+	run->res->unknown++;
+	if (json_array_size(run->res->unknown_skus) < LIST_CAP)
+		json_array_append_new(run->res->unknown_skus, json_string(sku));
+	kc_store_problem(&run->st, sku, KC_PROBLEM_NOT_IN_KEYCRM,
+	    "KeyCRM has no offer with this SKU", now, NULL);
 }
 
 /* Sends what is pending to KeyCRM and records what it accepted. */
@@ -122,15 +117,17 @@ sync_flush(struct run *run)
 {
 	struct kc_keycrm_stock *items = NULL;
 	struct pending **which = NULL;
+	struct kc_send **vals = NULL;
 	struct kc_error err = { { 0 } };
-	size_t n = 0, sent = 0;
+	size_t n = 0, m = 0, sent = 0;
 	int rc = 0;
 
 	if (run->npend == 0)
 		return 0;
 	items = calloc(run->npend, sizeof(*items));
 	which = calloc(run->npend, sizeof(*which));
-	if (items == NULL || which == NULL) {
+	vals = calloc(run->npend, sizeof(*vals));
+	if (items == NULL || which == NULL || vals == NULL) {
 		sync_add_error(run->res, "out of memory");
 		rc = -1;
 		goto out;
@@ -140,7 +137,7 @@ sync_flush(struct run *run)
 		struct kc_ledger_state ls;
 		struct pending *p = &run->pend[i];
 
-		if (kc_store_ledger_state(&run->st, p->sku, &ls) != 0) {
+		if (kc_store_ledger_state(&run->st, p->v.sku, &ls) != 0) {
 			sync_add_error(run->res, "cannot read the state database before sending;"
 			    " nothing was sent");
 			run->stop = 1;
@@ -152,20 +149,32 @@ sync_flush(struct run *run)
 			run->res->held++;
 			continue;
 		}
-		items[n].sku = p->sku;
-		items[n].quantity = p->send;
+		vals[n] = &p->v;
 		which[n++] = p;
 	}
 	if (n == 0)
 		goto out;
 	if (sync_ensure_crm(run, &err) != 0 ||
-	    resolve_keycrm_numbers(run, items, which, &n, &err) != 0) {
+	    kc_send_resolve(&run->crm, run->cfg->keycrm_warehouse_id,
+	    vals, n, &err) != 0) {
 		sync_add_error(run->res, err.msg);
 		run->stop = 1;
 		run->rewind = 1;
 		rc = -1;
 		goto out;
 	}
+	for (size_t i = 0; i < n; i++) {
+		if (which[i]->v.unknown) {
+			note_unknown(run, which[i]->v.sku, kc_now());
+			continue;
+		}
+		items[m].sku = which[i]->v.sku;
+		items[m].quantity = which[i]->v.send;
+		which[m++] = which[i];
+	}
+	n = m;
+	if (n == 0)
+		goto out;
 	rc = kc_keycrm_put_stocks(&run->crm, run->cfg->keycrm_warehouse_id, items,
 	    n, &sent, &err);
 	if (rc != 0) {
@@ -177,17 +186,12 @@ sync_flush(struct run *run)
 		double now = kc_now();
 		for (size_t i = 0; i < sent; i++) {
 			if (items[i].unknown) {
-				run->res->unknown++;
-				if (json_array_size(run->res->unknown_skus) < LIST_CAP)
-					json_array_append_new(run->res->unknown_skus,
-					    json_string(items[i].sku));
-				kc_store_problem(&run->st, items[i].sku, KC_PROBLEM_NOT_IN_KEYCRM,
-				    "KeyCRM has no offer with this SKU", now, NULL);
+				note_unknown(run, items[i].sku, now);
 				continue;
 			}
 			run->res->sent++;
-			if (kc_store_ledger_sent(&run->st, which[i]->sku, which[i]->seq,
-			    which[i]->shop_qty, which[i]->send, which[i]->reserve, now,
+			if (kc_store_ledger_sent(&run->st, which[i]->v.sku, which[i]->seq,
+			    which[i]->v.shop_qty, which[i]->v.send, which[i]->v.reserve, now,
 			    &err) != 0)
 				break;
 		}
@@ -199,6 +203,7 @@ sync_flush(struct run *run)
 out:
 	free(items);
 	free(which);
+	free(vals);
 	sync_clear_pending(run);
 	return rc;
 }
@@ -220,14 +225,15 @@ sync_push_pending(struct run *run, const char *sku, long long qty, double send,
 		run->pend = p;
 		run->cap = cap;
 	}
-	run->pend[run->npend].sku = kc_strdup(sku);
-	run->pend[run->npend].shop_qty = qty;
-	run->pend[run->npend].send = send;
+	memset(&run->pend[run->npend], 0, sizeof(run->pend[run->npend]));
+	run->pend[run->npend].v.sku = kc_strdup(sku);
+	run->pend[run->npend].v.shop_qty = qty;
+	run->pend[run->npend].v.send = send;
+	run->pend[run->npend].v.reserve = reserve;
+	run->pend[run->npend].v.need = (enum kc_decide_need)need;
+	run->pend[run->npend].v.change = change;
 	run->pend[run->npend].seq = seq;
-	run->pend[run->npend].reserve = reserve;
-	run->pend[run->npend].need = need;
-	run->pend[run->npend].change = change;
-	if (run->pend[run->npend].sku == NULL)
+	if (run->pend[run->npend].v.sku == NULL)
 		return -1;
 	run->npend++;
 	return 0;

@@ -8,10 +8,10 @@
  * single-threaded worker, except a webhook's wait for its commit: the
  * threads only overlap there.  Each thread keeps its own context (its
  * configuration and store connection), as a separate worker would.  The
- * jobs that follow an answer, applying the inbox and retention, run
- * outside the lock like another worker's would (the apply lock and the
- * store keep them apart); pushing the shop's changes to KeyCRM runs under
- * it.  N = 1 is the plain single loop.
+ * jobs that follow an answer (applying the inbox, pushing the shop's
+ * changes to KeyCRM, retention) run outside the lock like another
+ * worker's would (their locks and the store keep them apart).  N = 1 is
+ * the plain single loop.
  */
 #include "worker_fcgi.h"
 
@@ -156,23 +156,16 @@ struct pool {
 };
 
 /*
- * The jobs after an answer: applying and retention as a separate worker
- * would run them (the apply lock keeps appliers apart), the push to
- * KeyCRM under the serial lock (its request window is the process's).
+ * The jobs after an answer (applying, pushing, retention) run outside the
+ * serial lock, as a separate worker would run them: the apply and push
+ * locks keep them apart, each thread has its own store connection, and
+ * the KeyCRM request window is the store's.  A pusher waits a few seconds
+ * and then for the window: the other threads go on answering meanwhile.
  */
 static void
 thread_jobs(struct pool *p, struct kc_job *job)
 {
-	if (job->push) {
-		struct kc_job push = *job;
-
-		push.apply = push.retain = 0;
-		pthread_mutex_lock(&p->serial);
-		kc_worker_run_jobs(p->prog, &push);
-		pthread_mutex_unlock(&p->serial);
-		job->push = 0;
-	}
-	if (job->apply || job->retain)
+	if (job->apply || job->push || job->retain)
 		kc_worker_run_jobs(p->prog, job);
 }
 

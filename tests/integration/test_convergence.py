@@ -11,7 +11,12 @@ binaries and the simulated shop and CRM.
    echoes of our own PUT /offers/stocks included), sync runs, a sync whose
    PUT answer is lost after KeyCRM applied it, a sync stopped by
    sync_max_seconds, a webhook landing while a sync scans the shop and one
-   arriving while the shop is down.  Counts are sometimes fractional, as
+   arriving while the shop is down; and WooCommerce's own product
+   webhooks (SPEC 3, "shop webhook"): the fake shop queues them on every
+   sale and restock, its queue runs at random steps, and the test posts the
+   deliveries it made to webhook.cgi at /keycrm/shop-webhook (plain CGI, its
+   pusher waited for) delayed, in order or not, twice, or never (lost: the
+   cron sync repairs it).  Counts are sometimes fractional, as
    KeyCRM's may be.  Then things are made quiet and SPEC 4.4 is checked:
    (a) one more sync plus its echoes leaves both sides equal: for every
    managed SKU the shop holds KeyCRM's available stock of warehouse 1,
@@ -71,9 +76,11 @@ off) and also checks that KeyCRM counts each sale exactly once.
 """
 
 import collections
+import http.server
 import json
 import os
 import random
+import secrets
 import threading
 import time
 import unittest
@@ -82,7 +89,8 @@ from decimal import ROUND_FLOOR, Decimal
 from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
                     Program, inbox, make_state_dir, query, root, write_config)
 
-SHOP = CRM = None
+SHOP = CRM = SINK = None
+SHOP_SECRET = secrets.token_urlsafe(32)
 TOKEN_Q = f"token={SYNC_TOKEN}"
 HOOK_Q = f"secret={WEBHOOK_SECRET}&wait=1"
 
@@ -90,16 +98,70 @@ DEFAULT_SEEDS = "1-6"
 STEPS = (25, 40)
 
 
+class Sink:
+    """Where the fake shop delivers its webhooks: each delivery is kept
+    (body and headers, as sent) and answered 200; the simulation posts
+    them to webhook.cgi when it chooses."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.got = []
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with sink.lock:
+                    sink.got.append((body, {k: v for k, v in self.headers.items()
+                                            if k.lower().startswith("x-wc-webhook-")}))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/keycrm/shop-webhook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def take(self):
+        """The deliveries received since last asked (pings left out)."""
+        with self.lock:
+            got, self.got = self.got, []
+        return [(b, h) for b, h in got if h]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def setUpModule():
-    global SHOP, CRM
+    global SHOP, CRM, SINK
     SHOP = FakeShop()
     CRM = FakeCRM()
+    SINK = Sink()
 
 
 def tearDownModule():
-    for fake in (SHOP, CRM):
+    for fake in (SHOP, CRM, SINK):
         if fake is not None:
             fake.stop()
+
+
+def pushers(config_path):
+    """The detached processes of webhook.cgi still at work for a configuration."""
+    mark = f"KEYCRM_SYNC_CONFIG={config_path}".encode() + b"\0"
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if mark in f.read():
+                        out.append(int(pid))
+            except OSError:
+                pass
+    return out
 
 
 def parse_seeds(text):
@@ -115,6 +177,7 @@ def parse_seeds(text):
 
 def config(name, state, **extra):
     values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
+                  shop_webhook_secret=SHOP_SECRET,
                   woo_url=SHOP.url, woo_consumer_key=CK, woo_consumer_secret=CS,
                   keycrm_api_url=CRM.api_url, keycrm_api_key=KEYCRM_KEY,
                   keycrm_warehouse_id=1, sync_max_seconds=60)
@@ -257,6 +320,8 @@ class World:
     # (and a few of the shop's sales) before the first sync run.
     CYRILLIC = True
     EARLY_STEPS = True
+    # WooCommerce's own webhooks in the mix (see shop_hook_*).
+    SHOP_HOOKS = True
 
     def __init__(self, seed):
         self.seed = seed
@@ -272,6 +337,11 @@ class World:
         self.unfinished = False
         self.last = None
         self.crm_log_pos = 0
+        # The shop's deliveries: id -> (body, headers), how often each
+        # reached webhook.cgi, and those that never will.
+        self.shop_hooks = {}
+        self.shop_delivered = collections.Counter()
+        self.shop_lost = set()
 
     # ---- setting up ------------------------------------------------------
 
@@ -285,6 +355,11 @@ class World:
         cfg = config(f"sim-{self.seed}", self.state, **self.EXTRA_CONFIG)
         self.sync = Program("sync.cgi", cfg)
         self.webhook = Program("webhook.cgi", cfg)
+        self.cfg = cfg
+        if self.SHOP_HOOKS:
+            SHOP.webhook_config(mode="async", safe_urls=False, queue_interval_s=0)
+            SHOP.create_webhook(SINK.url, SHOP_SECRET)
+            SINK.take()
         # The same installation with a short sync_max_seconds, to stop a
         # run half-way or give up on a shop that is down, quickly.
         short = config(f"sim-{self.seed}-short", self.state, sync_max_seconds=2,
@@ -625,12 +700,85 @@ class World:
             SHOP.faults()
         return f"{box['text']}\n      sync (concurrent): " + self.sync_text(result)
 
+    # ---- WooCommerce's own webhooks -------------------------------------------------
+
+    def shop_queue_runs(self):
+        """WooCommerce's queue runs: what it sends is held until a step
+        posts it (each payload built now, from the product as it is)."""
+        SHOP.run_queue()
+        new = []
+        for body, headers in SINK.take():
+            hid = len(self.shop_hooks) + 1
+            self.shop_hooks[hid] = (body, headers)
+            new.append(f"s{hid} {self.shop_describe(hid)}")
+        if not new:
+            return None
+        return "shop's queue runs: deliveries " + ", ".join(new) + " held"
+
+    def shop_describe(self, hid):
+        p = json.loads(self.shop_hooks[hid][0])
+        return f"[{p.get('sku') or p.get('id')} {p.get('stock_quantity')} " \
+               f"@{p.get('date_modified_gmt')}]"
+
+    def shop_undelivered(self):
+        return sorted(h for h in self.shop_hooks
+                      if self.shop_delivered[h] == 0 and h not in self.shop_lost)
+
+    def shop_deliver(self, hid, why):
+        """Posts shop delivery hid to webhook.cgi as WooCommerce would, and
+        waits for the pusher it starts (plain CGI: a detached process)."""
+        body, headers = self.shop_hooks[hid]
+        r = self.webhook.cgi("POST", "", body, headers=headers,
+                             env={"SCRIPT_NAME": "/keycrm/shop-webhook",
+                                  "REQUEST_URI": "/keycrm/shop-webhook",
+                                  "CONTENT_TYPE": "application/json",
+                                  "KEYCRM_SYNC_PUSH_DELAY_MS": "0"})
+        self.shop_delivered[hid] += 1
+        again = f" (delivery {self.shop_delivered[hid]})" if self.shop_delivered[hid] > 1 else ""
+        deadline = time.monotonic() + 60
+        while pushers(self.cfg) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if pushers(self.cfg):
+            self.errors.append(f"shop delivery s{hid}: its pusher still runs after 60 s")
+        text = f"shop delivery s{hid}{again} {why} {self.shop_describe(hid)}"
+        if r.status != 200:
+            self.errors.append(f"shop delivery s{hid}: HTTP {r.status} {r.text}")
+            return text + f" → HTTP {r.status}"
+        return text + f" → {r.json().get('stored') and 'stored' or 'older: ignored'}"
+
+    def shop_hook_next(self):
+        pending = self.shop_undelivered()
+        return self.shop_deliver(pending[0], "in order") if pending else None
+
+    def shop_hook_out_of_order(self):
+        pending = self.shop_undelivered()
+        if len(pending) < 2:
+            return None
+        return self.shop_deliver(self.rng.choice(pending[1:]), "out of order, ahead of older ones")
+
+    def shop_hook_again(self):
+        done = sorted(h for h in self.shop_hooks if self.shop_delivered[h] > 0)
+        return self.shop_deliver(self.rng.choice(done), "again") if done else None
+
+    def shop_hook_lost_one(self, hid):
+        self.shop_lost.add(hid)
+        return f"shop delivery s{hid} {self.shop_describe(hid)} lost (never arrives)"
+
+    def shop_hook_lost(self):
+        pending = self.shop_undelivered()
+        if not pending:
+            return None
+        hid = self.rng.choice(pending)
+        self.shop_lost.add(hid)
+        return f"shop delivery s{hid} {self.shop_describe(hid)} lost (never arrives)"
+
     ACTIONS = (
         ("shop_sale", 18), ("shop_restock", 7), ("crm_edit", 11), ("crm_reserve", 7),
         ("crm_noise", 4), ("deliver_next", 16), ("deliver_out_of_order", 7),
         ("deliver_again", 5), ("sync_step", 17), ("sync_answer_lost", 2),
         ("webhook_during_sync", 2), ("deliver_while_shop_down", 1), ("sync_cut_short", 1),
-        ("crm_negative_reserve", 1),
+        ("crm_negative_reserve", 1), ("shop_queue_runs", 9), ("shop_hook_next", 9),
+        ("shop_hook_out_of_order", 4), ("shop_hook_again", 3), ("shop_hook_lost", 2),
     )
     EARLY_ACTIONS = (
         ("crm_edit", 3), ("crm_reserve", 2), ("deliver_next", 4), ("shop_sale_of_agreed", 3),
@@ -655,6 +803,19 @@ class World:
             self.step("  -", lambda hid=hid: self.deliver(hid, "(echo)"))
 
     def quiesce(self):
+        if self.SHOP_HOOKS:
+            self.step("  -", self.shop_queue_runs)
+            late = self.shop_undelivered()
+            if late and self.rng.random() < 0.5:
+                self.note("— quiet: cron's sync runs before WooCommerce's last deliveries —")
+                self.step("  -", self.sync_step)
+            if late:
+                self.note("— quiet: the shop's deliveries still held arrive late, or never —")
+            for hid in late:
+                if self.rng.random() < 0.7:
+                    self.step("  -", lambda hid=hid: self.shop_deliver(hid, "late"))
+                else:
+                    self.step("  -", lambda hid=hid: self.shop_hook_lost_one(hid))
         if self.unfinished:
             self.note("— quiet: the last sync run was stopped by sync_max_seconds; "
                       "the next call finishes it —")
@@ -827,6 +988,7 @@ class OrdersWorld(World):
     empty)."""
 
     EXTRA_CONFIG = {"shop_orders_in_keycrm": "yes"}
+    SHOP_HOOKS = False
     # The order model and its ledger checks go by one spelling per SKU.
     CYRILLIC = False
     EARLY_STEPS = False

@@ -115,6 +115,56 @@ errors_name_line_and_reason(void **state)
 	}
 }
 
+/*
+ * The shop's signing secret as WooCommerce's admin screen generates it
+ * (wp_generate_password(50, true, true): letters, digits and
+ * !@#$%^&*()-_ []{}<>~`+=,.;:/?|) loads, from the main file and from the
+ * page's settings; double quotes keep blanks at its ends.  Other keys
+ * stay strict.
+ */
+#define WOO_SECRET "a!@#$%^&*()-_ []{}<>~`+=,.;:/?|Z9 x=y # not a comment"
+
+static void
+takes_secrets_woocommerce_generates(void **state)
+{
+	struct kc_config cfg;
+	struct kc_error err = { { 0 } };
+	const char *plain = "shop_webhook_secret = " WOO_SECRET "\n";
+	const char *quoted = "shop_webhook_secret = \"  " WOO_SECRET " \"\r\n";
+	static const struct { const char *text, *want; } bad[] = {
+		{ "shop_webhook_secret = short !@#\n", "must be 32 to 256" },
+		{ "shop_webhook_secret = \"" SECRET "\x01\"\n", "printable ASCII" },
+		{ "shop_webhook_secret = " SECRET "\xc3\xa9\n", "printable ASCII" },
+		{ "shop_webhook_secret = \"  \"\n", "must be 32 to 256" },
+		{ "webhook_secret = " WOO_SECRET "\n", "may contain only letters" },
+		{ "sync_token = \"" SECRET "\"\n", "may contain only letters" },
+		{ "keycrm_api_key = \"two words\"\n", "without spaces" },
+	};
+
+	(void)state;
+	assert_int_equal(parse(plain, &cfg, &err), 0);
+	assert_str(cfg.shop_webhook_secret, WOO_SECRET);
+	kc_config_free(&cfg);
+	assert_int_equal(parse(quoted, &cfg, &err), 0);
+	assert_str(cfg.shop_webhook_secret, "  " WOO_SECRET " ");
+	kc_config_free(&cfg);
+	/* As the page saves it: settings.conf or the shared database. */
+	kc_config_defaults(&cfg);
+	assert_int_equal(kc_config_parse(&cfg, quoted, strlen(quoted), "s", 1, &err), 0);
+	assert_str(cfg.shop_webhook_secret, "  " WOO_SECRET " ");
+	assert_int_equal(cfg.source[KC_KEY_SHOP_WEBHOOK_SECRET], KC_SRC_SETTINGS);
+	kc_config_free(&cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(parse(bad[i].text, &cfg, &err), -1);
+		if (strstr(err.msg, bad[i].want) == NULL)
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, err.msg, bad[i].want);
+		/* The value is never quoted back. */
+		assert_null(strstr(err.msg, "!@#"));
+		kc_config_free(&cfg);
+	}
+}
+
 /* A secret pasted on a line of its own is never quoted back. */
 static void
 never_quotes_what_may_be_a_secret(void **state)
@@ -291,6 +341,7 @@ main(void)
 		cmocka_unit_test(defaults_match_spec),
 		cmocka_unit_test(parses_a_full_file),
 		cmocka_unit_test(errors_name_line_and_reason),
+		cmocka_unit_test(takes_secrets_woocommerce_generates),
 		cmocka_unit_test(never_quotes_what_may_be_a_secret),
 		cmocka_unit_test(rejects_nul_and_long_lines),
 		cmocka_unit_test(settings_file_takes_page_keys_only),
