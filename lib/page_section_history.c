@@ -48,12 +48,19 @@ page_run_counts(const struct kc_status_run *r, struct kc_buf *out)
 	}, pull[] = {
 		{ r->received, N_("read from KeyCRM"), N_("read from KeyCRM") },
 		{ r->failed, N_("error"), N_("errors") },
+	}, push[] = {
+		{ r->received, N_("change from the shop's webhook"),
+		    N_("changes from the shop's webhook") },
+		{ r->applied, N_("sent to KeyCRM"), N_("sent to KeyCRM") },
+		{ r->unmatched, N_("unknown to KeyCRM"), N_("unknown to KeyCRM") },
+		{ r->pending, N_("still queued"), N_("still queued") },
 	};
 	const struct { const struct count *c; size_t n; } kinds[KC_RUN__MAX] = {
 		[KC_RUN_WEBHOOK] = { webhook, sizeof(webhook) / sizeof(webhook[0]) },
 		[KC_RUN_APPLY] = { apply, sizeof(apply) / sizeof(apply[0]) },
 		[KC_RUN_SYNC] = { sync, sizeof(sync) / sizeof(sync[0]) },
 		[KC_RUN_PULL] = { pull, sizeof(pull) / sizeof(pull[0]) },
+		[KC_RUN_PUSH] = { push, sizeof(push) / sizeof(push[0]) },
 	};
 	const struct count *c = kinds[r->kind].c;
 	int any = 0;
@@ -149,6 +156,7 @@ row(struct kc_buf *b, struct page *p, const struct kc_status_run *r, struct kc_b
 	const char *const what[KC_RUN__MAX] = {
 		[KC_RUN_WEBHOOK] = _("Webhook"), [KC_RUN_APPLY] = _("Applied to shop"),
 		[KC_RUN_SYNC] = _("Sync run"), [KC_RUN_PULL] = _("Backfill"),
+		[KC_RUN_PUSH] = _("Shop changes pushed"),
 	};
 	char took[64], why[1024];
 

@@ -108,7 +108,7 @@ unreported_issue(struct page *p, struct issues *is)
 	since = previous_sync(p);
 	if (since < connected)
 		since = connected;
-	if (kc_store_shop_hook_stats(&p->st, &stats, &err) != 0 ||
+	if (kc_store_shop_hook_stats(&p->st, since, &stats, &err) != 0 ||
 	    stats.last_received >= since)
 		return;
 	page_format_ago(since, p->now, ago, sizeof(ago));
@@ -165,6 +165,31 @@ hook_row(struct kc_buf *b, const struct kc_shop_hook *h, const char *url)
 	kc_html_raw(b, "</li>");
 }
 
+/*
+ * How late WooCommerce's deliveries arrive (SPEC 3): the shop's own job
+ * queue decides, so the owner sees whether making it prompt is needed.
+ */
+static void
+delays(struct kc_buf *b, const struct kc_shop_hook_stats *s)
+{
+	char median[64], most[64];
+
+	if (s->delays == 0)
+		return;
+	page_format_duration(s->delay_median, median, sizeof(median));
+	page_format_duration(s->delay_max, most, sizeof(most));
+	kc_html_f(b, "<dt>%s</dt><dd data-delay-median=\"%.0f\">", _("From the change in the "
+	    "shop to its arrival here, last 24 h"), s->delay_median);
+	kc_html_f(b, kc_ntr("%s typically, %s at most (%ld delivery)",
+	    "%s typically, %s at most (%ld deliveries)", (unsigned long)s->delays),
+	    median, most, s->delays);
+	if (s->delay_median > 30)
+		kc_html_f(b, "<br><span class=\"muted\">%s</span>", _("WooCommerce sends when "
+		    "its job queue runs: a per-minute cron for wp-cron.php, or the mu-plugin in "
+		    "contrib/, makes that prompt (see the README)."));
+	kc_html_raw(b, "</dd>");
+}
+
 static void
 facts(struct kc_buf *b, struct page *p, const char *url)
 {
@@ -181,7 +206,8 @@ facts(struct kc_buf *b, struct page *p, const char *url)
 	page_source_badge(b, p->cfg.source[KC_KEY_SHOP_WEBHOOK_SECRET],
 	    p->cfg.shop_webhook_secret == NULL);
 	kc_html_f(b, "</dd><dt>%s</dt><dd>", _("Last notified us"));
-	if (!p->have_store || kc_store_shop_hook_stats(&p->st, &s, &err) != 0) {
+	if (!p->have_store ||
+	    kc_store_shop_hook_stats(&p->st, p->now - 86400, &s, &err) != 0) {
 		kc_html_f(b, "%s</dd>", _("unknown (the state database cannot be read)"));
 	} else if (s.last_received <= 0) {
 		kc_html_f(b, "<span class=\"muted\">%s</span></dd>", _("never"));
@@ -194,7 +220,14 @@ facts(struct kc_buf *b, struct page *p, const char *url)
 		    "%ld handled by the push to KeyCRM, ", (unsigned long)s.handled), s.handled);
 		kc_html_f(b, kc_ntr("%ld waiting", "%ld waiting", (unsigned long)s.pending),
 		    s.pending);
+		kc_html_f(b, "</dd><dt>%s</dt><dd data-pushed=\"%ld\">", _("Pushed to KeyCRM, last 24 h"),
+		    s.pushed);
+		kc_html_f(b, kc_ntr("%ld value", "%ld values", (unsigned long)s.pushed), s.pushed);
+		kc_html_raw(b, " ");
+		kc_html_f(b, kc_ntr("in %ld push", "in %ld pushes", (unsigned long)s.pushes),
+		    s.pushes);
 		kc_html_raw(b, "</dd>");
+		delays(b, &s);
 	}
 	kc_html_raw(b, "</dl>");
 }

@@ -437,6 +437,33 @@ kc_shop_push_run(const struct kc_config *cfg, struct kc_store *st,
 	}
 }
 
+/*
+ * The history keeps a push that moved something or failed (the page counts
+ * what reached KeyCRM this way); one that found nothing to do is not news.
+ */
+static void
+record(struct kc_store *st, double started, int rc, const struct kc_push_result *res,
+    const struct kc_error *why)
+{
+	struct kc_history h = { 0 };
+	struct kc_error err = { { 0 } };
+
+	if (rc > 0 || (rc == 0 && res->sent == 0 && res->unknown == 0 && res->held == 0))
+		return;
+	h.kind = "push";
+	h.started_at = started;
+	h.finished_at = kc_now();
+	h.received = res->sent + res->agreed + res->unchanged + res->skipped +
+	    res->held + res->unknown;
+	h.applied = res->sent;
+	h.unmatched = res->unknown;
+	h.skipped = res->skipped;
+	h.pending = res->queued;
+	h.error = rc < 0 ? why->msg : NULL;
+	if (kc_store_history_add(st, &h, &err) != 0)
+		kc_log(KC_LOG_WARN, "push: cannot record it in the history: %s", err.msg);
+}
+
 void
 kc_shop_push_job(const struct kc_job *job)
 {
@@ -444,6 +471,7 @@ kc_shop_push_job(const struct kc_job *job)
 	struct kc_store *st;
 	struct kc_push_result res;
 	struct kc_error err = { { 0 } };
+	double started;
 	int rc;
 
 	if (kc_context_config(job->ctx, job->config_path, &cfg, &err) != 0) {
@@ -454,7 +482,9 @@ kc_shop_push_job(const struct kc_job *job)
 		kc_log(KC_LOG_ERROR, "push: %s", err.msg);
 		return;
 	}
+	started = kc_now();
 	rc = kc_shop_push_run(cfg, st, delay_ms_from_env(), &res, &err);
+	record(st, started, rc, &res, &err);
 	if (rc < 0)
 		kc_log(KC_LOG_ERROR, "push: %s; the changes stay queued", err.msg);
 	else if (rc == 0)

@@ -14,10 +14,20 @@ struct kc_shop_hook_stats {
 	long products;			/* products and variations ever reported */
 	long handled;			/* ... whose latest report a pusher has handled */
 	long pending;			/* ... whose latest report still waits */
+	/* Since the `since` given: */
+	long pushed;			/* values the pushes sent to KeyCRM */
+	long pushes;			/* pushes that sent or failed */
+	long delays;			/* deliveries whose delay is known */
+	double delay_median, delay_max;	/* change in the shop -> arrival, seconds */
 };
 
-/* 0, or -1 when the state cannot be read (err says why). */
-int kc_store_shop_hook_stats(struct kc_store *st, struct kc_shop_hook_stats *s,
-    struct kc_error *err);
+/*
+ * 0, or -1 when the state cannot be read (err says why).  The pushes and
+ * the delays count from since on; a delay is the time from the change's
+ * modified time in WooCommerce's payload to its arrival here, as the
+ * latest delivery of each product shows it.
+ */
+int kc_store_shop_hook_stats(struct kc_store *st, double since,
+    struct kc_shop_hook_stats *s, struct kc_error *err);
 
 #endif

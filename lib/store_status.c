@@ -17,6 +17,7 @@ static const char *const kind_names[KC_RUN__MAX] = {
 	[KC_RUN_APPLY] = "apply",
 	[KC_RUN_SYNC] = "sync",
 	[KC_RUN_PULL] = "pull",
+	[KC_RUN_PUSH] = "push",
 };
 
 /* store.c's names of enum kc_problem, in its order. */
@@ -244,9 +245,9 @@ kc_status_free(struct kc_status *s)
  * errors), the filter bound as ?1 in the count and ?3 in the page.
  */
 #define FILTER_WHERE_1 " WHERE (?1 = 0 OR (?1 = 1 AND kind IN ('sync', 'pull'))" \
-	" OR (?1 = 2 AND kind IN ('webhook', 'apply')) OR (?1 = 3 AND error IS NOT NULL))"
+	" OR (?1 = 2 AND kind IN ('webhook', 'apply', 'push')) OR (?1 = 3 AND error IS NOT NULL))"
 #define FILTER_WHERE_3 " WHERE (?3 = 0 OR (?3 = 1 AND kind IN ('sync', 'pull'))" \
-	" OR (?3 = 2 AND kind IN ('webhook', 'apply')) OR (?3 = 3 AND error IS NOT NULL))"
+	" OR (?3 = 2 AND kind IN ('webhook', 'apply', 'push')) OR (?3 = 3 AND error IS NOT NULL))"
 
 int
 kc_status_history(struct kc_store *st, enum kc_history_filter filter,
@@ -319,12 +320,12 @@ kc_status_hours(struct kc_store *st, double since,
 	/* MariaDB's CAST rounds where SQLite's truncates: FLOOR there. */
 	if (kc_db_prepare(st->db, KC_SQL_FOR(st,
 	    "SELECT CAST(started_at / 3600 AS INTEGER) AS h,"
-	    " sum(kind IN ('sync', 'pull', 'apply')), sum(kind = 'webhook'),"
+	    " sum(kind IN ('sync', 'pull', 'apply', 'push')), sum(kind = 'webhook'),"
 	    " sum(CASE kind WHEN 'webhook' THEN received WHEN 'pull' THEN received"
 	    " ELSE applied END), sum(error IS NOT NULL)"
 	    " FROM history WHERE started_at >= ?1 GROUP BY h ORDER BY h",
 	    "SELECT FLOOR(started_at / 3600) AS h,"
-	    " sum(kind IN ('sync', 'pull', 'apply')), sum(kind = 'webhook'),"
+	    " sum(kind IN ('sync', 'pull', 'apply', 'push')), sum(kind = 'webhook'),"
 	    " sum(CASE kind WHEN 'webhook' THEN received WHEN 'pull' THEN received"
 	    " ELSE applied END), sum(error IS NOT NULL)"
 	    " FROM history WHERE started_at >= ?1 GROUP BY h ORDER BY h"), &s) != 0)

@@ -17,6 +17,7 @@ enum kc_status_kind {
 	KC_RUN_APPLY,
 	KC_RUN_SYNC,
 	KC_RUN_PULL,			/* a backfill KeyCRM -> shop */
+	KC_RUN_PUSH,			/* the shop's webhooks' changes -> KeyCRM */
 	KC_RUN__MAX
 };
 
@@ -74,7 +75,7 @@ void kc_status_free(struct kc_status *s);
 enum kc_history_filter {
 	KC_HISTORY_ALL,
 	KC_HISTORY_SYNC,		/* sync runs and backfills */
-	KC_HISTORY_WEBHOOK,		/* webhooks and the applier's runs */
+	KC_HISTORY_WEBHOOK,		/* webhooks, the applier's and the pusher's runs */
 	KC_HISTORY_ERRORS,		/* any row that reports an error */
 };
 /*

@@ -236,14 +236,23 @@ class PageOnServer:
         self.assertIn("\u2026" + secret[-4:], section(page))
         # A stock change in the shop, delivered signed with that secret,
         # reaches KeyCRM with no cron call.
+        # A sale, as a paid order: WooCommerce stamps the product modified now
+        # (a change older than the last sync would be that sync's to send).
         p = self.product()
-        SHOP.upsert({**p, "stock_quantity": p["stock_quantity"] + 7})
+        SHOP.sale(p["id"], 2)
         made = SHOP.run_queue()
         self.assertEqual([d["status"] for d in made], [200], made)
         wait_for(lambda: CRM.offers()[p["sku"]]["stocks"]["1"]["quantity"] ==
-                 p["stock_quantity"] + 7, what="KeyCRM to hold the shop's new stock")
+                 p["stock_quantity"] - 2, what="KeyCRM to hold the shop's new stock")
         page = self.get()
         self.assertRegex(section(page), r"Last notified us</dt><dd>(just now|\d+ min ago)")
+        # What the push sent, and how late WooCommerce delivered: the history
+        # records the push once the pusher has finished.
+        wait_for(lambda: 'data-pushed="1"' in section(self.get()),
+                 what="the page to count the pushed value")
+        page = self.get()
+        self.assertRegex(section(page), r'data-delay-median="\d+"')
+        self.assertIn("Shop changes pushed", page.text)
 
     def test_a_disabled_webhook_is_warned_about_and_repaired(self):
         hook, _ = self.connect()
