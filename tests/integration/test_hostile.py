@@ -14,7 +14,6 @@ import json
 import os
 import select
 import socket
-import sqlite3
 import threading
 import time
 import unittest
@@ -528,17 +527,14 @@ class StateGrowth(unittest.TestCase):
     def age(self, days):
         """Moves everything recorded so far `days` into the past, and forgets
         when retention last ran (as root, then back to www-data)."""
-        con = sqlite3.connect(self.state / "state.db", timeout=30)
-        with con:
-            d = days * 86400
-            con.execute("UPDATE ledger SET keycrm_at = keycrm_at - ?", (d,))
-            con.execute("UPDATE problems SET first_seen = first_seen - ?,"
-                        " last_seen = last_seen - ?", (d, d))
-            con.execute("UPDATE history SET started_at = started_at - ?,"
-                        " finished_at = finished_at - ?", (d, d))
-            con.execute("DELETE FROM kv WHERE key = 'retention_at'")
-        con.close()
-        servers.prepare_for_www_data(self.state)
+        d = days * 86400
+        kctest.execute(self.state,
+                       ("UPDATE ledger SET keycrm_at = keycrm_at - ?", d),
+                       ("UPDATE problems SET first_seen = first_seen - ?,"
+                        " last_seen = last_seen - ?", d, d),
+                       ("UPDATE history SET started_at = started_at - ?,"
+                        " finished_at = finished_at - ?", d, d),
+                       "DELETE FROM kv WHERE key = 'retention_at'")
 
     def test_unknown_skus_are_forgotten_but_pending_work_is_kept(self):
         srv = ThroughServer("nginx", self.cfg)
