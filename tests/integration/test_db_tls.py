@@ -20,6 +20,9 @@ import kctest
 from harness import mariadb
 from kctest import CK, CS, WEBHOOK_SECRET, Direct, make_state_dir, root, write_config
 
+# Run once, not again under KC_STORE=mysql (tests/run.py): always on MariaDB.
+STORE_INDEPENDENT = True
+
 TLS_DB = PLAIN_DB = None
 CERTS = None
 DATABASE = "kc_tls"
