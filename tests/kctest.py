@@ -32,6 +32,9 @@ sys.path.insert(0, str(HERE))
 
 from harness import servers  # noqa: E402
 
+sys.path.insert(0, str(HERE / "fakes"))
+from fakebase import FakeProcess  # noqa: E402
+
 PYTHON = "/usr/bin/python3"
 BINDIR = Path(os.environ.get("KC_BINDIR", REPO / "cgi-bin")).resolve()
 SANITIZED = os.environ.get("KC_SANITIZED") == "1"
@@ -100,14 +103,8 @@ class Fake:
     its /_control/ interface."""
 
     def __init__(self, script, *args, scheme="http"):
-        self.proc = subprocess.Popen([PYTHON, str(HERE / "fakes" / script), "--port", "0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("PORT="):
-            self.proc.kill()
-            raise RuntimeError(f"{script} did not start: {line!r}")
-        self.port = int(line[5:])
+        self.process = FakeProcess(script, *args, python=PYTHON)
+        self.proc, self.port = self.process.proc, self.process.port
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.control_url = f"http://127.0.0.1:{self.port}" if scheme == "http" else None
 
@@ -124,13 +121,7 @@ class Fake:
             return json.loads(r.read() or b"null")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.process.stop()
 
 
 class FakeShop(Fake):
