@@ -578,6 +578,34 @@ def reset_state(state_dir, timeout=30):
             os.close(fd)
 
 
+def saved_settings(state_dir):
+    """The settings saved from the page, {key: value}; None when none were
+    ever saved (state_dir/settings.conf, or the settings table in MariaDB)."""
+    if database_of(state_dir) is not None:
+        # One row holding settings.conf's text (lib/store_settings.c).
+        rows = query(state_dir, "SELECT value FROM settings WHERE name = 'settings.conf'") \
+            if state_exists(state_dir) else []
+        if not rows:
+            return None
+        text = rows[0][0].decode() if isinstance(rows[0][0], bytes) else rows[0][0]
+    else:
+        path = Path(state_dir) / "settings.conf"
+        if not path.exists():
+            return None
+        text = path.read_text()
+    return dict(line.split(" = ", 1) for line in text.splitlines()
+                if " = " in line and not line.startswith("#"))
+
+
+def forget_saved_settings(state_dir):
+    """As if nothing had ever been saved from the page."""
+    if database_of(state_dir) is not None:
+        if state_exists(state_dir):
+            execute(state_dir, "DELETE FROM settings")
+        return
+    (Path(state_dir) / "settings.conf").unlink(missing_ok=True)
+
+
 def sqlite_only(why):
     """A decorator for a test about SQLite itself (its file, journal,
     locks): skipped, saying why, when the state is in MariaDB."""
@@ -725,8 +753,10 @@ class Program:
 
 
 def full_config(filename, state, shop, crm=None, **extra):
-    """A configuration for both sides: the fake shop (and fake KeyCRM), the
-    run's secrets, state in `state`; extra keys override."""
+    """The configuration every module writes: the fake shop (and fake
+    KeyCRM), the run's secrets, state in `state` (its database under
+    KC_STORE=mysql, see write_config); extra keys override, None leaves a
+    key out."""
     values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
                   woo_url=shop.url, woo_consumer_key=CK, woo_consumer_secret=CS,
                   sync_max_seconds=60)

@@ -35,9 +35,8 @@ import unittest
 from pathlib import Path
 
 import kctest
-from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
-                    ThroughServer, WriteLock, inbox, make_state_dir, query,
-                    state_exists, root, wait_for, write_config)
+from kctest import (SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop, ThroughServer, WriteLock,
+                    inbox, make_state_dir, query, root, state_exists, wait_for)
 
 SHOP = CRM = None
 N_HOOKS = 16
@@ -107,11 +106,8 @@ class ConcurrentWebhooksAndSync(unittest.TestCase):
         CRM.reset(**crm_like_shop())
         CRM.configure(webhook_mode="hold")
         cls.state = make_state_dir("concurrency")
-        cls.config = write_config(
-            root() / "concurrency.conf", webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN,
-            state_dir=cls.state, woo_url=SHOP.url, woo_consumer_key=CK,
-            woo_consumer_secret=CS, keycrm_api_url=CRM.api_url, keycrm_api_key=KEYCRM_KEY,
-            keycrm_warehouse_id=1, sync_max_seconds=30, woo_parallel_requests=1)
+        cls.config = kctest.full_config("concurrency.conf", cls.state, SHOP, CRM,
+                                        sync_max_seconds=30, woo_parallel_requests=1)
         cls.srv = ThroughServer("nginx", cls.config, workers=4,
                                 programs=("webhook.cgi", "sync.cgi"))
         cls.base = cls.srv.server.url
@@ -245,9 +241,7 @@ class GroupCommit(unittest.TestCase):
 
     def serve(self, name, **env):
         self.state = make_state_dir(f"state-group-{name}")
-        cfg = write_config(root() / f"group-{name}.conf", webhook_secret=WEBHOOK_SECRET,
-                           state_dir=self.state, woo_url=SHOP.url, woo_consumer_key=CK,
-                           woo_consumer_secret=CS, sync_max_seconds=30)
+        cfg = kctest.full_config(f"group-{name}.conf", self.state, SHOP, sync_max_seconds=30)
         srv = kctest.servers.Nginx(str(root()), str(kctest.BINDIR), cfg, programs=())
         srv.start()
         self.addCleanup(srv.stop)

@@ -26,9 +26,8 @@ import traceback
 import unittest
 
 from harness import servers
-from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
-                    Program, ThroughServer, WriteLock, inbox, make_state_dir, query, root,
-                    write_config)
+from kctest import (KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop, Program,
+                    ThroughServer, WriteLock, full_config, inbox, make_state_dir, query)
 
 HOOK_Q = f"secret={WEBHOOK_SECRET}"
 TOKEN_Q = f"token={SYNC_TOKEN}"
@@ -65,12 +64,8 @@ class Rig:
         self.crm.stop()
 
     def config(self, name, state, **extra):
-        values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
-                      woo_url=self.shop.url, woo_consumer_key=CK, woo_consumer_secret=CS,
-                      keycrm_api_url=self.crm.api_url, keycrm_api_key=KEYCRM_KEY,
-                      keycrm_warehouse_id=1, sync_max_seconds=BUDGET)
-        values.update(extra)
-        return write_config(root() / f"faults-{name}.conf", **values)
+        return full_config(f"faults-{name}.conf", state, self.shop, self.crm,
+                           **{"sync_max_seconds": BUDGET, **extra})
 
     def qty(self, pid):
         return self.shop.products()[pid]["stock_quantity"]

@@ -566,12 +566,13 @@ class StateGrowth(unittest.TestCase):
         self.assertIn("PENDING-1", inbox(self.state))
         self.assertEqual(query(self.state, "SELECT count(*) FROM problems"
                                            " WHERE sku LIKE 'UNKNOWN-%'"), [(0,)])
-        self.assertEqual(query(self.state, "SELECT count(*) FROM history WHERE started_at <"
-                                           " strftime('%s','now') - 80 * 86400"), [(0,)])
+        self.assertEqual(query(self.state, "SELECT count(*) FROM history WHERE started_at < ?",
+                               time.time() - 80 * 86400), [(0,)])
         page = Program("settings.cgi", self.cfg).cgi("GET", env={"REMOTE_USER": "admin"})
         self.assertEqual(page.status, 200)
         self.assertIn("State database", page.text)
-        self.assertRegex(page.text, r"State database</dt><dd>\d+(\.\d)? [KM]B")
+        if kctest.STORE == "sqlite":       # the size of state.db; MariaDB's is not shown
+            self.assertRegex(page.text, r"State database</dt><dd>\d+(\.\d)? [KM]B")
 
 
 class ConfigFile(unittest.TestCase):

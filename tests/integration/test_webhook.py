@@ -33,10 +33,8 @@ def tearDownModule():
 
 
 def base_config(name, state_dir, **extra):
-    values = dict(webhook_secret=WEBHOOK_SECRET, state_dir=state_dir, woo_url=SHOP.url,
-                  woo_consumer_key=CK, woo_consumer_secret=CS, sync_max_seconds=30)
-    values.update(extra)
-    return write_config(root() / f"{name}.conf", **values)
+    return kctest.full_config(f"{name}.conf", state_dir, SHOP,
+                              **{"sync_max_seconds": 30, **extra})
 
 
 SECRET_Q = f"secret={WEBHOOK_SECRET}"
@@ -388,6 +386,7 @@ class Applying(unittest.TestCase):
             [{"sku": "RW-TEE-S", "in_stock": 4, "in_reserve": 0}]),
             env={"KEYCRM_SYNC_CRASH_AT": "after-shop-write"})
         self.assertEqual(r.returncode, -signal.SIGKILL)
+        kctest.expire_leases(self.state)
         self.assertEqual(SHOP.qty(22), 4)
         self.assertEqual(set(inbox(self.state)), {"RW-TEE-S"})
         SHOP.clear_log()
