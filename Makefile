@@ -1,7 +1,8 @@
 # keycrm-sync - WooCommerce <-> KeyCRM stock sync as small CGI/FastCGI programs.
 #
 #   make            build cgi-bin/*.cgi
-#   make check      install what the tests need, run every test (also under
+#   make check      install what the tests need, run every test (the integration
+#                   tests on SQLite and again on MariaDB; also under
 #                   ASan+UBSan, and a FastCGI worker under valgrind)
 #   make demo       build, start nginx + simulated KeyCRM and WooCommerce,
 #                   walk a webhook end to end, keep running until Ctrl-C
@@ -57,7 +58,7 @@ INSTALL  ?= install
 INSTALL_PROGRAMS = webhook sync settings
 UNITS     = keycrm-sync@.socket keycrm-sync@.service
 
-.PHONY: all clean check check-unit check-integration check-asan \
+.PHONY: all clean check check-unit check-integration check-integration-mysql check-asan \
         check-valgrind demo demo-cluster deps unit
 .SUFFIXES:
 
@@ -140,6 +141,7 @@ check: deps
 	$(MAKE) check-docs
 	$(MAKE) check-po
 	$(MAKE) check-integration
+	$(MAKE) check-integration-mysql
 	$(MAKE) check-asan
 	$(MAKE) check-valgrind
 	$(MAKE) check-fuzz
@@ -150,6 +152,11 @@ check-unit: unit
 
 check-integration: all
 	@KC_BINDIR=$(BINDIR) $(PYTHON) tests/run.py
+
+# The tests of the programs again with the state in MariaDB (a private server
+# the tests start and stop, tests/harness/mariadb.py), see tests/run.py.
+check-integration-mysql: all
+	@KC_STORE=mysql KC_BINDIR=$(BINDIR) $(PYTHON) tests/run.py
 
 check-asan:
 	$(MAKE) BUILD=$(BUILD)/asan BINDIR=$(BUILD)/asan/cgi-bin \

@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "fakes"))
 
 import fake_woo  # noqa: E402
+import woo_routes  # noqa: E402
 from fake_woo import Serializer, WooError  # noqa: E402
 
 # Parameters that make a listing something other than "the catalogue by id".
@@ -128,7 +129,8 @@ def product_list_filter(h, params, analytics=False):
     return records
 
 
-fake_woo.product_list_filter = product_list_filter
+# The routes (woo_routes.py) look it up there.
+woo_routes.product_list_filter = fake_woo.product_list_filter = product_list_filter
 
 
 def analytics_variations(h, match, raw_params, body, authenticated, allow):

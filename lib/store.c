@@ -514,6 +514,12 @@ kc_store_rollback(struct kc_store *st)
 	kc_db_rollback(st->db);
 }
 
+int
+kc_store_retryable(const struct kc_store *st)
+{
+	return kc_db_retryable(st->db);
+}
+
 /*
  * A run id only has to differ from the ids of earlier runs, so it is drawn
  * at random (62 bits) rather than counted: counting took a commit, and

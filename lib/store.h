@@ -147,6 +147,12 @@ long kc_store_inbox_untried(struct kc_store *st, int64_t run_id);
 int kc_store_begin(struct kc_store *st, struct kc_error *err);
 int kc_store_commit(struct kc_store *st, struct kc_error *err);
 void kc_store_rollback(struct kc_store *st);
+/*
+ * After a call above failed: whether the same transaction may well succeed
+ * if run again (a busy SQLite file; on MariaDB a deadlock, a lock wait
+ * that timed out, a connection that dropped).
+ */
+int kc_store_retryable(const struct kc_store *st);
 
 /*
  * The row is settled: removes it from the inbox unless a newer value

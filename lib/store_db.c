@@ -61,16 +61,22 @@ kc_db_commit(struct kc_db *db)
 	return 0;
 }
 
+/*
+ * Keeps what kc_db_retryable() says of the failure that made the caller
+ * roll back: the ROLLBACK itself succeeding says nothing about it.
+ */
 void
 kc_db_rollback(struct kc_db *db)
 {
 	struct kc_error err;
+	int retryable = db->retryable;
 
 	if (!kc_db_in_transaction(db))
 		return;
 	if (db->ops->exec(db, "ROLLBACK", &err) < 0)
 		kc_log(KC_LOG_WARN, "state database: rollback: %s", err.msg);
 	db->in_transaction = 0;
+	db->retryable = retryable;
 }
 
 int

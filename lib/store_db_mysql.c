@@ -82,7 +82,7 @@ static const char SESSION_SQL[] =
     "NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'";
 
 static void
-set_options(MYSQL *h, const struct mysql_db *db)
+set_options(MYSQL *h, const struct mysql_db *db, int tls)
 {
 	unsigned timeout = db->timeout_s ? db->timeout_s : 10;
 	my_bool yes = 1;
@@ -91,7 +91,7 @@ set_options(MYSQL *h, const struct mysql_db *db)
 	mysql_options(h, MYSQL_OPT_READ_TIMEOUT, &timeout);
 	mysql_options(h, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
 	mysql_options(h, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	if (db->ca_file) {
+	if (db->ca_file && tls) {
 		mysql_options(h, MYSQL_OPT_SSL_CA, db->ca_file);
 		mysql_options(h, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
 	}
@@ -101,19 +101,51 @@ set_options(MYSQL *h, const struct mysql_db *db)
 	}
 }
 
+/*
+ * Connector/C's refusal of a server that offers no TLS once TLS options are
+ * set (its text; the code is the one of any TLS failure).
+ */
+static int
+offers_no_tls(MYSQL *h)
+{
+	return mysql_errno(h) == CR_SSL_CONNECTION_ERROR &&
+	    strstr(mysql_error(h), "server does not support") != NULL;
+}
+
+static int
+real_connect(const struct mysql_db *db, MYSQL *h, int tls)
+{
+	set_options(h, db, tls);
+	return mysql_real_connect(h, db->host, db->user, db->password,
+	    db->database, db->port, db->socket,
+	    CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS) ? 0 : -1;
+}
+
+/*
+ * ca_file (the CA bundle of every TLS connection) verifies the database's
+ * certificate when the server offers TLS (SPEC section 2); a server that
+ * offers none is then reached without it, unless mysql_require_tls.
+ */
 static int
 connect_db(struct mysql_db *db, struct kc_error *err)
 {
 	MYSQL *h = mysql_init(NULL);
-	unsigned long flags = CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS;
+	int rc;
 
 	if (!h) {
 		kc_error_set(err, "out of memory");
 		return -1;
 	}
-	set_options(h, db);
-	if (!mysql_real_connect(h, db->host, db->user, db->password,
-	    db->database, db->port, db->socket, flags)) {
+	rc = real_connect(db, h, 1);
+	if (rc != 0 && db->ca_file && !db->require_tls && offers_no_tls(h)) {
+		mysql_close(h);
+		if (!(h = mysql_init(NULL))) {
+			kc_error_set(err, "out of memory");
+			return -1;
+		}
+		rc = real_connect(db, h, 0);
+	}
+	if (rc != 0) {
 		kc_error_set(err, "cannot connect to %s: %s (%u)",
 		    db->socket ? db->socket : db->host ? db->host : "localhost",
 		    mysql_error(h), mysql_errno(h));

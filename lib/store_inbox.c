@@ -88,6 +88,7 @@ kc_store_accept(struct kc_store *st, const struct kc_stock_report *r,
 		kc_store_rollback(st);
 		return -1;
 	}
+	kc_crash_point("before-inbox-commit");
 	if (kc_store_commit(st, err) != 0)
 		return -1;
 	kc_crash_point("after-inbox-commit");

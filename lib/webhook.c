@@ -332,10 +332,12 @@ store_was_busy(const struct kc_error *err)
 
 /*
  * Commits the reports to the inbox.  Many large webhooks at once can keep
- * the write lock busy longer than the store waits for it; then it tries
- * again, with a short random pause, until KC_WEBHOOK_STORE_SECONDS after
- * the request began (KeyCRM gives up at about 90 s), rather than refuse
- * reports it could keep a moment later.
+ * the write lock busy longer than the store waits for it (on MariaDB: a
+ * lock wait that timed out, a deadlock, a connection that dropped); then
+ * it tries again, with a short random pause, until
+ * KC_WEBHOOK_STORE_SECONDS after the request began (KeyCRM gives up at
+ * about 90 s), rather than refuse reports it could keep a moment later.
+ * A store that cannot be opened is not waited for: 503 at once.
  */
 static int
 store_reports(const struct kc_job *job, const struct kc_config *cfg,
@@ -344,19 +346,21 @@ store_reports(const struct kc_job *job, const struct kc_config *cfg,
 	for (int attempt = 0;; attempt++) {
 		struct kc_store *st;
 		struct kc_history h;
-		int rc;
+		int rc, retry = 0;
 
 		webhook_history(body, started, &h);
 		/*
 		 * Several in flight: one commit.  MariaDB groups the commits of
 		 * its connections itself, so there each thread commits its own.
 		 */
-		if (job->group != NULL && cfg->mysql_host == NULL)
+		if (job->group != NULL && cfg->mysql_host == NULL) {
 			rc = kc_group_accept(job->group, cfg->state_dir, body->reports,
 			    body->count, kc_now(), &h, err);
-		else if ((rc = kc_context_store(job->ctx, &st, err)) == 0)
+		} else if ((rc = kc_context_store(job->ctx, &st, err)) == 0) {
 			rc = kc_store_accept(st, body->reports, body->count, kc_now(), &h, err);
-		if (rc == 0 || !store_was_busy(err) ||
+			retry = rc != 0 && kc_store_retryable(st);
+		}
+		if (rc == 0 || !(retry || store_was_busy(err)) ||
 		    kc_now() - started >= KC_WEBHOOK_STORE_SECONDS)
 			return rc;
 		if (attempt == 0)

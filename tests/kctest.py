@@ -15,8 +15,8 @@ configuration written for a state directory points at its database.
 import fcntl
 import json
 import os
+import re
 import secrets
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +31,9 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from harness import servers  # noqa: E402
+
+sys.path.insert(0, str(HERE / "fakes"))
+from fakebase import FakeProcess  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
 BINDIR = Path(os.environ.get("KC_BINDIR", REPO / "cgi-bin")).resolve()
@@ -100,14 +103,8 @@ class Fake:
     its /_control/ interface."""
 
     def __init__(self, script, *args, scheme="http"):
-        self.proc = subprocess.Popen([PYTHON, str(HERE / "fakes" / script), "--port", "0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("PORT="):
-            self.proc.kill()
-            raise RuntimeError(f"{script} did not start: {line!r}")
-        self.port = int(line[5:])
+        self.process = FakeProcess(script, *args, python=PYTHON)
+        self.proc, self.port = self.process.proc, self.process.port
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.control_url = f"http://127.0.0.1:{self.port}" if scheme == "http" else None
 
@@ -124,13 +121,7 @@ class Fake:
             return json.loads(r.read() or b"null")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.process.stop()
 
 
 class FakeShop(Fake):
@@ -301,23 +292,42 @@ def mysql_keys(state_dir):
                 mysql_password=DB_PASSWORD, mysql_table_prefix=DB_PREFIX)
 
 
-def inbox(state_dir):
-    """The webhook inbox as {sku: (in_stock, in_reserve)}."""
-    if database_of(state_dir) is not None:
-        try:
-            return {r[0]: (r[1], r[2]) for r in
-                    query(state_dir, "SELECT sku, in_stock, in_reserve FROM inbox")}
-        except _mysql_missing_table():
-            return {}
-    db = Path(state_dir) / "state.db"
-    if not db.exists():
-        return {}
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        return {r[0]: (r[1], r[2]) for r in
-                con.execute("SELECT sku, in_stock, in_reserve FROM inbox")}
-    finally:
-        con.close()
+# ---- The state, read and changed by the tests on either store ----
+#
+# The tests speak SQLite's SQL with the store's own table names; on MariaDB
+# the statement is rewritten as the store's dialect does (lib/db_dialect.c):
+# table names get the prefix, the column "key" is quoted, ?N become %s.
+
+_SQL_TOKENS = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|\?\d*|\w+|\s+|.)""", re.S)
+_TABLE_AFTER = ("FROM", "JOIN", "INTO", "UPDATE", "TABLE", "EXISTS")
+
+
+def mysql_sql(sql):
+    """A test's SQLite statement as MariaDB runs it on the store's tables."""
+    out, prev = [], ""
+    for tok in _SQL_TOKENS.findall(sql):
+        if tok.isspace():
+            out.append(tok)
+            continue
+        if tok.startswith("'"):
+            out.append(tok.replace("%", "%%"))
+        elif tok.startswith("?"):
+            out.append("%s")
+        elif tok in STORE_TABLES and prev.upper() in _TABLE_AFTER + (",",):
+            out.append(DB_PREFIX + tok)
+        elif tok.lower() == "key" and prev.upper() not in ("PRIMARY", "UNIQUE", "FOREIGN"):
+            out.append('"key"')
+        else:
+            out.append(tok.replace("%", "%%"))
+        prev = tok
+    return "".join(out)
+
+
+def _mysql_connect(state_dir, **options):
+    import pymysql
+    return pymysql.connect(unix_socket=mariadb().socket, user=DB_USER, password=DB_PASSWORD,
+                           database=database_of(state_dir), autocommit=True,
+                           sql_mode="ANSI_QUOTES,PIPES_AS_CONCAT", **options)
 
 
 def _mysql_missing_table():
@@ -325,32 +335,281 @@ def _mysql_missing_table():
     return pymysql.err.ProgrammingError
 
 
-def _mysql_query(state_dir, sql, args):
-    """A test's SQLite query on the state directory's MariaDB database."""
-    import re
-    import pymysql
-    for table in STORE_TABLES:
-        sql = re.sub(rf"(?<![\w.])({table})(?![\w])(?=\s*(?:$|[\s,;)(]|WHERE|ORDER|GROUP|LIMIT))",
-                     DB_PREFIX + table, sql) if re.search(rf"(FROM|JOIN|INTO|UPDATE|TABLE)\s+{table}\b", sql) else sql
-    sql = re.sub(r"\?\d*", "%s", sql)
-    con = pymysql.connect(unix_socket=mariadb().socket, user=DB_USER, password=DB_PASSWORD,
-                          database=database_of(state_dir), sql_mode="ANSI_QUOTES,PIPES_AS_CONCAT")
+def _sqlite_path(state_dir):
+    return Path(state_dir) / "state.db"
+
+
+def state_exists(state_dir):
+    """Whether a program has created the state yet (state.db, or the tables)."""
+    if database_of(state_dir) is not None:
+        return bool(_mysql_run(state_dir, "SELECT 1 FROM information_schema.tables"
+                               " WHERE table_schema = DATABASE() AND table_name = %s",
+                               (DB_PREFIX + "schema_version",), translate=False))
+    return _sqlite_path(state_dir).exists()
+
+
+def _mysql_run(state_dir, sql, args=(), translate=True):
+    con = _mysql_connect(state_dir)
     try:
         with con.cursor() as cur:
-            cur.execute(sql, args)
-            return list(cur.fetchall())
+            n = cur.execute(mysql_sql(sql) if translate else sql, args)
+            return list(cur.fetchall()) if cur.description else n
     finally:
         con.close()
 
 
 def query(state_dir, sql, *args):
+    """The rows a read of the state gives, as tuples."""
     if database_of(state_dir) is not None:
-        return _mysql_query(state_dir, sql, args)
-    con = sqlite3.connect(f"file:{Path(state_dir) / 'state.db'}?mode=ro", uri=True, timeout=10)
+        return _mysql_run(state_dir, sql, args)
+    con = sqlite3.connect(f"file:{_sqlite_path(state_dir)}?mode=ro", uri=True, timeout=10)
     try:
         return con.execute(sql, args).fetchall()
     finally:
         con.close()
+
+
+def execute(state_dir, *statements):
+    """Changes the state behind the programs' back, in one transaction:
+    each statement a string or (sql, args...). Rows changed in all."""
+    statements = [(s,) if isinstance(s, str) else tuple(s) for s in statements]
+    changed = 0
+    if database_of(state_dir) is not None:
+        con = _mysql_connect(state_dir)
+        try:
+            con.begin()
+            with con.cursor() as cur:
+                for sql, *args in statements:
+                    changed += cur.execute(mysql_sql(sql), args)
+            con.commit()
+        finally:
+            con.close()
+        return changed
+    con = sqlite3.connect(_sqlite_path(state_dir), timeout=30)
+    try:
+        with con:
+            for sql, *args in statements:
+                changed += max(con.execute(sql, args).rowcount, 0)
+    finally:
+        con.close()
+    # Files SQLite made for root (the journal) go back to the workers' user.
+    servers.prepare_for_www_data(state_dir)
+    return changed
+
+
+def count(state_dir, table, where="1 = 1", *args):
+    """Rows in one of the store's tables (0 before it exists)."""
+    if not state_exists(state_dir):
+        return 0
+    return query(state_dir, f"SELECT COUNT(*) FROM {table} WHERE {where}", *args)[0][0]
+
+
+def integrity(state_dir):
+    """"ok" when the store's own check finds nothing wrong (SQLite's
+    integrity_check; CHECK TABLE on each of the MariaDB tables)."""
+    if database_of(state_dir) is not None:
+        bad = []
+        for (name,) in _mysql_run(state_dir, "SELECT table_name FROM information_schema.tables"
+                                  " WHERE table_schema = DATABASE()", translate=False):
+            for row in _mysql_run(state_dir, f'CHECK TABLE "{name}"', translate=False):
+                if row[2] in ("error", "warning") or (row[2] == "status" and row[3] != "OK"):
+                    bad.append(f"{name}: {row[3]}")
+        return "; ".join(bad) or "ok"
+    con = sqlite3.connect(f"file:{_sqlite_path(state_dir)}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        con.close()
+
+
+def inbox(state_dir):
+    """The webhook inbox as {sku: (in_stock, in_reserve)}; {} before the
+    state exists."""
+    try:
+        return {r[0]: (r[1], r[2]) for r in
+                query(state_dir, "SELECT sku, in_stock, in_reserve FROM inbox")}
+    except sqlite3.OperationalError:
+        if not _sqlite_path(state_dir).exists():
+            return {}
+        # Created a moment ago, the table not yet: nothing is stored.
+        if query(state_dir, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'inbox'")[0][0]:
+            raise
+        return {}
+    except Exception as e:
+        if STORE == "mysql" and isinstance(e, _mysql_missing_table()):
+            return {}
+        raise
+
+
+_HOLD_SQLITE = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+con.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2])) if float(sys.argv[2]) > 0 else sys.stdin.read()
+con.execute("ROLLBACK")
+"""
+
+_HOLD_MYSQL = """
+import pymysql, sys, time
+con = pymysql.connect(unix_socket=sys.argv[3], user=sys.argv[4], password=sys.argv[5],
+                      database=sys.argv[6], autocommit=False)
+cur = con.cursor()
+con.begin()
+cur.execute("SELECT value FROM " + sys.argv[7] + "counters WHERE name = 'writer' FOR UPDATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2])) if float(sys.argv[2]) > 0 else sys.stdin.read()
+con.rollback()
+"""
+
+
+class WriteLock:
+    """Another process holding the state's write lock, as a long writer
+    would (SQLite: BEGIN IMMEDIATE as the web server's user; MariaDB: the
+    row every write transaction of the store locks first, lib/store.c)
+    until release(), or for `seconds`."""
+
+    def __init__(self, state_dir, seconds=0):
+        db = database_of(state_dir)
+        if db is None:
+            args = ["-c", _HOLD_SQLITE, str(_sqlite_path(state_dir)), str(seconds)]
+            user = dict(user="www-data", group="www-data", extra_groups=[]) \
+                if os.geteuid() == 0 else {}
+        else:
+            args = ["-c", _HOLD_MYSQL, "", str(seconds), mariadb().socket, DB_USER,
+                    DB_PASSWORD, db, DB_PREFIX]
+            user = {}
+        self.proc = subprocess.Popen([PYTHON, *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, **user)
+        line = self.proc.stdout.readline().strip()
+        if line != "locked":
+            self.release()
+            raise RuntimeError("the write lock was not taken")
+
+    def release(self):
+        """Lets go (or, when held for a time, waits until it has)."""
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(60)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class RunLock:
+    """The lock of a run ("sync", "apply") held as a server running one
+    would: the state directory's NAME.lock (SQLite), or a live lease in the
+    database (MariaDB), until release()."""
+
+    def __init__(self, state_dir, name):
+        self.state_dir, self.name, self.fd = state_dir, name, None
+        if database_of(state_dir) is not None:
+            now = time.time()
+            execute(state_dir, ("INSERT INTO leases(name, owner, expires_at, taken_at)"
+                                " VALUES (?, ?, ?, ?)", name, "test:held", now + 600, now))
+            return
+        path = Path(state_dir) / f"{name}.lock"
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o660)
+        if os.geteuid() == 0:
+            os.chown(path, servers._www_ids()[0], -1)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        elif database_of(self.state_dir) is not None:
+            execute(self.state_dir, ("DELETE FROM leases WHERE name = ? AND owner = ?",
+                                     self.name, "test:held"))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def expire_leases(state_dir):
+    """After a run was SIGKILLed: with SQLite the kernel let go of its lock
+    file at once; a lease in MariaDB is taken over once it expires
+    (KC_RUNLOCK_LEASE_S, lib/runlock.h).  Makes the leases of runs that
+    are gone look expired, as they would be that long later (the take-over
+    itself is tested in test_cluster.py).  Only for runs known dead."""
+    if database_of(state_dir) is not None and state_exists(state_dir):
+        execute(state_dir, ("UPDATE leases SET expires_at = ? WHERE expires_at >= ?",
+                            time.time() - 1, time.time() - 1))
+
+
+def reset_state(state_dir, timeout=30):
+    """Empties the state (as if state.db were removed) once no applier is
+    running; the settings saved on the page stay."""
+    deadline = time.monotonic() + timeout
+    if database_of(state_dir) is not None:
+        while state_exists(state_dir) and query(
+                state_dir, "SELECT COUNT(*) FROM leases WHERE name = 'apply'"
+                " AND expires_at >= ?", time.time())[0][0]:
+            if time.monotonic() > deadline:
+                raise AssertionError("an applier is still running")
+            time.sleep(0.05)
+        if state_exists(state_dir):
+            execute(state_dir, "UPDATE counters SET value = 0",
+                    *[f"DELETE FROM {t}" for t in STORE_TABLES
+                      if t not in ("schema_version", "settings", "counters")])
+        return
+    lock = Path(state_dir) / "apply.lock"
+    # Only look at the lock: creating it here would give it the wrong owner.
+    fd = os.open(lock, os.O_RDONLY) if lock.exists() else None
+    try:
+        while fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("an applier is still running")
+                time.sleep(0.05)
+        for f in Path(state_dir).glob("state.db*"):
+            f.unlink()
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def saved_settings(state_dir):
+    """The settings saved from the page, {key: value}; None when none were
+    ever saved (state_dir/settings.conf, or the settings table in MariaDB)."""
+    if database_of(state_dir) is not None:
+        # One row holding settings.conf's text (lib/store_settings.c).
+        rows = query(state_dir, "SELECT value FROM settings WHERE name = 'settings.conf'") \
+            if state_exists(state_dir) else []
+        if not rows:
+            return None
+        text = rows[0][0].decode() if isinstance(rows[0][0], bytes) else rows[0][0]
+    else:
+        path = Path(state_dir) / "settings.conf"
+        if not path.exists():
+            return None
+        text = path.read_text()
+    return dict(line.split(" = ", 1) for line in text.splitlines()
+                if " = " in line and not line.startswith("#"))
+
+
+def forget_saved_settings(state_dir):
+    """As if nothing had ever been saved from the page."""
+    if database_of(state_dir) is not None:
+        if state_exists(state_dir):
+            execute(state_dir, "DELETE FROM settings")
+        return
+    (Path(state_dir) / "settings.conf").unlink(missing_ok=True)
+
+
+def sqlite_only(why):
+    """A decorator for a test about SQLite itself (its file, journal,
+    locks): skipped, saying why, when the state is in MariaDB."""
+    return unittest.skipIf(STORE == "mysql", f"SQLite only: {why}")
 
 
 def wait_for(predicate, timeout=20.0, what="condition"):
@@ -495,8 +754,10 @@ class Program:
 
 
 def full_config(filename, state, shop, crm=None, **extra):
-    """A configuration for both sides: the fake shop (and fake KeyCRM), the
-    run's secrets, state in `state`; extra keys override."""
+    """The configuration every module writes: the fake shop (and fake
+    KeyCRM), the run's secrets, state in `state` (its database under
+    KC_STORE=mysql, see write_config); extra keys override, None leaves a
+    key out."""
     values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
                   woo_url=shop.url, woo_consumer_key=CK, woo_consumer_secret=CS,
                   sync_max_seconds=60)

@@ -5,8 +5,12 @@ tests, and the tests of the real binaries behind real servers.
     tests/run.py                 everything
     tests/run.py test_webhook    modules whose name contains the word
     KC_BINDIR=build/asan/cgi-bin KC_SANITIZED=1 tests/run.py
+    KC_STORE=mysql tests/run.py  the tests of the programs again, the state in
+                                 a private MariaDB server (make check-integration-mysql)
 
-Ends with one line 'integration: N passed, N failed, N skipped'.  Under
+Under KC_STORE=mysql the fakes' and the harness's own tests are not run again,
+nor the modules that set STORE_INDEPENDENT (they never touch the state, or pick
+their store themselves).  Ends with one line 'integration: N passed, N failed, N skipped'.  Under
 KC_SANITIZED=1 any AddressSanitizer/UBSan report fails the run.
 """
 import os
@@ -22,6 +26,14 @@ sys.path.insert(0, str(HERE / "fakes"))
 sys.path.insert(0, str(HERE / "harness"))
 
 SUITES = [HERE / "fakes", HERE / "harness", HERE / "integration"]
+
+# Tests that cannot run with the state in MariaDB until their module changes;
+# each says what to change.  Skipped, with that reason, under KC_STORE=mysql.
+NOT_YET_ON_MYSQL = {
+    "test_shop_webhook.Pushing.test_a_burst_of_sales_is_one_put_and_every_value_right":
+        "held_lock() holds push.lock, the SQLite store's lock file; on MariaDB the push"
+        " takes a lease: kctest.RunLock(state, 'push') holds either",
+}
 
 
 class Result(unittest.TextTestResult):
@@ -54,13 +66,25 @@ class Result(unittest.TextTestResult):
 
 
 def main(words):
+    import importlib
+    mysql = os.environ.get("KC_STORE") == "mysql"
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
-    for folder in SUITES:
+    for folder in SUITES[2:] if mysql else SUITES:
         for path in sorted(folder.glob("test_*.py")):
             if words and not any(w in path.stem for w in words):
                 continue
-            suite.addTests(loader.loadTestsFromName(path.stem))
+            module = importlib.import_module(path.stem)
+            if mysql and getattr(module, "STORE_INDEPENDENT", False):
+                print(f"not again with KC_STORE=mysql: {path.stem}")
+                continue
+            if mysql:
+                for test_id, why in NOT_YET_ON_MYSQL.items():
+                    mod, cls, name = test_id.split(".")
+                    if mod == path.stem:
+                        case = getattr(module, cls)
+                        setattr(case, name, unittest.skip(why)(getattr(case, name)))
+            suite.addTests(loader.loadTestsFromModule(module))
     runner = unittest.TextTestRunner(stream=sys.stdout, resultclass=Result, verbosity=0)
     result = runner.run(suite)
     failed = len(result.failures) + len(result.errors)

@@ -91,8 +91,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fakebase import (FakeHandler, FakeServer, FaultConfigError, Response,  # noqa: E402
-                      control_json, json_number, parse_php_query, php_json, serve_main)
+from fakebase import (FakeHandler, FakeServer, Response,  # noqa: E402
+                      json_number, parse_php_query, php_json, serve_main)
 
 DEFAULT_WAREHOUSES = [{"id": 1, "name": "Основний"}, {"id": 2, "name": "Склад 2"}]
 
@@ -731,60 +731,61 @@ class CrmHandler(FakeHandler):
 
     # ---- control API ------------------------------------------------------------
 
-    def handle_control(self):
+    CONTROL = {
+        "reset": ("POST", "control_reset", True),
+        "state": (None, "control_state", True),
+        "stock": ("POST", "control_stock", True),
+        "offers": ("POST", "control_offers", True),
+        "config": (None, "control_config", True),
+        "webhooks/clear": ("POST", "control_webhooks_clear", True),
+        # Deliveries run outside the state lock (our endpoint may call back into us).
+        "webhooks": (None, "control_webhooks", False),
+        "webhooks/deliver": ("POST", "control_deliver", False),
+    }
+
+    def control_lock(self):
+        return self.crm.lock
+
+    def control_reset(self, payload):
+        self.crm.reset(payload.get("warehouses"), payload.get("offers"), payload.get("stocks"),
+                       payload.get("options"))
+        self.server.faults.clear()
+        return {"ok": True}
+
+    def control_state(self, payload):
+        return self.crm.state()
+
+    def control_offers(self, payload):
         crm = self.crm
-        path = self.raw_path
-        try:
-            payload = self.json_body() if self.command in ("POST", "PUT") else {}
-        except ValueError:
-            return control_json(400, {"error": "invalid JSON"})
-        try:
-            with crm.lock:
-                if path == "/_control/health":
-                    return control_json(200, {"ok": True})
-                if path == "/_control/reset" and self.command == "POST":
-                    crm.reset(payload.get("warehouses"), payload.get("offers"), payload.get("stocks"),
-                              payload.get("options"))
-                    self.server.faults.clear()
-                    return control_json(200, {"ok": True})
-                if path == "/_control/state":
-                    return control_json(200, crm.state())
-                if path == "/_control/stock" and self.command == "POST":
-                    return control_json(200, self.control_stock(payload))
-                if path == "/_control/offers" and self.command == "POST":
-                    changed = [crm.upsert_offer(o) for o in payload.get("upsert") or []]
-                    for oid in payload.get("delete") or []:
-                        crm.offers.pop(int(oid), None)
-                        for key in [k for k in crm.stock if k[0] == int(oid)]:
-                            del crm.stock[key]
-                    return control_json(200, {"ok": True, "offers": changed})
-                if path == "/_control/log":
-                    return control_json(200, crm.log)
-                if path == "/_control/log/clear" and self.command == "POST":
-                    crm.log = []
-                    return control_json(200, {"ok": True})
-                if path == "/_control/faults":
-                    if self.command == "POST":
-                        self.server.faults.configure(payload)
-                    return control_json(200, self.server.faults.snapshot())
-                if path == "/_control/config":
-                    if self.command == "POST":
-                        for key in ("webhook_url", "api_key"):
-                            if key in payload:
-                                crm.config[key] = payload[key]
-                        crm.set_options({k: v for k, v in payload.items() if k not in ("webhook_url", "api_key")})
-                    return control_json(200, dict(crm.config, options=crm.options))
-                if path == "/_control/webhooks/clear" and self.command == "POST":
-                    crm.webhooks.clear()
-                    return control_json(200, {"ok": True})
-            # Deliveries run outside the state lock (our endpoint may call back into us).
-            if path == "/_control/webhooks":
-                return control_json(200, crm.webhooks.snapshot())
-            if path == "/_control/webhooks/deliver" and self.command == "POST":
-                return control_json(200, self.control_deliver(payload))
-        except (KeyError, TypeError, ValueError, FaultConfigError) as error:
-            return control_json(400, {"error": "%s: %s" % (type(error).__name__, error)})
-        return control_json(404, {"error": "no such control endpoint"})
+        changed = [crm.upsert_offer(o) for o in payload.get("upsert") or []]
+        for oid in payload.get("delete") or []:
+            crm.offers.pop(int(oid), None)
+            for key in [k for k in crm.stock if k[0] == int(oid)]:
+                del crm.stock[key]
+        return {"ok": True, "offers": changed}
+
+    def control_log(self, payload):
+        return self.crm.log
+
+    def control_log_clear(self, payload):
+        self.crm.log = []
+        return {"ok": True}
+
+    def control_config(self, payload):
+        crm = self.crm
+        if self.command == "POST":
+            for key in ("webhook_url", "api_key"):
+                if key in payload:
+                    crm.config[key] = payload[key]
+            crm.set_options({k: v for k, v in payload.items() if k not in ("webhook_url", "api_key")})
+        return dict(crm.config, options=crm.options)
+
+    def control_webhooks_clear(self, payload):
+        self.crm.webhooks.clear()
+        return {"ok": True}
+
+    def control_webhooks(self, payload):
+        return self.crm.webhooks.snapshot()
 
     def control_stock(self, payload):
         crm = self.crm

@@ -17,10 +17,15 @@ they have in common:
   wakes connections held by a ``timeout`` fault.
 * ``FakeHandler``: request parsing (Content-Length or chunked bodies),
   response writing with an exact Content-Length and keep-alive, fault
-  application and a request log hook.
+  application and a request log hook, and the control API's skeleton
+  (``/_control/NAME``): the JSON body parsed, the endpoint looked up in the
+  fake's ``CONTROL`` table, run under the fake's lock when it says so, bad
+  input answered 400, an unknown endpoint 404; ``health``, ``log``,
+  ``log/clear`` and ``faults`` are the same on every fake.
 * ``serve_main``: the command line convention shared by both fakes: bind
   127.0.0.1, print ``PORT=<n>`` on stdout once listening, serve until SIGTERM
-  or SIGINT, exit 0.
+  or SIGINT, exit 0; ``FakeProcess``, the one way the tests start a fake:
+  ``--port 0`` in a subprocess, its ``PORT=`` line read, stopped by its PID.
 
 A self-signed certificate for TLS tests can be made at test time with::
 
@@ -31,12 +36,16 @@ A self-signed certificate for TLS tests can be made at test time with::
 (keys are generated into a temporary directory and never committed).
 """
 
+import contextlib
 import json
+import os
 import re
 import signal
 import socket
 import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -367,8 +376,13 @@ class FakeServer(ThreadingHTTPServer):
 
 
 class FakeHandler(BaseHTTPRequestHandler):
-    """Common request plumbing. Subclasses implement ``handle_control`` and
-    ``handle_api`` (both return a Response) and ``record`` (the request log)."""
+    """Common request plumbing. Subclasses implement ``handle_api`` (returns
+    a Response), ``record`` (the request log) and their control endpoints:
+    ``CONTROL`` maps a name under /_control/ to (methods or None for any,
+    the name of a method taking the JSON payload, whether it runs under
+    ``control_lock()``); the method returns a Response or what to answer
+    200 as JSON.  ``control_log()`` and ``control_log_clear()`` give the
+    request log to the common endpoints."""
 
     protocol_version = "HTTP/1.1"
     server_version = "nginx/1.22.1"
@@ -563,10 +577,56 @@ class FakeHandler(BaseHTTPRequestHandler):
     def fault_default_response(self, status):
         return Response(status, php_json({"message": "Injected fault", "status": status}))
 
-    # ---- hooks for subclasses --------------------------------------------
+    # ---- the control API -------------------------------------------------
+
+    COMMON_CONTROL = {
+        "health": (None, "control_health", True),
+        "log": (None, "control_log", True),
+        "log/clear": ("POST", "control_log_clear", True),
+        "faults": (None, "control_faults", True),
+    }
+    CONTROL = {}
+    CONTROL_ERRORS = (KeyError, TypeError, ValueError, FaultConfigError)
 
     def handle_control(self):
+        try:
+            payload = self.json_body() if self.command in ("POST", "PUT") else {}
+        except ValueError:
+            return control_json(400, {"error": "invalid JSON"})
+        name = self.raw_path[len(self.control_prefix):]
+        entry = self.CONTROL.get(name) or self.COMMON_CONTROL.get(name)
+        if entry is None or (entry[0] is not None and self.command not in entry[0].split()):
+            return control_json(404, {"error": "no such control endpoint"})
+        methods, handler, locked = entry
+        try:
+            if locked:
+                with self.control_lock():
+                    answer = getattr(self, handler)(payload)
+            else:
+                answer = getattr(self, handler)(payload)
+        except self.CONTROL_ERRORS as error:
+            return control_json(400, {"error": "%s: %s" % (type(error).__name__, error)})
+        return answer if isinstance(answer, Response) else control_json(200, answer)
+
+    def control_lock(self):
+        """What a locked control endpoint runs under (the fake's state lock)."""
+        return contextlib.nullcontext()
+
+    def control_health(self, payload):
+        return {"ok": True}
+
+    def control_faults(self, payload):
+        if self.command == "POST":
+            self.server.faults.configure(payload)
+        return self.server.faults.snapshot()
+
+    def control_log(self, payload):
         raise NotImplementedError
+
+    def control_log_clear(self, payload):
+        raise NotImplementedError
+
+    # ---- hooks for subclasses --------------------------------------------
 
     def handle_api(self):
         raise NotImplementedError
@@ -616,3 +676,35 @@ def serve_main(server):
     server.shutdown()
     server.server_close()
     return 0
+
+
+class FakeProcess:
+    """A fake (a script next to this file, or a path) started in a subprocess
+    on a free port of 127.0.0.1: ``.port``, ``.proc``; ``stop()`` ends it by
+    its PID (SIGTERM, then SIGKILL) and returns its exit status.  Its stderr
+    goes to a file, shown when it does not start."""
+
+    def __init__(self, script, *args, python=None):
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([python or sys.executable or "/usr/bin/python3", path,
+                                      "--port", "0", *args],
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("PORT="):
+            self.stop()
+            self.stderr.seek(0)
+            raise RuntimeError("%s did not start: %r %s" % (
+                script, line, self.stderr.read().decode(errors="replace")))
+        self.port = int(line[5:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        return self.proc.returncode

@@ -48,37 +48,11 @@ CS = "cs_0128287fe76db141316f910a944a8a4e77db39e0"
 
 sys.path.insert(0, HERE)
 import fake_woo  # noqa: E402
-from fakebase import parse_php_query  # noqa: E402
+from fakebase import FakeProcess, parse_php_query  # noqa: E402
 
 # --------------------------------------------------------------------------
 # Subprocess helpers
 # --------------------------------------------------------------------------
-
-
-class FakeProcess:
-    """A fake server started as a subprocess; reads its PORT= line."""
-
-    def __init__(self, script, *args):
-        self.proc = subprocess.Popen([PYTHON, os.path.join(HERE, script)] + list(args),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode().strip()
-        if not line.startswith("PORT="):
-            self.stop()
-            raise RuntimeError("%s did not start: %r %s" % (script, line, self.proc.stderr.read().decode()))
-        self.port = int(line[5:])
-
-    def stop(self):
-        """SIGTERM, then wait; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            stream.close()
-        return self.proc.returncode
 
 
 class Client:
@@ -273,10 +247,10 @@ class WooFakeTest(WooReplayMixin, unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="fakewoo-")
         cls.cert, key = make_cert(cls.tmp)
-        cls.tls = FakeProcess("fake_woo.py", "--port", "0", "--tls-cert", cls.cert, "--tls-key", key,
+        cls.tls = FakeProcess("fake_woo.py", "--tls-cert", cls.cert, "--tls-key", key,
                               "--consumer-key", CK, "--consumer-secret", CS,
                               "--home-url", "https://127.0.0.1:8443")
-        cls.plain = FakeProcess("fake_woo.py", "--port", "0", "--consumer-key", CK, "--consumer-secret", CS,
+        cls.plain = FakeProcess("fake_woo.py", "--consumer-key", CK, "--consumer-secret", CS,
                                 "--home-url", "http://127.0.0.1:8080")
         cls.https = Client(cls.tls.port, cls.cert)
         cls.http = Client(cls.plain.port)
@@ -640,7 +614,7 @@ class WooWebhookTest(WooReplayMixin, unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="fakewoo-hooks-")
         cls.cert, key = make_cert(cls.tmp)
-        cls.fake = FakeProcess("fake_woo.py", "--port", "0", "--tls-cert", cls.cert, "--tls-key", key,
+        cls.fake = FakeProcess("fake_woo.py", "--tls-cert", cls.cert, "--tls-key", key,
                                "--consumer-key", CK, "--consumer-secret", CS,
                                "--home-url", "https://127.0.0.1:8443")
         cls.shop = Client(cls.fake.port, cls.cert)
@@ -1003,7 +977,7 @@ class KeyCrmFakeTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.fake = FakeProcess("fake_keycrm.py", "--port", "0", "--api-key", KEY)
+        cls.fake = FakeProcess("fake_keycrm.py", "--api-key", KEY)
         cls.client = Client(cls.fake.port)
         cls.sink = WebhookSink()
 
@@ -1023,7 +997,7 @@ class KeyCrmFakeTest(unittest.TestCase):
         return self.client.json(method, target, body, headers)
 
     def test_sigterm_exits_cleanly(self):
-        other = FakeProcess("fake_keycrm.py", "--port", "0", "--api-key", KEY)
+        other = FakeProcess("fake_keycrm.py", "--api-key", KEY)
         Client(other.port).control("POST", "faults", {"rules": [{"action": "timeout", "hold_s": 60}]})
         held = socket.create_connection(("127.0.0.1", other.port))
         held.sendall(b"GET /v1/offers HTTP/1.1\r\nHost: x\r\n\r\n")  # held by the fault

@@ -30,6 +30,9 @@ import kctest
 from kctest import (SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
                     crm_like_shop, full_config, make_state_dir, wait_for)
 
+# Run once, not again under KC_STORE=mysql (tests/run.py): always on MariaDB.
+STORE_INDEPENDENT = True
+
 SHOP = CRM = DB = None
 DATABASE = "kc_cluster"
 PREFIX = "keycrm_sync_"

@@ -12,8 +12,7 @@ import unittest
 from pathlib import Path
 
 import kctest
-from kctest import (CK, CS, ThroughServer, body, make_state_dir, query, root, wait_for,
-                    write_config)
+from kctest import (ThroughServer, body, make_state_dir, query, root, wait_for)
 
 SHOP = None
 
@@ -42,9 +41,8 @@ class KeptConfiguration(unittest.TestCase):
         self.srv.stop()
 
     def write(self, secret, **extra):
-        write_config(self.path, webhook_secret=secret, state_dir=self.state,
-                     woo_url=SHOP.url, woo_consumer_key=CK, woo_consumer_secret=CS,
-                     sync_max_seconds=30, **extra)
+        kctest.full_config(self.path, self.state, SHOP,
+                           **{"webhook_secret": secret, "sync_max_seconds": 30, **extra})
 
     def post(self, secret, items):
         return self.srv.request(query=f"secret={secret}&wait=1", body=body(items))

@@ -18,6 +18,9 @@ import unittest
 import kctest
 from harness import mariadb
 
+# Run once, not again under KC_STORE=mysql (tests/run.py): tests both engines itself.
+STORE_INDEPENDENT = True
+
 REPO = kctest.REPO
 SERVER = None
 PASSWORD = "kc-" + secrets.token_hex(12)

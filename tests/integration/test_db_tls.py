@@ -8,7 +8,8 @@ offers none.
   (the database cannot be reached: KeyCRM sends it again), nothing stored, and the
   password is in no answer and no log line;
 - mysql_require_tls = yes against a server without TLS: refused the same way;
-- ca_file alone: the certificate is verified when the server offers TLS.
+- ca_file alone: the certificate is verified when the server offers TLS, and a server
+  that offers none is reached without it.
 """
 
 import os
@@ -19,6 +20,9 @@ import unittest
 import kctest
 from harness import mariadb
 from kctest import CK, CS, WEBHOOK_SECRET, Direct, make_state_dir, root, write_config
+
+# Run once, not again under KC_STORE=mysql (tests/run.py): always on MariaDB.
+STORE_INDEPENDENT = True
 
 TLS_DB = PLAIN_DB = None
 CERTS = None
@@ -111,6 +115,14 @@ class DatabaseTls(unittest.TestCase):
         r = self.post(PLAIN_DB, "tls-none", mysql_require_tls="yes",
                       ca_file=CERTS / "db-server.pem")
         self.assert_refused(r, PLAIN_DB, before, "TLS")
+
+    def test_ca_file_alone_does_not_refuse_a_server_without_tls(self):
+        """ca_file is the CA bundle of the shop's https too: alone it must not
+        make a database server that offers no TLS unreachable."""
+        before = inbox_count(PLAIN_DB)
+        r = self.post(PLAIN_DB, "tls-ca-plain", ca_file=CERTS / "db-server.pem")
+        self.assertEqual(r.status, 200, r.text + r.stderr.decode(errors="replace"))
+        self.assertEqual(inbox_count(PLAIN_DB), before + 1)
 
     def test_ca_file_alone_verifies_what_the_server_offers(self):
         before = inbox_count(TLS_DB)

@@ -11,7 +11,6 @@
 """
 
 import json
-import sqlite3
 import time
 import unittest
 
@@ -258,12 +257,7 @@ class FailedReads(OnBothServers):
     changes as agreed or push a sale KeyCRM books itself."""
 
     def damage(self, table):
-        con = sqlite3.connect(self.state / "state.db")
-        try:
-            con.execute(f"DROP TABLE {table}")
-            con.commit()
-        finally:
-            con.close()
+        kctest.execute(self.state, f"DROP TABLE {table}")
 
     def cron_fails(self):
         r = kctest.servers.http_request(

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import kctest
 
+# Run once, not again under KC_STORE=mysql (tests/run.py): checks documents, no state.
+STORE_INDEPENDENT = True
+
 REPO = kctest.REPO
 TOOL = REPO / "build" / "config-keys"
 FILES = ("README.md", "docs/keycrm-sync.8", "contrib/keycrm-sync.conf.example")

@@ -21,14 +21,13 @@ import concurrent.futures
 import json
 import os
 import queue
-import subprocess
 import time
 import traceback
 import unittest
 
 from harness import servers
-from kctest import (CK, CS, KEYCRM_KEY, PYTHON, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
-                    Program, ThroughServer, inbox, make_state_dir, query, root, write_config)
+from kctest import (KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop, Program,
+                    ThroughServer, WriteLock, full_config, inbox, make_state_dir, query)
 
 HOOK_Q = f"secret={WEBHOOK_SECRET}"
 TOKEN_Q = f"token={SYNC_TOKEN}"
@@ -65,12 +64,8 @@ class Rig:
         self.crm.stop()
 
     def config(self, name, state, **extra):
-        values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
-                      woo_url=self.shop.url, woo_consumer_key=CK, woo_consumer_secret=CS,
-                      keycrm_api_url=self.crm.api_url, keycrm_api_key=KEYCRM_KEY,
-                      keycrm_warehouse_id=1, sync_max_seconds=BUDGET)
-        values.update(extra)
-        return write_config(root() / f"faults-{name}.conf", **values)
+        return full_config(f"faults-{name}.conf", state, self.shop, self.crm,
+                           **{"sync_max_seconds": BUDGET, **extra})
 
     def qty(self, pid):
         return self.shop.products()[pid]["stock_quantity"]
@@ -562,17 +557,6 @@ class KeyCRMFaultsDuringSync(unittest.TestCase):
                                            "retry_after": 1}, False))
 
 
-# Holds the state database's write lock as the web server's user would.
-HOLD_LOCK = """
-import sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
-con.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-con.execute("COMMIT")
-"""
-
-
 class DatabaseLocked(unittest.TestCase):
     """A writer that holds the state's lock longer than the store waits
     (its busy timeout, 10 s) - as 80 large webhooks at once did - must not
@@ -588,15 +572,9 @@ class DatabaseLocked(unittest.TestCase):
         try:
             url = f"{srv.server.url}/keycrm/webhook?{HOOK_Q}"
             self.assertEqual(servers.http_request(url, "POST", b"[]").status, 200)
-            holder = subprocess.Popen([PYTHON, "-c", HOLD_LOCK, str(state / "state.db"), "12"],
-                                      stdout=subprocess.PIPE, text=True, user="www-data",
-                                      group="www-data", extra_groups=[])
-            try:
-                self.assertEqual(holder.stdout.readline().strip(), "locked")
+            with WriteLock(state, seconds=12):
                 items = json.dumps([{"sku": "RW-SIMPLE-001", "in_stock": 7}]).encode()
                 r = servers.http_request(url, "POST", items, timeout=90)
-            finally:
-                holder.wait(30)
             self.assertEqual(r.status, 200, r.text)
             self.assertEqual(r.json()["queued"], 1)
         finally:

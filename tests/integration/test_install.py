@@ -25,8 +25,8 @@ import unittest
 from pathlib import Path
 
 import kctest
-from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop,
-                    inbox, make_state_dir, root, wait_for, write_config)
+from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, FakeShop, inbox,
+                    make_state_dir, root, wait_for)
 from harness import servers
 
 REPO = kctest.REPO
@@ -92,12 +92,7 @@ def crm_like_shop():
 
 
 def full_config(name, state, **extra):
-    values = dict(webhook_secret=WEBHOOK_SECRET, sync_token=SYNC_TOKEN, state_dir=state,
-                  woo_url=SHOP.url, woo_consumer_key=CK, woo_consumer_secret=CS,
-                  keycrm_api_url=CRM.api_url, keycrm_api_key=KEYCRM_KEY,
-                  keycrm_warehouse_id=1, sync_max_seconds=60)
-    values.update(extra)
-    return write_config(root() / f"{name}.conf", **values)
+    return kctest.full_config(f"{name}.conf", state, SHOP, CRM, **extra)
 
 
 class Layout(unittest.TestCase):

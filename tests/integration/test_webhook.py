@@ -8,12 +8,10 @@ real nginx with FastCGI workers (spawn-fcgi) and a real Apache with
 mod_cgid, both configured from the example configs.
 """
 
-import fcntl
 import json
 import os
 import secrets
 import signal
-import time
 import unittest
 from pathlib import Path
 
@@ -35,32 +33,8 @@ def tearDownModule():
 
 
 def base_config(name, state_dir, **extra):
-    values = dict(webhook_secret=WEBHOOK_SECRET, state_dir=state_dir, woo_url=SHOP.url,
-                  woo_consumer_key=CK, woo_consumer_secret=CS, sync_max_seconds=30)
-    values.update(extra)
-    return write_config(root() / f"{name}.conf", **values)
-
-
-def reset_state(state_dir):
-    """Empties the state between tests, once no applier is running."""
-    lock = Path(state_dir) / "apply.lock"
-    deadline = time.monotonic() + 30
-    # Only look at the lock: creating it here would give it the wrong owner.
-    fd = os.open(lock, os.O_RDONLY) if lock.exists() else None
-    try:
-        while fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("an applier is still running")
-                time.sleep(0.05)
-        for f in Path(state_dir).glob("state.db*"):
-            f.unlink()
-    finally:
-        if fd is not None:
-            os.close(fd)
+    return kctest.full_config(f"{name}.conf", state_dir, SHOP,
+                              **{"sync_max_seconds": 30, **extra})
 
 
 SECRET_Q = f"secret={WEBHOOK_SECRET}"
@@ -82,7 +56,7 @@ class WebhookContract:
         cls.target.stop()
 
     def setUp(self):
-        reset_state(self.state)
+        kctest.reset_state(self.state)
         SHOP.reset()
 
     def post(self, payload, query=SECRET_Q, **kw):
@@ -135,13 +109,14 @@ class WebhookContract:
         self.assertIn("the body is empty", r.json()["error"])
         self.assertEqual(inbox(self.state), {})
 
+    @kctest.sqlite_only("the state file removed under a worker that keeps it open")
     def test_a_removed_state_file_is_opened_again_not_written_blind(self):
         """A worker keeps its connection to state.db; when the file is
         removed (or a backup restored over it) the next request must use the
         new file, or what it accepts is written where nobody reads it."""
         items = [{"sku": "RW-SIMPLE-003", "in_stock": 7, "in_reserve": 0}]
         self.assertEqual(self.post(items, query=SECRET_Q + "&wait=1").status, 200)
-        reset_state(self.state)
+        kctest.reset_state(self.state)
         items[0]["in_stock"] = 9
         r = self.post(items, query=SECRET_Q + "&wait=1")
         self.assertEqual((r.status, r.json().get("applied")), (200, 1), r.text)
@@ -413,6 +388,7 @@ class Applying(unittest.TestCase):
             [{"sku": "RW-TEE-S", "in_stock": 4, "in_reserve": 0}]),
             env={"KEYCRM_SYNC_CRASH_AT": "after-shop-write"})
         self.assertEqual(r.returncode, -signal.SIGKILL)
+        kctest.expire_leases(self.state)
         self.assertEqual(SHOP.qty(22), 4)
         self.assertEqual(set(inbox(self.state)), {"RW-TEE-S"})
         SHOP.clear_log()
@@ -507,13 +483,7 @@ class StaleMap(unittest.TestCase):
 
 def age_map(state_dir, seconds):
     """Makes what the SKU map knows look that much older."""
-    import sqlite3
-    con = sqlite3.connect(str(Path(state_dir) / "state.db"), timeout=10)
-    try:
-        con.execute("UPDATE sku_map SET refreshed_at = refreshed_at - ?", (seconds,))
-        con.commit()
-    finally:
-        con.close()
+    kctest.execute(state_dir, ("UPDATE sku_map SET refreshed_at = refreshed_at - ?", seconds))
 
 
 class KnownSku(unittest.TestCase):

@@ -11,15 +11,13 @@ read; requests go through cgi-fcgi.
 import os
 import shutil
 import signal
-import sqlite3
 import threading
 import time
 import unittest
 from pathlib import Path
 
 import kctest
-from kctest import (CK, CS, WEBHOOK_SECRET, FakeShop, body, inbox, make_state_dir, root,
-                    wait_for, write_config)
+from kctest import (CK, CS, WEBHOOK_SECRET, FakeShop, body, inbox, make_state_dir, root, wait_for)
 from harness import servers
 
 SHOP = None
@@ -72,10 +70,8 @@ class WorkerCase(unittest.TestCase):
 
     def config(self, **extra):
         self.state = make_state_dir("state-workers")
-        values = dict(webhook_secret=WEBHOOK_SECRET, state_dir=self.state, woo_url=SHOP.url,
-                      woo_consumer_key=CK, woo_consumer_secret=CS, sync_max_seconds=30)
-        values.update(extra)
-        return write_config(root() / "workers.conf", **values)
+        return kctest.full_config("workers.conf", self.state, SHOP,
+                                  **{"sync_max_seconds": 30, **extra})
 
     def get(self, w):
         return w.request({"REQUEST_METHOD": "GET", "QUERY_STRING": ""}, timeout=30)
@@ -174,10 +170,7 @@ class StopDuringARequest(WorkerCase):
         t.start()
         # Stored first, then the shop is asked (slowly): stop the worker in the middle.
         def stored():
-            try:
-                return "RW-SIMPLE-003" in inbox(self.state)
-            except sqlite3.OperationalError:      # the database is being created
-                return False
+            return "RW-SIMPLE-003" in inbox(self.state)
 
         wait_for(stored, what="the report to be stored")
         time.sleep(0.3)
