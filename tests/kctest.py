@@ -532,6 +532,23 @@ class RunLock:
         self.release()
 
 
+def wait_run_over(state_dir, name, timeout=60):
+    """Returns once no run holds the lock NAME (its file lock, or a live
+    lease in MariaDB): the run that held it has finished."""
+    if database_of(state_dir) is not None:
+        wait_for(lambda: not state_exists(state_dir) or count(
+            state_dir, "leases", "name = ? AND expires_at >= ?", name, time.time()) == 0,
+            timeout=timeout, what=f"the {name} run to finish")
+        return
+    fd = os.open(Path(state_dir) / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o660)
+    try:
+        if os.geteuid() == 0:
+            os.chown(Path(state_dir) / f"{name}.lock", servers._www_ids()[0], -1)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
+
+
 def expire_leases(state_dir):
     """After a run was SIGKILLed: with SQLite the kernel let go of its lock
     file at once; a lease in MariaDB is taken over once it expires

@@ -27,15 +27,6 @@ sys.path.insert(0, str(HERE / "harness"))
 
 SUITES = [HERE / "fakes", HERE / "harness", HERE / "integration"]
 
-# Tests that cannot run with the state in MariaDB until their module changes;
-# each says what to change.  Skipped, with that reason, under KC_STORE=mysql.
-NOT_YET_ON_MYSQL = {
-    "test_shop_webhook.Pushing.test_a_burst_of_sales_is_one_put_and_every_value_right":
-        "held_lock() holds push.lock, the SQLite store's lock file; on MariaDB the push"
-        " takes a lease: kctest.RunLock(state, 'push') holds either",
-}
-
-
 class Result(unittest.TextTestResult):
     """Prints one line per test with its duration."""
 
@@ -78,12 +69,6 @@ def main(words):
             if mysql and getattr(module, "STORE_INDEPENDENT", False):
                 print(f"not again with KC_STORE=mysql: {path.stem}")
                 continue
-            if mysql:
-                for test_id, why in NOT_YET_ON_MYSQL.items():
-                    mod, cls, name = test_id.split(".")
-                    if mod == path.stem:
-                        case = getattr(module, cls)
-                        setattr(case, name, unittest.skip(why)(getattr(case, name)))
             suite.addTests(loader.loadTestsFromModule(module))
     runner = unittest.TextTestRunner(stream=sys.stdout, resultclass=Result, verbosity=0)
     result = runner.run(suite)

@@ -358,6 +358,7 @@ class SyncKilled(unittest.TestCase):
         r, killed = run_killable(BINDIR / "sync.cgi", cfgfile, TOKEN_Q,
                                  crash_at="sync-after-page", method="GET")
         self.assertTrue(killed, r.text)
+        kctest.expire_leases(state)
         self.assertEqual(CRM.puts(), [], "killed before it sent anything")
         ans = Program("sync.cgi", cfgfile).cgi("GET", TOKEN_Q).json()
         self.assertEqual((ans["errors"], ans["complete"]), ([], True), ans)

@@ -22,8 +22,6 @@ with the fake shop registering and delivering them as WooCommerce does:
 """
 
 import base64
-import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
@@ -69,20 +67,6 @@ def simple_skus(n, types=("simple",), least=20):
 
 def keycrm_qty(sku):
     return CRM.offers()[sku]["stocks"]["1"]["quantity"]
-
-
-@contextlib.contextmanager
-def held_lock(state, name):
-    """Holds state/name as another process of the programs would."""
-    path = state / name if hasattr(state, "joinpath") else os.path.join(state, name)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
-    try:
-        st = os.stat(state)
-        os.fchown(fd, st.st_uid, st.st_gid)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def sign(raw, secret=SHOP_SECRET):
@@ -286,7 +270,7 @@ class Pushing(OnBothServers):
             expected = {}
             # A pusher still busy (its lock held) while the burst arrives:
             # every delivery is stored and leaves the push to it.
-            with held_lock(self.state, "push.lock"):
+            with kctest.RunLock(self.state, "push"):
                 for pid, sku in products:
                     for _ in range(2):
                         SHOP.sale(pid, 1)
@@ -352,8 +336,7 @@ class Pushing(OnBothServers):
             r = SHOP.replay(late["id"], url=self.hook_url)
             self.assertEqual(r["status"], 200, r)
             wait_for(lambda: self.pending() == [], what="the late change to be handled")
-            with held_lock(self.state, "push.lock"):
-                pass                             # its pusher has finished
+            kctest.wait_run_over(self.state, "push")     # its pusher has finished
             self.assertEqual(keycrm_qty(sku), final)
             self.assertEqual(CRM.puts(), [])
         self.each_server(scenario)
@@ -369,8 +352,7 @@ class Pushing(OnBothServers):
                 SHOP.sale(pid, 1)
                 SHOP.run_queue()
                 wait_for(lambda: CRM.puts(), what="the pusher's refused PUT")
-                with held_lock(self.state, "push.lock"):
-                    pass                              # that pusher has finished
+                kctest.wait_run_over(self.state, "push")  # that pusher has finished
                 self.assertEqual([r[0] for r in self.pending()], [pid])
             finally:
                 CRM.faults()
@@ -388,8 +370,7 @@ class Pushing(OnBothServers):
                                 "X-WC-Webhook-Signature": sign(raw)})
             self.assertEqual(r.status, 200, r.text)
             wait_for(lambda: self.pending() == [], what="the queue to empty")
-            with held_lock(self.state, "push.lock"):
-                pass
+            kctest.wait_run_over(self.state, "push")
             self.assertEqual(keycrm_qty(sku), before - 3)
             self.assertEqual(CRM.puts(), [])
         self.each_server(scenario)

@@ -20,7 +20,6 @@ import base64
 import hashlib
 import hmac
 import json
-import pwd
 import re
 import shutil
 import subprocess
@@ -77,20 +76,6 @@ def status_section(page):
     return m.group(0)
 
 
-def as_www_data(state, statements):
-    """Runs SQL on the SQLite state as the web server's user (its files stay its own)."""
-    code = ("import json, sqlite3, sys\n"
-            "con = sqlite3.connect(sys.argv[1], timeout=20)\n"
-            "for sql, args in json.loads(sys.argv[2]):\n"
-            "    con.execute(sql, args)\n"
-            "con.commit()\n")
-    user = pwd.getpwnam("www-data")
-    # Debian's python3 (install-deps.sh): one www-data may run.
-    subprocess.run(["/usr/bin/python3", "-c", code, str(Path(state) / "state.db"),
-                    json.dumps(statements)], check=True, timeout=60, user=user.pw_uid,
-                   group=user.pw_gid, extra_groups=[])
-
-
 class PageOnServer:
     """One kind of target: the page as plain CGI ("cgi") or behind a
     server; webhook.cgi and sync.cgi always behind a server (nginx for
@@ -130,7 +115,7 @@ class PageOnServer:
         SHOP.faults()
         SHOP.webhook_config(mode="async", safe_urls=False)
         CRM.reset(**kctest.crm_like_shop(SHOP))
-        self.settings_conf().unlink(missing_ok=True)
+        kctest.forget_saved_settings(self.state)
         self.responses = []
         self.secrets_seen = set()
         # The baseline: the first complete sync.
@@ -339,20 +324,19 @@ class PageOnServer:
                 self.assertEqual(SHOP.webhooks(), before)
 
     def test_a_sync_that_found_changes_no_webhook_reported_is_warned_about(self):
-        if kctest.database_of(self.state) is not None:
-            self.skipTest("rewrites the SQLite state's times")
         self.connect()
         now = time.time()
         # Connected two hours ago; syncs an hour and ten minutes ago, the
         # last one finding 3 changes; the last delivery a day old.
-        as_www_data(self.state, [
+        kctest.execute(
+            self.state,
             ("UPDATE kv SET value = ? WHERE key = 'check:shop_webhook'",
-             (json.dumps({"t": now - 7200}),)),
-            ("UPDATE shop_changes SET received_at = received_at - 86400", ()),
+             json.dumps({"t": now - 7200})),
+            "UPDATE shop_changes SET received_at = received_at - 86400",
             ("INSERT INTO history(kind, started_at, finished_at, received, queued, applied)"
-             " VALUES ('sync', ?, ?, 10, 0, 0)", (now - 3600, now - 3590)),
+             " VALUES ('sync', ?, ?, 10, 0, 0)", now - 3600, now - 3590),
             ("INSERT INTO history(kind, started_at, finished_at, received, queued, applied)"
-             " VALUES ('sync', ?, ?, 10, 3, 3)", (now - 600, now - 590))])
+             " VALUES ('sync', ?, ?, 10, 3, 3)", now - 600, now - 590))
         warning = "The last sync run found 3 changes in the shop that no shop webhook reported"
         self.assertIn(warning, status_section(self.get()))
         # A delivery arrives: WooCommerce does report.
