@@ -12,7 +12,7 @@
 #   make stress     the crash, fault, concurrency and convergence tests, much longer
 #   make bench      speed and memory, printed (results in docs/BENCHMARKS.md)
 #   make docs       rewrite the key tables of README.md, the man page and the
-#                   example configuration from lib/config.c (make check-docs checks)
+#                   example configuration from lib/config_keys.c (make check-docs checks)
 #   make install    install into FHS places (PREFIX=/usr/local, DESTDIR= for staging);
 #                   make uninstall removes it again (never the configuration or state)
 
@@ -109,7 +109,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_A)
 unit: $(UNIT_BINS)
 
 # The key tables of README.md, docs/keycrm-sync.8 and contrib/keycrm-sync.conf.example
-# come from the one table in lib/config.c (tools/config-keys.c prints it, tools/docs.py
+# come from the one table in lib/config_keys.c (tools/config-keys.c prints it, tools/docs.py
 # puts it between the "BEGIN keys" and "END keys" lines).
 DOCS_TOOL = $(BUILD)/config-keys
 

@@ -1,6 +1,6 @@
 /*
  * config-keys - prints the configuration keys the programs know, from the
- * one table in lib/config.c, as the key table of README.md, of the man
+ * one table in lib/config_keys.c, as the key table of README.md, of the man
  * page or of the example configuration file.  tools/docs.py puts the output
  * between the marker lines of those files (make docs) and checks that it is
  * still there (make check-docs, tests/integration/test_docs.py), so the

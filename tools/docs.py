@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the configuration key tables of README.md, docs/keycrm-sync.8 and
-contrib/keycrm-sync.conf.example from the one table in lib/config.c.
+contrib/keycrm-sync.conf.example from the one table in lib/config_keys.c.
 
     tools/docs.py --tool build/config-keys            rewrite the marked regions (make docs)
     tools/docs.py --tool build/config-keys --check    exit 1 if one differs (make check-docs)
@@ -45,7 +45,7 @@ def main():
         if args.check:
             stale.append(name)
             sys.stdout.writelines(difflib.unified_diff(lines[a:b], want, f"{name} (now)",
-                                                       f"{name} (from lib/config.c)"))
+                                                       f"{name} (from lib/config_keys.c)"))
         else:
             path.write_text("".join(lines[:a] + want + lines[b:]))
             print(f"  DOCS {name}")

@@ -1,5 +1,5 @@
 """The key tables of README.md, docs/keycrm-sync.8 and contrib/keycrm-sync.conf.example are
-written from the one table in lib/config.c (`make docs`: tools/config-keys.c prints it,
+written from the one table in lib/config_keys.c (`make docs`: tools/config-keys.c prints it,
 tools/docs.py puts it between the "BEGIN keys" and "END keys" lines). These tests fail when
 one of the three no longer matches the program's table, and show that the check notices a
 drift in each file.
@@ -42,8 +42,8 @@ def region(text):
 
 
 def program_keys():
-    """The keys lib/config.c knows, in its order."""
-    return re.findall(r'\[KC_KEY_\w+\] = \{ "(\w+)"', (REPO / "lib/config.c").read_text())
+    """The keys lib/config_keys.c knows, in its order."""
+    return re.findall(r'\[KC_KEY_\w+\] = \{ "(\w+)"', (REPO / "lib/config_keys.c").read_text())
 
 
 class KeyTables(unittest.TestCase):
@@ -88,7 +88,7 @@ class KeyTables(unittest.TestCase):
                 self.assertEqual(check(tmp).returncode, 0)
 
     def test_the_help_in_the_table_reaches_the_documents(self):
-        # A sentence only lib/config.c holds shows up in all three.
+        # A sentence only lib/config_keys.c holds shows up in all three.
         for name in FILES:
             self.assertIn("stops cleanly after this many seconds",
                           re.sub(r"\s+", " ", region((REPO / name).read_text()).replace("# ", "")),

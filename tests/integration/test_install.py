@@ -147,7 +147,7 @@ class Layout(unittest.TestCase):
 
     def test_example_config_has_every_key_and_valid_defaults(self):
         example = (DEST / "etc/keycrm-sync/keycrm-sync.conf.example").read_text()
-        keys = re.findall(r'\[KC_KEY_\w+\] = \{ "(\w+)"', (REPO / "lib/config.c").read_text())
+        keys = re.findall(r'\[KC_KEY_\w+\] = \{ "(\w+)"', (REPO / "lib/config_keys.c").read_text())
         self.assertGreater(len(keys), 15)
         for key in keys:
             self.assertRegex(example, rf"(?m)^# {key} =", key)
