@@ -29,6 +29,10 @@ from kctest import (CK, CS, KEYCRM_KEY, SYNC_TOKEN, WEBHOOK_SECRET, FakeCRM, Fak
                     make_state_dir, root, wait_for)
 from harness import servers
 
+# Run once, not again under KC_STORE=mysql (tests/run.py): the installed files and the
+# control script, with the default store.
+STORE_INDEPENDENT = True
+
 REPO = kctest.REPO
 SHOP = CRM = None
 DEST = None                      # the scratch root of `make install ... PREFIX=/usr`

@@ -25,6 +25,10 @@ from harness import servers
 from kctest import (CK, CS, SYNC_TOKEN, WEBHOOK_SECRET, BINDIR, FakeShop, make_state_dir,
                     root, sanitizer_env, write_config)
 
+# Run once, not again under KC_STORE=mysql (tests/run.py): what the browser sees does not
+# depend on the store, and test_settings walks the page's MariaDB paths.
+STORE_INDEPENDENT = True
+
 BROWSER_DIR = kctest.REPO / "tests" / "browser"
 ARTIFACTS = kctest.REPO / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
